@@ -1,0 +1,336 @@
+"""``ganstudio-cli``: the engine from a terminal, for batch work and servers.
+
+User mistakes print one clear line on stderr and exit with status 2; Ctrl-C stops training
+cleanly after writing a checkpoint (press it twice to abort at once).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+# ----------------------------------------------------------------------------------------------
+# flags generated from the config dataclasses, so the CLI, the GUI and config.json share fields
+
+def _field_type(cls: type, name: str) -> type:
+    """The base type of a dataclass field annotated like ``int | None``."""
+    ann = typing.get_type_hints(cls)[name]
+    if isinstance(ann, types.UnionType):
+        return next(a for a in ann.__args__ if a is not type(None))
+    return ann
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str] = (),
+                            group_title: str | None = None) -> None:
+    """Add ``--field-name`` options for each field of ``cls`` (defaults left unset: None means 'keep')."""
+    from .core.config import field_help
+
+    helps = field_help(cls)
+    group = parser.add_argument_group(group_title) if group_title else parser
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        typ = _field_type(cls, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        text = f"{helps.get(f.name, '')} (default: {default})"
+        if typ is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            group.add_argument(flag, dest=f.name, type=typ, default=None, metavar=f.name.upper(), help=text)
+
+
+def dataclass_from_args(cls: type, args: argparse.Namespace, **fixed: Any):
+    """Build ``cls`` from parsed flags (unset flags keep the dataclass defaults) plus ``fixed`` values."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if getattr(args, f.name, None) is not None}
+    values.update(fixed)
+    return cls(**values)
+
+
+# ----------------------------------------------------------------------------------------------
+# progress display
+
+class _Progress:
+    """A tqdm bar driven by trainer events."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.bar = None
+
+    def __call__(self, event: Any) -> None:
+        from tqdm import tqdm
+
+        from .core import events as ev
+
+        if isinstance(event, ev.Started):
+            if not self.quiet:
+                print(f"Training {event.task} on {event.dataset_size} images ({event.device}) -> {event.run_dir}",
+                      file=sys.stderr)
+            self.bar = tqdm(total=event.total_steps, initial=event.start_step, unit="step", disable=self.quiet,
+                            dynamic_ncols=True, file=sys.stderr)
+        elif isinstance(event, ev.StepEnded) and self.bar is not None:
+            self.bar.update(event.step - self.bar.n)
+            shown = {k: f"{v:.3f}" for k, v in event.metrics.items() if k.startswith("loss")}
+            shown["img/s"] = f"{event.images_per_second:.0f}"
+            self.bar.set_postfix(shown, refresh=False)
+        elif isinstance(event, ev.HealthNote):
+            (self.bar.write if self.bar else print)(f"[{event.level}] {event.message}")
+        elif isinstance(event, ev.EvaluationDone) and self.bar is not None:
+            self.bar.write(f"step {event.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
+                           + (" (best)" if event.best else ""))
+        elif isinstance(event, ev.Finished):
+            if self.bar is not None:
+                self.bar.close()
+            if not self.quiet:
+                print(f"{event.reason}: step {event.step}; checkpoint {event.checkpoint}", file=sys.stderr)
+
+
+class _Interrupt:
+    """First Ctrl-C asks the trainer to stop (it saves a checkpoint); the second aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> "_Interrupt":
+        self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        signal.signal(signal.SIGINT, self._old)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nStopping after this step and saving a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def _run_training(config: Any, options: Any, out: Path, *, resume: bool = False, quiet: bool = False) -> int:
+    from .core.trainer import train
+
+    with _Interrupt() as stop:
+        fin = train(config, options, out, observers=[_Progress(quiet)], should_stop=stop, resume=resume)
+    return _finish_code(fin)
+
+
+def _finish_code(fin: Any) -> int:
+    if fin.reason in ("diverged", "error"):
+        print(f"error: {fin.message}", file=sys.stderr)
+        return 1
+    return EXIT_INTERRUPTED if fin.reason == "stopped" else 0
+
+
+# ----------------------------------------------------------------------------------------------
+# commands
+
+def cmd_dataset_check(args: argparse.Namespace) -> int:
+    from .core.data import scan_folder
+
+    report = scan_folder(args.dir, max_pixels=args.max_pixels) if args.max_pixels else scan_folder(args.dir)
+    print(report.summary())
+    return 0 if report.usable else 1
+
+
+def _train_config(args: argparse.Namespace, task: str) -> Any:
+    from .core.config import TrainConfig
+
+    fixed: dict[str, Any] = {"task": task}
+    if args.minutes is not None and args.steps is None:
+        fixed["steps"] = None
+    return dataclass_from_args(TrainConfig, args, **fixed)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .core.gan import GanOptions
+
+    options = dataclass_from_args(GanOptions, args, data=str(args.dir))
+    return _run_training(_train_config(args, "gan"), options, Path(args.out), quiet=args.quiet)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .core.trainer import resume_run
+
+    with _Interrupt() as stop:
+        fin = resume_run(args.run, steps=args.steps, minutes=args.minutes, observers=[_Progress(args.quiet)],
+                         should_stop=stop)
+    return _finish_code(fin)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .core import generate as gen_mod
+    from .core.device import resolve_device
+
+    gen = gen_mod.load_generator(args.run, resolve_device(args.device))
+    out = Path(args.out)
+    if args.interpolate:
+        a, b = args.interpolate
+        frames = gen_mod.interpolate(gen, a, b, args.frames, args.truncation)
+        written = gen_mod.export_frames(gen, frames, out, a, b, args.truncation, overwrite=args.overwrite)
+        gif = gen_mod.export_gif(frames, out / f"interpolation-{a}-{b}.gif", overwrite=args.overwrite)
+        print(f"wrote {len(written)} frames and {gif}")
+        return 0
+    seeds = list(range(args.seed, args.seed + args.n))
+    images = gen_mod.generate_seeds(gen, seeds, args.truncation)
+    if args.grid:
+        path = gen_mod.export_grid(gen, seeds, out / f"grid-seed{args.seed}-n{args.n}.png", images=images,
+                                   truncation=args.truncation, overwrite=args.overwrite)
+        print(f"wrote {path}")
+    else:
+        paths = gen_mod.export_images(gen, seeds, out, truncation=args.truncation, images=images,
+                                      overwrite=args.overwrite)
+        print(f"wrote {len(paths)} images to {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .core.config import TrainConfig
+    from .core.gan import GanOptions
+    from .core.resources import demo_dataset_dir
+
+    out = Path(args.out) if args.out else _fresh_dir(Path("runs") / "demo")
+    config = TrainConfig(steps=None, minutes=args.minutes, batch_size=64, sample_every=100, checkpoint_every=500)
+    options = GanOptions(data=str(demo_dataset_dir()), preset="seed-dcgan-16", hflip=True)
+    code = _run_training(config, options, out, quiet=args.quiet)
+    grid = out / "samples" / "latest.png"
+    if grid.exists():
+        print(f"Sample grid: {grid}")
+    return code
+
+
+def _fresh_dir(base: Path) -> Path:
+    if not base.exists():
+        return base
+    i = 1
+    while Path(f"{base}-{i}").exists():
+        i += 1
+    return Path(f"{base}-{i}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .core.config import TrainConfig
+    from .core.gan import GanOptions
+    from .core.models import PRESETS
+
+    p = argparse.ArgumentParser(prog="ganstudio-cli", description="GAN Studio's engine from the command line.")
+    p.add_argument("--version", action="version", version=f"GAN Studio {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ds = sub.add_parser("dataset", help="inspect an image folder")
+    ds_sub = ds.add_subparsers(dest="dataset_command", required=True, metavar="SUBCOMMAND")
+    chk = ds_sub.add_parser("check", help="report usable images, sizes and problem files")
+    chk.add_argument("dir")
+    chk.add_argument("--max-pixels", type=int, default=None, help="skip images above this many pixels")
+    chk.set_defaults(func=cmd_dataset_check)
+
+    tr = sub.add_parser("train", help="train a GAN on an image folder",
+                        description="Presets: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
+    tr.add_argument("dir", help="image folder (or an MNIST idx / CIFAR-10 binary folder)")
+    tr.add_argument("--out", required=True, help="run folder to create")
+    tr.add_argument("--quiet", action="store_true")
+    add_dataclass_arguments(tr, GanOptions, skip=("data",), group_title="model and data")
+    add_dataclass_arguments(tr, TrainConfig, skip=("task",), group_title="training")
+    tr.set_defaults(func=cmd_train)
+
+    rs = sub.add_parser("resume", help="continue a run from its latest checkpoint")
+    rs.add_argument("run")
+    rs.add_argument("--steps", type=int, default=None, help="new total step limit")
+    rs.add_argument("--minutes", type=float, default=None, help="new time limit for this session")
+    rs.add_argument("--quiet", action="store_true")
+    rs.set_defaults(func=cmd_resume)
+
+    ge = sub.add_parser("generate", help="make images from a trained run or checkpoint")
+    ge.add_argument("run", help="run folder or checkpoint file")
+    ge.add_argument("--out", required=True)
+    ge.add_argument("--n", type=int, default=16, help="number of images")
+    ge.add_argument("--seed", type=int, default=0, help="first seed (images use seed, seed+1, ...)")
+    ge.add_argument("--truncation", type=float, default=1.0, help="latent scale: <1 more typical, less varied")
+    ge.add_argument("--grid", action="store_true", help="write one grid image instead of one file per seed")
+    ge.add_argument("--interpolate", type=int, nargs=2, metavar=("A", "B"), help="interpolate seed A -> B")
+    ge.add_argument("--frames", type=int, default=16)
+    ge.add_argument("--device", default="auto")
+    ge.add_argument("--overwrite", action="store_true", help="replace existing files")
+    ge.set_defaults(func=cmd_generate)
+
+    dm = sub.add_parser("demo", help="train the primer's model on the bundled demo set for a minute")
+    dm.add_argument("--minutes", type=float, default=1.0)
+    dm.add_argument("--out", default=None)
+    dm.add_argument("--quiet", action="store_true")
+    dm.set_defaults(func=cmd_demo)
+
+    _add_optional_commands(sub)
+    return p
+
+
+def _add_optional_commands(sub: Any) -> None:
+    """Commands of the Upscale and Translate packages, where they are installed."""
+    try:
+        from .core.upscale import cli_commands as up
+    except ImportError:
+        up = None
+    if up is not None:
+        up.add_upscale_parsers(sub)
+        tu = sub.add_parser("train-upscaler", help="train a super-resolution model on high-resolution images")
+        up.add_train_upscaler_arguments(tu)
+        _add_run_arguments(tu)
+        tu.set_defaults(func=lambda a: _train_task(a, "upscale", up.upscale_options_from_args(a)))
+    try:
+        from .core.translate import cli_commands as tr
+    except ImportError:
+        tr = None
+    if tr is not None:
+        tr.add_translate_parsers(sub)
+        tt = sub.add_parser("train-translate", help="train an image-to-image model (pix2pix or CycleGAN)")
+        tr.add_train_translate_arguments(tt)
+        _add_run_arguments(tt)
+        tt.set_defaults(func=lambda a: _train_task(a, "translate", tr.translate_options_from_args(a)))
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    from .core.config import TrainConfig
+
+    if not any(a.dest == "out" for a in parser._actions):
+        parser.add_argument("--out", required=True, help="run folder to create")
+    parser.add_argument("--quiet", action="store_true")
+    taken = {a.dest for a in parser._actions}
+    add_dataclass_arguments(parser, TrainConfig, skip=("task", *taken), group_title="training")
+
+
+def _train_task(args: argparse.Namespace, task: str, options: Any) -> int:
+    return _run_training(_train_config(args, task), options, Path(args.out), quiet=args.quiet)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .core.errors import GanStudioError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GanStudioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as e:  # disk full, permissions: a user's environment, not a bug
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Choosing the compute device, precision and thread count once, in one place."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import torch
+
+from .errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Return the torch device for ``name`` ('auto' prefers CUDA, then Apple MPS, then the CPU)."""
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise ConfigError(f"Invalid device {name!r}. Only {', '.join(DEVICES)} (or cuda:N) are supported.")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but no CUDA GPU is available; choose 'auto' or 'cpu'.")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("Apple MPS was requested but is not available; choose 'auto' or 'cpu'.")
+    return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human description: the GPU's name, 'Apple GPU (MPS)' or 'CPU (N threads)'."""
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AVX512_BF16 or AMX), where bf16 pays."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = f.read()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        return False
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``name`` on ``device``, or None for plain fp32.
+
+    'auto' picks bf16 on CUDA GPUs that support it (fp16 otherwise), bf16 on CPUs with native bf16
+    instructions (benchmarks/train_throughput.py checks it does not hurt training), fp32 elsewhere.
+    """
+    if name not in PRECISIONS:
+        raise ConfigError(f"Invalid precision {name!r}. Only {', '.join(PRECISIONS)} are supported.")
+    if name == "fp32":
+        return None
+    if name == "bf16":
+        return torch.bfloat16
+    if name == "fp16":
+        if device.type == "cpu":
+            raise ConfigError("fp16 is not supported on the CPU; use bf16 or fp32.")
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
+    return None
+
+
+def default_threads(leave_for_gui: bool = False) -> int:
+    """Intra-op threads to use: all usable cores, minus one for a GUI on machines with 4 or more."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    if leave_for_gui and n >= 4:
+        n -= 1
+    return max(1, n)
+
+
+def set_threads(n: int) -> int:
+    """Apply a thread count (0 = default) to torch and return it."""
+    n = n or default_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

@@ -1,0 +1,25 @@
+"""The error family. Every message says what was wrong and what is allowed."""
+
+
+class GanStudioError(Exception):
+    """Base class for errors caused by the user's input or environment (shown as one clear line)."""
+
+
+class DatasetError(GanStudioError):
+    """A dataset folder or file could not be used."""
+
+
+class CheckpointError(GanStudioError):
+    """A checkpoint or model file is missing, corrupt, foreign or unsafe."""
+
+
+class ConfigError(GanStudioError):
+    """An option has a value that is not allowed."""
+
+
+class TrainingDiverged(GanStudioError):
+    """Losses became NaN or infinite and could not be recovered."""
+
+
+class ExportError(GanStudioError):
+    """An image could not be written (exists, disk full, no permission)."""

@@ -1,0 +1,427 @@
+"""The one training entry point for every task (GAN, Upscale, Translate).
+
+``train`` builds the task, writes the run directory itself and loops: one ``task.train_step`` per
+step, ``should_stop`` and the pause flag checked every step, metrics averaged and written every
+``log_every`` steps (the only CPU-GPU sync point), previews, validations and checkpoints at their
+intervals, NaN recovery, and typed events to observers. GUI and CLI runs produce identical run
+directories::
+
+    RUN/
+      config.json          TrainConfig + task options (what ``resume`` rebuilds the run from)
+      metrics.jsonl        one JSON record per logged step (continues across resumes)
+      samples/step-N.png   preview grids of the fixed latents / examples
+      samples/latest.png
+      checkpoints/step-N.safetensors, best.safetensors
+      log.txt              health notes and messages, as shown to the user
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import (BEST_NAME, capture_rng, latest_checkpoint, load_module_state, load_optimizer_state,
+                         pack_state, prune_checkpoints, read_checkpoint, restore_rng, step_checkpoint_path,
+                         write_checkpoint)
+from .config import TrainConfig, from_dict, to_dict
+from .device import describe_device, resolve_device, resolve_precision, set_threads
+from .errors import CheckpointError, ConfigError, GanStudioError, TrainingDiverged
+from .events import (CheckpointSaved, EvaluationDone, Event, Finished, HealthNote, Observer, Paused, Resumed,
+                     SamplesReady, Started, StepEnded)
+from .export import save_png
+from .tasks import TaskContext, TrainingTask, get_task
+
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.jsonl"
+#: how many times NaN recovery may reload and lower the learning rate before giving up
+MAX_NAN_RECOVERIES = 3
+#: factor applied to every learning rate after a NaN recovery
+NAN_LR_FACTOR = 0.5
+
+
+class PauseControl:
+    """A thread-safe pause flag the trainer checks every step (the GUI's Pause/Resume buttons)."""
+
+    def __init__(self) -> None:
+        self._running = threading.Event()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until resumed or ``timeout`` seconds pass; True if running."""
+        return self._running.wait(timeout)
+
+
+def save_run_config(run_dir: Path, config: TrainConfig, options: Any) -> None:
+    doc = {"app": "ganstudio", "config": to_dict(config), "options": to_dict(options)}
+    tmp = run_dir / (CONFIG_NAME + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    os.replace(tmp, run_dir / CONFIG_NAME)
+
+
+def load_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, Any]:
+    """(TrainConfig, task options) from a run directory's config.json."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a GAN Studio run folder (it has no {CONFIG_NAME}).")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        config = from_dict(TrainConfig, doc["config"])
+        options = from_dict(get_task(config.task).Options, doc["options"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path} is damaged: {e}") from e
+    return config, options
+
+
+def config_from_checkpoint(meta: dict[str, Any]) -> tuple[TrainConfig, Any]:
+    """(TrainConfig, task options) stored inside a checkpoint's metadata."""
+    try:
+        config = from_dict(TrainConfig, meta["config"])
+        return config, from_dict(get_task(config.task).Options, meta["options"])
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"The checkpoint's configuration is incomplete: {e}") from e
+
+
+def train(config: TrainConfig, options: Any, run_dir: str | os.PathLike, *,
+          observers: Iterable[Observer] = (), should_stop: Callable[[], bool] | None = None,
+          pause: PauseControl | None = None, resume: bool = False,
+          progress: Callable[[str, float], None] | None = None) -> Finished:
+    """Train ``config.task`` with ``options`` into ``run_dir`` and return the final event.
+
+    Args:
+        config: shared run options (steps/minutes, optimiser, precision, device, intervals...).
+        options: the task's options dataclass (e.g. ``GanOptions``).
+        run_dir: the run directory; created if missing. A folder holding another run is refused
+            unless ``resume`` is set.
+        observers: callables receiving typed events (they must be quick; the GUI's re-emit signals).
+        should_stop: checked before every step; True ends the run cleanly with a checkpoint.
+        pause: pause flag checked before every step.
+        resume: continue from the run directory's latest checkpoint.
+        progress: (what, fraction) callback while data is loading.
+
+    User errors (bad data, bad options, unreadable checkpoints) raise ``GanStudioError``; errors
+    during the loop (divergence, out of memory, full disk) end the run with a ``Finished`` event
+    whose reason is ``"diverged"`` or ``"error"`` after saving what can be saved.
+    """
+    run = _Run(config, options, Path(run_dir), list(observers), should_stop or (lambda: False),
+               pause or PauseControl(), resume, progress)
+    return run.execute()
+
+
+def resume_run(run_dir: str | os.PathLike, *, steps: int | None = None, minutes: float | None = None,
+               **kwargs: Any) -> Finished:
+    """Continue a run from its latest checkpoint; ``steps``/``minutes`` extend or replace its limits."""
+    config, options = load_run_config(run_dir)
+    if steps is not None or minutes is not None:
+        config = replace(config, steps=steps, minutes=minutes)
+    return train(config, options, run_dir, resume=True, **kwargs)
+
+
+class _Run:
+    def __init__(self, config: TrainConfig, options: Any, run_dir: Path, observers: list[Observer],
+                 should_stop: Callable[[], bool], pause: PauseControl, resume: bool,
+                 progress: Callable[[str, float], None] | None) -> None:
+        self.config, self.options, self.run_dir = config, options, run_dir
+        self.observers, self.should_stop, self.pause = observers, should_stop, pause
+        self.resume, self.progress = resume, progress
+        self.ckpt_dir = run_dir / "checkpoints"
+        self.samples_dir = run_dir / "samples"
+        self.step = 0
+        self.last_saved_step = -1
+        self.best_value: float | None = None
+        self.last_metrics: dict[str, float] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        for obs in self.observers:
+            obs(event)
+
+    def note(self, level: str, message: str) -> None:
+        try:
+            with open(self.run_dir / "log.txt", "a", encoding="utf-8") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} step {self.step} {level}: {message}\n")
+        except OSError:
+            pass
+        self.emit(HealthNote(self.step, level, message))
+
+    def _prepare_dir(self) -> None:
+        cfg_path = self.run_dir / CONFIG_NAME
+        if self.resume:
+            if not cfg_path.is_file():
+                raise ConfigError(f"{self.run_dir} has no run to resume (no {CONFIG_NAME}).")
+        else:
+            if cfg_path.exists():
+                raise ConfigError(f"{self.run_dir} already holds a run. Resume it, or choose a new folder.")
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(f"Cannot create the run folder {self.run_dir}: {e.strerror or e}.") from e
+        self.ckpt_dir.mkdir(exist_ok=True)
+        self.samples_dir.mkdir(exist_ok=True)
+        save_run_config(self.run_dir, self.config, self.options)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        task = self.task
+        if hasattr(task, "inference_generator"):
+            task.inference_generator()  # export-ready EMA statistics in the saved file
+            task.G.train()
+        meta = {"task": self.config.task, "config": to_dict(self.config), "options": to_dict(self.options),
+                "model_info": task.model_info(), "extra_state": task.extra_state(),
+                "metrics": self.last_metrics, "best_value": self.best_value}
+        return pack_state(step=self.step, meta=meta, modules=task.modules(), optimizers=task.optimizers(),
+                          rng=capture_rng(task.rng_streams()), extra_tensors=task.extra_tensors())
+
+    def save_checkpoint(self, best: bool = False) -> Path | None:
+        try:
+            tensors, doc = self._state()
+            path = write_checkpoint(step_checkpoint_path(self.ckpt_dir, self.step), tensors, doc)
+            if best:
+                write_checkpoint(self.ckpt_dir / BEST_NAME, tensors, doc)
+        except CheckpointError as e:
+            self.note("error", str(e))
+            return None
+        self.last_saved_step = self.step
+        prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
+        self.emit(CheckpointSaved(self.step, path))
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        ckpt = read_checkpoint(path)
+        task = self.task
+        if ckpt.meta.get("task") != self.config.task:
+            raise CheckpointError(f"{path} is a {ckpt.meta.get('task')!r} checkpoint, not {self.config.task!r}.")
+        for name, module in task.modules().items():
+            load_module_state(ckpt, name, module)
+        for name, opt in task.optimizers().items():
+            load_optimizer_state(ckpt, name, opt)
+        restore_rng(ckpt, task.rng_streams())
+        task.load_extra_state(ckpt.meta.get("extra_state", {}))
+        task.load_extra_tensors(ckpt.group("extra"))
+        self.best_value = ckpt.meta.get("best_value")
+        self.step = ckpt.step
+        self.last_saved_step = self.step
+
+    def _trim_metrics(self) -> None:
+        # A resumed run continues the curve from its checkpoint: records logged after the
+        # checkpoint (by the interrupted process) would otherwise appear twice.
+        path = self.run_dir / METRICS_NAME
+        if not path.exists():
+            return
+        keep = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= self.step:
+                    keep.append(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+        os.replace(tmp, path)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def execute(self) -> Finished:
+        cfg = self.config
+        device = resolve_device(cfg.device)
+        if device.type == "cpu":
+            set_threads(cfg.threads)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.manual_seed(cfg.seed)
+        dtype = resolve_precision(cfg.precision, device)
+        self._prepare_dir()
+        ctx = TaskContext(cfg, device, dtype, self.progress, self.should_stop)
+        self.task: TrainingTask = get_task(cfg.task)(self.options, ctx)
+        if self.resume:
+            ck = latest_checkpoint(self.run_dir)
+            if ck is None:
+                raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from.")
+            self.load_checkpoint(ck)
+            self._trim_metrics()
+        self.emit(Started(self.run_dir, cfg.task, describe_device(device) + ("" if dtype is None else f", {_dtype_name(dtype)}"),
+                          cfg.steps, self.step, self.task.dataset_size, self.task.skipped_files))
+        if self.task.skipped_files:
+            self.note("info", f"{self.task.skipped_files} unusable file(s) were skipped; "
+                              "see the dataset report for names and reasons.")
+        try:
+            reason, message = self._loop()
+        except torch.OutOfMemoryError:
+            reason, message = "error", ("Out of memory. Lower the batch size, choose a smaller preset, "
+                                        "or train on the CPU. The last checkpoint is kept.")
+            self.note("error", message)
+        except TrainingDiverged as e:
+            reason, message = "diverged", str(e)
+            self.note("error", message)
+        ckpt = None
+        if self.step > self.last_saved_step and reason != "diverged":
+            ckpt = self.save_checkpoint()
+        if ckpt is None:
+            ckpt = latest_checkpoint(self.run_dir)
+        if reason in ("completed", "time-limit", "stopped") and self.step % cfg.sample_every:
+            self._write_preview()
+        fin = Finished(self.step, reason, self.run_dir, ckpt, message, dict(self.last_metrics))
+        self.emit(fin)
+        return fin
+
+    def _loop(self) -> tuple[str, str]:
+        cfg, task = self.config, self.task
+        pending: list[dict[str, torch.Tensor]] = []
+        recoveries = 0
+        active_s = 0.0             # training time, pauses excluded
+        window_start = time.perf_counter()
+        window_steps = 0
+        rate_steps_per_s: float | None = None
+        fallback = _snapshot(task) if self.step == 0 else None   # NaN recovery target before a checkpoint exists
+        metrics_file = open(self.run_dir / METRICS_NAME, "a", encoding="utf-8")
+        try:
+            while True:
+                if cfg.steps is not None and self.step >= cfg.steps:
+                    return "completed", ""
+                if cfg.minutes is not None and active_s >= cfg.minutes * 60:
+                    return "time-limit", ""
+                if self.should_stop():
+                    return "stopped", ""
+                if self.pause.paused:
+                    active_s += time.perf_counter() - window_start
+                    self.emit(Paused(self.step))
+                    while not self.pause.wait(0.1):
+                        if self.should_stop():
+                            return "stopped", ""
+                    self.emit(Resumed(self.step))
+                    window_start, window_steps = time.perf_counter(), 0
+                    pending.clear()
+
+                pending.append(task.train_step(self.step))
+                self.step += 1
+                window_steps += 1
+
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    # The one sync point: average the window's losses on the device, then copy.
+                    keys = list(pending[0])
+                    values = torch.stack([torch.stack([p[k].float() for k in keys]) for p in pending]).mean(0)
+                    metrics = dict(zip(keys, values.tolist()))
+                    pending.clear()
+                    now = time.perf_counter()
+                    elapsed = now - window_start
+                    active_s += elapsed
+                    window_start = now
+                    speed = window_steps / elapsed if elapsed > 0 else 0.0
+                    window_steps = 0
+                    rate_steps_per_s = speed if rate_steps_per_s is None else 0.7 * rate_steps_per_s + 0.3 * speed
+                    if not all(math.isfinite(v) for v in metrics.values()):
+                        recoveries += 1
+                        if cfg.nan_policy == "stop" or recoveries > MAX_NAN_RECOVERIES:
+                            raise TrainingDiverged(
+                                f"The losses became NaN/infinite at step {self.step} and did not recover "
+                                f"after {recoveries - 1} retries with lower learning rates. Lower the learning "
+                                "rate, use fp32 precision, or check the data. The last good checkpoint is kept.")
+                        self._recover(fallback)
+                        continue
+                    self.last_metrics = metrics
+                    record = {"step": self.step, "time": round(active_s, 3), **{k: round(v, 6) for k, v in metrics.items()},
+                              "img_per_s": round(speed * task.images_per_step, 2)}
+                    metrics_file.write(json.dumps(record) + "\n")
+                    metrics_file.flush()
+                    eta = None
+                    if cfg.steps is not None and rate_steps_per_s:
+                        eta = (cfg.steps - self.step) / rate_steps_per_s
+                    if cfg.minutes is not None:
+                        left = max(0.0, cfg.minutes * 60 - active_s)
+                        eta = left if eta is None else min(eta, left)
+                    self.emit(StepEnded(self.step, metrics, speed * task.images_per_step, active_s, eta))
+                    for level, message in task.health(self.step, metrics):
+                        self.note(level, message)
+
+                if self.step % cfg.sample_every == 0:
+                    self._write_preview()
+                if task.best_metric and self.step % cfg.eval_every == 0:
+                    self._evaluate()
+                if self.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+        finally:
+            metrics_file.close()
+
+    def _recover(self, fallback: dict[str, Any] | None) -> None:
+        ck = latest_checkpoint(self.run_dir)
+        if ck is not None:
+            self.load_checkpoint(ck)
+            where = f"the checkpoint of step {self.step}"
+        elif fallback is not None:
+            _restore_snapshot(self.task, fallback)
+            self.step = 0
+            where = "the start"
+        else:
+            raise TrainingDiverged("The losses became NaN and there is no checkpoint to go back to.")
+        self.task.scale_learning_rates(NAN_LR_FACTOR)
+        self.note("warning", f"The losses became NaN (not a number): training had diverged, usually because the "
+                             f"learning rate is too high for this data. Went back to {where} and halved the "
+                             "learning rates.")
+
+    def _write_preview(self) -> None:
+        image = self.task.preview()
+        path = self.samples_dir / f"step-{self.step:08d}.png"
+        try:
+            save_png(image, path, {"step": str(self.step), "run": str(self.run_dir)}, overwrite=True)
+            save_png(image, self.samples_dir / "latest.png", {"step": str(self.step)}, overwrite=True)
+        except GanStudioError as e:
+            self.note("error", str(e))
+            path = None
+        self.emit(SamplesReady(self.step, image, path))
+
+    def _evaluate(self) -> None:
+        metrics = self.task.evaluate()
+        if not metrics:
+            return
+        key = self.task.best_metric
+        value = metrics.get(key) if key else None
+        best = value is not None and math.isfinite(value) and (self.best_value is None or value > self.best_value)
+        if best:
+            self.best_value = value
+        try:
+            with open(self.run_dir / "eval.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": self.step, **metrics}) + "\n")
+        except OSError:
+            pass
+        self.emit(EvaluationDone(self.step, metrics, best))
+        if best:
+            self.save_checkpoint(best=True)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+
+
+def _snapshot(task: TrainingTask) -> dict[str, Any]:
+    return {
+        "modules": {k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in task.modules().items()},
+        "optimizers": {k: _clone_optimizer_state(o.state_dict()) for k, o in task.optimizers().items()},
+    }
+
+
+def _clone_optimizer_state(sd: dict[str, Any]) -> dict[str, Any]:
+    return {"state": {i: {k: (v.clone() if torch.is_tensor(v) else v) for k, v in s.items()} for i, s in sd["state"].items()},
+            "param_groups": [dict(g) for g in sd["param_groups"]]}
+
+
+def _restore_snapshot(task: TrainingTask, snap: dict[str, Any]) -> None:
+    for k, m in task.modules().items():
+        m.load_state_dict(snap["modules"][k])
+    for k, o in task.optimizers().items():
+        o.load_state_dict(snap["optimizers"][k])

@@ -1,0 +1,49 @@
+"""The CLI end to end on a tiny folder, in-process (argv in, files and exit codes out)."""
+import pytest
+from PIL import Image
+
+from ganstudio.cli import main
+from ganstudio.core.export import read_png_metadata
+
+
+def test_dataset_check_reports_problems(image_folder, capsys):
+    (image_folder / "broken.png").write_bytes(b"not an image at all")
+    assert main(["dataset", "check", str(image_folder)]) == 0
+    out = capsys.readouterr().out
+    assert "24" in out and "broken.png" in out
+
+
+def test_train_resume_generate(tmp_path, image_folder, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(image_folder), "--preset", "seed-dcgan-16", "--steps", "4", "--batch-size", "4",
+                 "--out", str(run), "--quiet", "--threads", "1", "--checkpoint-every", "2", "--no-ema"]) == 0
+    assert (run / "checkpoints").is_dir() and (run / "metrics.jsonl").is_file()
+    assert main(["resume", str(run), "--steps", "6", "--quiet"]) == 0
+    out = tmp_path / "out"
+    assert main(["generate", str(run), "--n", "3", "--seed", "10", "--out", str(out)]) == 0
+    files = sorted(out.glob("*.png"))
+    assert [f.name for f in files] == ["seed-00010.png", "seed-00011.png", "seed-00012.png"]
+    assert read_png_metadata(files[0])["step"] == "6"
+    assert main(["generate", str(run), "--n", "4", "--grid", "--out", str(out)]) == 0
+    assert main(["generate", str(run), "--interpolate", "1", "2", "--frames", "4", "--out", str(out / "walk")]) == 0
+    assert Image.open(out / "walk" / "interpolation-1-2.gif").n_frames >= 4
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "{missing}", "--out", "{tmp}/r", "--steps", "2"], "does not exist"),
+    (["train", "{tmp}", "--preset", "nope", "--out", "{tmp}/r"], "Invalid preset"),
+    (["generate", "{tmp}/nothing", "--out", "{tmp}/o"], "neither a run folder nor a checkpoint"),
+    (["resume", "{tmp}"], "not a GAN Studio run folder"),
+])
+def test_user_errors_are_one_line_without_traceback(tmp_path, capsys, argv, needle):
+    argv = [a.format(tmp=tmp_path, missing=tmp_path / "missing") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_empty_folder_says_what_was_found(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "r"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "No usable images" in err and "Traceback" not in err

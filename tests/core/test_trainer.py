@@ -1,0 +1,228 @@
+"""The trainer end to end on tiny folders: real steps on the CPU, real files on disk."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from ganstudio.core import events as ev
+from ganstudio.core.checkpoint import latest_checkpoint, list_step_checkpoints, read_checkpoint
+from ganstudio.core.config import TrainConfig
+from ganstudio.core.errors import CheckpointError, ConfigError
+from ganstudio.core.gan import GanOptions
+from ganstudio.core.trainer import PauseControl, resume_run, train
+
+
+def small_config(**kw) -> TrainConfig:
+    base = dict(steps=6, batch_size=4, log_every=2, sample_every=3, checkpoint_every=3, precision="fp32",
+                threads=1, deterministic=True, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def collect():
+    events = []
+    return events, events.append
+
+
+@pytest.mark.parametrize("preset,loss", [("seed-dcgan-16", "bce"), ("dcgan-32", "lsgan"), ("dcgan-64", "hinge"),
+                                         ("mlp-gan-28", "bce"), ("dcgan-128", "bce")])
+def test_each_model_and_loss_trains_with_finite_losses(tmp_path, image_folder, preset, loss):
+    events, obs = collect()
+    width = 8 if preset.startswith("dcgan") else None
+    fin = train(small_config(steps=4, checkpoint_every=100), GanOptions(str(image_folder), preset, loss=loss, width=width),
+                tmp_path / "run", observers=[obs])
+    assert fin.reason == "completed" and fin.step == 4
+    steps = [e for e in events if isinstance(e, ev.StepEnded)]
+    assert steps and all(math.isfinite(v) for e in steps for v in e.metrics.values())
+    assert {"loss_d", "loss_g", "d_real", "d_fake"} <= set(steps[-1].metrics)
+    assert fin.checkpoint is not None and fin.checkpoint.exists()
+
+
+def test_run_directory_layout_and_events(tmp_path, image_folder):
+    events, obs = collect()
+    run = tmp_path / "run"
+    fin = train(small_config(), GanOptions(str(image_folder), "seed-dcgan-16"), run, observers=[obs])
+    assert (run / "config.json").is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6]
+    assert (run / "samples" / "step-00000003.png").is_file() and (run / "samples" / "latest.png").is_file()
+    assert [s for s, _ in list_step_checkpoints(run / "checkpoints")] == [3, 6]
+    kinds = [type(e) for e in events]
+    assert kinds[0] is ev.Started and kinds[-1] is ev.Finished
+    samples = [e for e in events if isinstance(e, ev.SamplesReady)]
+    assert samples[0].image.dtype.name == "uint8" and samples[0].image.ndim == 3
+    assert fin.checkpoint == latest_checkpoint(run)
+
+
+def test_keep_last_k_checkpoints(tmp_path, image_folder):
+    run = tmp_path / "run"
+    train(small_config(steps=8, checkpoint_every=1, keep_checkpoints=2), GanOptions(str(image_folder), "seed-dcgan-16"), run)
+    assert [s for s, _ in list_step_checkpoints(run / "checkpoints")] == [7, 8]
+
+
+def test_refuses_to_overwrite_an_existing_run(tmp_path, image_folder):
+    run = tmp_path / "run"
+    train(small_config(steps=2), GanOptions(str(image_folder), "seed-dcgan-16"), run)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(small_config(steps=2), GanOptions(str(image_folder), "seed-dcgan-16"), run)
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path, image_folder):
+    opts = GanOptions(str(image_folder), "dcgan-32", width=8, hflip=True, fit="random-crop")
+    train(small_config(steps=8, checkpoint_every=4), opts, tmp_path / "full")
+    # interrupted at step 4 (stop requested), then resumed to 8
+    stop_at = {"n": 0}
+
+    def should_stop():
+        stop_at["n"] += 1
+        return stop_at["n"] > 4
+
+    fin = train(small_config(steps=8, checkpoint_every=4), opts, tmp_path / "split", should_stop=should_stop)
+    assert fin.reason == "stopped" and fin.step == 4
+    fin2 = resume_run(tmp_path / "split")
+    assert fin2.reason == "completed" and fin2.step == 8
+    a = read_checkpoint(latest_checkpoint(tmp_path / "full"))
+    b = read_checkpoint(latest_checkpoint(tmp_path / "split"))
+    for key in a.tensors:
+        if key.startswith(("model/", "optim/")):
+            assert torch.equal(a.tensors[key], b.tensors[key]), key
+    full = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    split = [json.loads(x) for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in split] == [r["step"] for r in full]
+    assert [r["loss_d"] for r in split] == [r["loss_d"] for r in full]
+
+
+def test_stop_leaves_a_checkpoint(tmp_path, image_folder):
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    fin = train(small_config(steps=100, checkpoint_every=1000), GanOptions(str(image_folder), "seed-dcgan-16"),
+                tmp_path / "run", should_stop=should_stop)
+    assert fin.reason == "stopped" and fin.step == 2
+    assert read_checkpoint(fin.checkpoint).step == 2
+
+
+def test_pause_blocks_until_resumed(tmp_path, image_folder):
+    import threading
+
+    pause = PauseControl()
+    events, obs = collect()
+    seen_pause = threading.Event()
+
+    def observer(e):
+        obs(e)
+        if isinstance(e, ev.StepEnded) and e.step == 2:
+            pause.pause()
+        if isinstance(e, ev.Paused):
+            seen_pause.set()
+
+    t = threading.Thread(target=train, args=(small_config(steps=4), GanOptions(str(image_folder), "seed-dcgan-16"),
+                                             tmp_path / "run"), kwargs={"observers": [observer], "pause": pause})
+    t.start()
+    assert seen_pause.wait(30)
+    steps_before = max(e.step for e in events if isinstance(e, ev.StepEnded))
+    assert steps_before == 2
+    pause.resume()
+    t.join(60)
+    assert not t.is_alive()
+    assert isinstance(events[-1], ev.Finished) and events[-1].step == 4
+    assert any(isinstance(e, ev.Resumed) for e in events)
+
+
+def test_nan_losses_recover_then_give_up(tmp_path, image_folder, monkeypatch):
+    from ganstudio.core import gan
+
+    real_step = gan.GanTask.train_step
+
+    def poisoned(self, step):
+        out = real_step(self, step)
+        if step >= 3:
+            out["loss_d"] = torch.tensor(float("nan"))
+        return out
+
+    monkeypatch.setattr(gan.GanTask, "train_step", poisoned)
+    events, obs = collect()
+    fin = train(small_config(steps=20, checkpoint_every=2), GanOptions(str(image_folder), "seed-dcgan-16"),
+                tmp_path / "run", observers=[obs])
+    assert fin.reason == "diverged"
+    notes = [e.message for e in events if isinstance(e, ev.HealthNote)]
+    assert sum("halved the learning rates" in n for n in notes) == 3
+    assert latest_checkpoint(tmp_path / "run") is not None  # the last good checkpoint is kept
+
+
+def test_corrupt_checkpoint_is_refused_with_its_name(tmp_path, image_folder):
+    run = tmp_path / "run"
+    fin = train(small_config(steps=2), GanOptions(str(image_folder), "seed-dcgan-16"), run)
+    data = fin.checkpoint.read_bytes()
+    fin.checkpoint.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=fin.checkpoint.name):
+        read_checkpoint(fin.checkpoint)
+    with pytest.raises(CheckpointError):
+        resume_run(run)
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_pickle_renamed_as_checkpoint_is_refused_and_not_executed(tmp_path, suffix):
+    import pickle
+
+    from ganstudio.core.generate import load_generator
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / f"model{suffix}"
+    evil.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(CheckpointError):
+        read_checkpoint(evil)
+    with pytest.raises(CheckpointError):
+        load_generator(evil)
+    assert not marker.exists()
+
+
+def test_foreign_safetensors_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    p = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(p))
+    with pytest.raises(CheckpointError, match="not a GAN Studio checkpoint"):
+        read_checkpoint(p)
+
+
+def test_config_validation_messages():
+    with pytest.raises(ConfigError, match="step limit or a time limit"):
+        TrainConfig(steps=None, minutes=None)
+    with pytest.raises(ConfigError, match="Only"):
+        GanOptions("x", "dcgan-64", loss="wasserstein")
+
+
+def test_time_limit_stops_the_run(tmp_path, image_folder):
+    fin = train(small_config(steps=None, minutes=0.02), GanOptions(str(image_folder), "seed-dcgan-16"), tmp_path / "run")
+    assert fin.reason == "time-limit" and fin.step > 0 and fin.checkpoint is not None
+
+
+def test_full_disk_during_checkpoint_is_reported_and_training_goes_on(tmp_path, image_folder, monkeypatch):
+    from ganstudio.core import checkpoint as ck
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ck, "save_file", full)
+    events, obs = collect()
+    fin = train(small_config(steps=4, checkpoint_every=2), GanOptions(str(image_folder), "seed-dcgan-16"),
+                tmp_path / "run", observers=[obs])
+    assert fin.step == 4
+    assert any("No space left" in e.message for e in events if isinstance(e, ev.HealthNote))
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
