@@ -1,0 +1,1 @@
+"""The desktop app: a thin Qt layer over ganstudio.core. The only package that imports Qt."""
