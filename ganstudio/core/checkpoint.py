@@ -178,6 +178,13 @@ def load_optimizer_state(ckpt: Checkpoint, name: str, opt: torch.optim.Optimizer
         opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
     except (ValueError, KeyError) as e:
         raise CheckpointError(f"{ckpt.path}: optimiser state for {name!r} does not fit: {e}") from e
+    # Give each moment its parameter's memory layout (channels_last): fused optimisers otherwise
+    # take other code paths and round differently, so a resumed run would drift from an unbroken one.
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def list_step_checkpoints(folder: Path) -> list[tuple[int, Path]]:

@@ -1,4 +1,5 @@
 """The core must run without a display: nothing under ganstudio.core (or the CLI) may import Qt."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,5 +30,5 @@ def test_core_and_cli_modules_import_no_qt():
 def test_source_has_no_qt_imports():
     root = Path(ganstudio.__file__).parent / "core"
     offenders = [str(p) for p in root.rglob("*.py")
-                 if any(f"import {q}" in p.read_text() or f"from {q}" in p.read_text() for q in FORBIDDEN)]
+                 if re.search(rf"^\s*(import|from) ({'|'.join(FORBIDDEN)})\b", p.read_text(), re.M)]
     assert offenders == []

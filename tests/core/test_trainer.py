@@ -74,13 +74,14 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, image_folder):
     opts = GanOptions(str(image_folder), "dcgan-32", width=8, hflip=True, fit="random-crop")
     train(small_config(steps=8, checkpoint_every=4), opts, tmp_path / "full")
     # interrupted at step 4 (stop requested), then resumed to 8
-    stop_at = {"n": 0}
+    flag = {"stop": False}
 
-    def should_stop():
-        stop_at["n"] += 1
-        return stop_at["n"] > 4
+    def observer(e):
+        if isinstance(e, ev.StepEnded) and e.step == 4:
+            flag["stop"] = True
 
-    fin = train(small_config(steps=8, checkpoint_every=4), opts, tmp_path / "split", should_stop=should_stop)
+    fin = train(small_config(steps=8, checkpoint_every=4), opts, tmp_path / "split", observers=[observer],
+                should_stop=lambda: flag["stop"])
     assert fin.reason == "stopped" and fin.step == 4
     fin2 = resume_run(tmp_path / "split")
     assert fin2.reason == "completed" and fin2.step == 8
@@ -96,14 +97,14 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, image_folder):
 
 
 def test_stop_leaves_a_checkpoint(tmp_path, image_folder):
-    calls = {"n": 0}
+    flag = {"stop": False}
 
-    def should_stop():
-        calls["n"] += 1
-        return calls["n"] > 2
+    def observer(e):
+        if isinstance(e, ev.StepEnded) and e.step == 2:
+            flag["stop"] = True
 
     fin = train(small_config(steps=100, checkpoint_every=1000), GanOptions(str(image_folder), "seed-dcgan-16"),
-                tmp_path / "run", should_stop=should_stop)
+                tmp_path / "run", observers=[observer], should_stop=lambda: flag["stop"])
     assert fin.reason == "stopped" and fin.step == 2
     assert read_checkpoint(fin.checkpoint).step == 2
 
