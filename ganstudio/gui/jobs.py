@@ -101,7 +101,10 @@ class Job(QObject):
 
     @Slot()
     def _on_worker_finished(self) -> None:
-        # Emitted after the thread has really ended, so listeners may start the next job safely.
+        # QThread.finished is emitted by the thread just *before* it ends, so isRunning() can still
+        # be true here; wait the last microseconds so that "ended" really means ended and a
+        # listener may drop or delete the Job without "QThread: Destroyed while thread is still running".
+        self._worker.wait()
         kind, args = self._outcome or ("err", (RuntimeError("The background task ended unexpectedly."), ""))
         if kind == "ok":
             self.succeeded.emit(*args)
