@@ -88,6 +88,7 @@ class GanTask(TrainingTask):
         self.memory_format = torch.channels_last if (cfg.channels_last and self.conv) else torch.contiguous_format
         self.G = G.to(dev, memory_format=self.memory_format)
         self.D = D.to(dev, memory_format=self.memory_format)
+        self.d_batches_together = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema else None
         fused = dev.type in ("cuda", "cpu")
         betas = (cfg.beta1, cfg.beta2)
@@ -136,8 +137,14 @@ class GanTask(TrainingTask):
         # Discriminator: real up, fake down. G's output is computed once and reused for G's step.
         with ctx.autocast():
             fake = self.G(z)
-            d_real = self.D(real)
-            d_fake = self.D(fake.detach())
+            if self.d_batches_together:
+                # One D pass over real+fake: bigger GEMMs, half the kernel launches. Only exact for a
+                # D without BatchNorm (where batch composition cannot change the scores).
+                both = self.D(torch.cat([real, fake.detach()]))
+                d_real, d_fake = both[:B], both[B:]
+            else:
+                d_real = self.D(real)
+                d_fake = self.D(fake.detach())
         loss_d = losses.d_loss(opts.loss, d_real, d_fake)
         self.opt_D.zero_grad(set_to_none=True)
         scaler.scale(loss_d).backward()
