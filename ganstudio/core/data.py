@@ -1120,7 +1120,8 @@ class ImageDataset:
             flips = [False] * count
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         batch = torch.empty(
-            (count, self.preprocess.channels, size, size), dtype=torch.uint8, memory_format=memory_format
+            (count, self.preprocess.channels, size, size), dtype=torch.uint8, memory_format=memory_format,
+            device=self.images.device,
         )
         # One slice copy per sample. On the CPU this beats the vectorised forms for uint8 by far
         # (256 images of 64px: 3 ms, against 25 ms for a 4-index gather and 35 ms more for
@@ -1130,10 +1131,19 @@ class ImageDataset:
             batch[row].copy_(window.flip(-1) if flip else window)
         # Transfer in uint8 (a quarter of float32's bytes), convert on the device.
         device = torch.device(device)
-        if device.type == "cuda":
+        if device.type == "cuda" and batch.device.type == "cpu":
             batch = batch.pin_memory()  # lets the copy overlap the previous step's kernels
         batch = batch.to(device, non_blocking=True)
         return batch.to(torch.float32).div_(127.5).sub_(1.0)
+
+    def to_device(self, device: torch.device, max_bytes: int = 2 << 30) -> bool:
+        """Keep the uint8 images on an accelerator (no host-to-device copy per step) when they fit
+        in ``max_bytes``; returns whether they moved."""
+        device = torch.device(device)
+        if device.type == "cpu" or self.images.numel() > max_bytes:
+            return False
+        self.images = self.images.to(device)
+        return True
 
     def preview_images(self, n: int) -> np.ndarray:
         """The first ``n`` images (fewer if the dataset is smaller) as uint8 [n, size, size, C], as
@@ -1142,7 +1152,7 @@ class ImageDataset:
         size = self.preprocess.size
         start = (self.images.shape[-1] - size) // 2
         window = self.images[:count, :, start:start + size, start:start + size]
-        return window.permute(0, 2, 3, 1).contiguous().numpy().copy()
+        return window.permute(0, 2, 3, 1).contiguous().cpu().numpy().copy()
 
 
 class EpochSampler:

@@ -77,6 +77,7 @@ class GanTask(TrainingTask):
                                     should_stop=ctx.should_stop)
         self.dataset_size = len(self.dataset)
         self.skipped_files = len(self.dataset.report.skipped)
+        self.dataset.to_device(dev)
         self.sampler = EpochSampler(len(self.dataset), cfg.batch_size, cfg.seed)
         self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
         self.latent_rng = torch.Generator().manual_seed(cfg.seed + 2)
