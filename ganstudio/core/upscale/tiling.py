@@ -1,0 +1,416 @@
+"""Tiled inference with no seams and bounded memory, for any upscaler.
+
+How tiles are made exact: every tile's input window carries ``margin`` extra input pixels of real
+image on each inner side. For a network whose receptive radius (``Upscaler.context``) is at most
+``margin``, the output away from that margin does not depend on where the tile was cut, so it
+equals the whole-image output. Output pixels inside the margin are discarded (weight 0), and
+neighbouring tiles are cross-faded with raised-cosine ramps over ``feather`` further pixels, where
+both tiles are exact. Blending exact values changes nothing, so tiled output equals whole-image
+output up to float rounding; for community models whose receptive field is larger than the
+margin (transformers, deep ESRGANs) the feathering hides what differs.
+
+Memory: the output is a uint8 array filled band by band. Only the current row of tiles is held as
+float32 (one band of ``tile * scale`` output rows); finished rows are rounded to uint8 at once.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..device import resolve_device, resolve_precision
+from ..errors import ConfigError, GanStudioError
+
+#: resampling baselines offered beside the networks (PIL filters)
+BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
+#: receptive radius assumed for networks that do not declare one (community files)
+DEFAULT_CONTEXT = 16
+#: working bytes per input pixel assumed for networks that do not declare it (transformers are heavy)
+DEFAULT_BYTES_PER_PIXEL = 16 * 1024
+#: output pixels (in input units) of cross-fade between tiles beyond the exact margins
+DEFAULT_FEATHER = 8
+#: share of the free memory that tiled inference plans to use
+MEMORY_SHARE = 0.25
+#: never plan to use more than this for one tile's activations plus the float band
+MAX_BUDGET_BYTES = 1 << 30
+#: largest automatic tile side in input pixels (CPU kernels gain nothing from bigger tiles)
+MAX_AUTO_TILE = {"cpu": 512, "cuda": 1024, "mps": 768}
+#: smallest stride between tiles in input pixels (tiles are at least overlap + this)
+MIN_STRIDE = 16
+#: free memory assumed where the system does not say (no /proc/meminfo)
+FALLBACK_FREE_BYTES = 2 << 30
+
+
+class UpscaleCancelled(GanStudioError):
+    """should_stop() returned True during an upscale (not a failure: the user asked)."""
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class Upscaler:
+    """A ready-to-run upscaler: a network (ours or a community file) or a resampling baseline.
+
+    ``forward`` takes an NCHW float tensor in [0, 1] with ``in_channels`` channels and returns
+    one with ``scale`` times the height and width (values may overshoot; they are clamped).
+    """
+    name: str                                 # what the user picked: "bundled-x2", a file name, "bicubic"
+    arch: str                                 # architecture shown to the user, e.g. "compact", "RealESRGAN Compact"
+    scale: int                                # output side / input side
+    module: nn.Module | None = None           # the network (None for resampling baselines)
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # how to call it (default: module)
+    in_channels: int = 3                      # 3 (RGB) or 1 (grey) input channels
+    context: int = DEFAULT_CONTEXT            # receptive radius in input pixels (exact tiling margin)
+    bytes_per_pixel: int = DEFAULT_BYTES_PER_PIXEL  # inference working memory per input pixel
+    supports_bf16: bool = True                # bf16 autocast keeps its quality
+    supports_fp16: bool = True                # fp16 autocast keeps its quality
+    purpose: str = "SR"                       # "SR" | "FaceSR" | "Restoration" (scale 1 models)
+    source: Path | None = None                # the file it came from (None: built in)
+    resample: str | None = None               # "bicubic" | "lanczos" for the baselines
+    info: dict[str, Any] = field(default_factory=dict)  # extra facts (tags, training metadata)
+
+    @property
+    def is_sr(self) -> bool:
+        """True for super-resolution models (scale > 1)."""
+        return self.purpose in ("SR", "FaceSR") and self.scale > 1
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.module.parameters()) if self.module is not None else 0
+
+    def describe(self) -> str:
+        """One line for the model picker and ``ganstudio-cli info``."""
+        if self.resample:
+            return f"{self.resample} x{self.scale} (resampling baseline, no network)"
+        grey = ", grey" if self.in_channels == 1 else ""
+        kind = "" if self.is_sr else f", {self.purpose.lower()} model, not super-resolution"
+        return f"{self.arch} x{self.scale}, {_human_count(self.params)} parameters{grey}{kind}"
+
+    def call(self, x: torch.Tensor) -> torch.Tensor:
+        fn = self.forward or self.module
+        if fn is None:
+            raise ConfigError(f"{self.name} is a resampling baseline; it has no network to call.")
+        return fn(x)
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How to run an upscaler (the GUI's and CLI's inference options map onto these fields)."""
+    tile: int | None = None         # tile side in input pixels (None: from free memory; 0: whole image at once)
+    overlap: int | None = None      # input pixels shared by neighbouring tiles (None: exact margins + cross-fade)
+    device: str = "auto"            # "auto" | "cpu" | "cuda" | "mps"
+    precision: str = "auto"         # "auto" (bf16 where native) | "fp32" | "bf16" | "fp16"
+    channels_last: bool = True      # NHWC layout: several times faster convolutions on CPUs and GPUs
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``upscale_array``."""
+        return {"tile": self.tile, "overlap": self.overlap, "device": self.device,
+                "precision": self.precision, "channels_last": self.channels_last}
+
+
+def baseline(method: str, scale: int) -> Upscaler:
+    """The "bicubic" or "lanczos" resampling baseline at ``scale``, through the same API."""
+    if method not in BASELINES:
+        raise ConfigError(f"Invalid resampling {method!r}. Only {', '.join(BASELINES)} are supported.")
+    if scale < 1:
+        raise ConfigError(f"Invalid scale {scale}; it must be at least 1.")
+    return Upscaler(name=method, arch=method, scale=scale, resample=method, context=0, bytes_per_pixel=0)
+
+
+def wrap_callable(fn: Callable[[torch.Tensor], torch.Tensor], scale: int, *, context: int = DEFAULT_CONTEXT,
+                  in_channels: int = 3) -> Upscaler:
+    """An Upscaler around any tensor function (a bare nn.Module, a test double)."""
+    module = fn if isinstance(fn, nn.Module) else None
+    return Upscaler(name=type(fn).__name__, arch=type(fn).__name__, scale=scale, module=module, forward=fn,
+                    in_channels=in_channels, context=getattr(fn, "context", context),
+                    bytes_per_pixel=getattr(fn, "bytes_per_pixel", DEFAULT_BYTES_PER_PIXEL))
+
+
+# -- memory -----------------------------------------------------------------------------------
+def available_memory(device: torch.device) -> int:
+    """Free bytes where the tiles will run: the GPU's free memory, else the system's MemAvailable."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return FALLBACK_FREE_BYTES
+
+
+def auto_tile_size(upscaler: Upscaler, device: torch.device, image_width: int, channels: int = 3,
+                   overlap: int | None = None) -> int:
+    """The tile side (input pixels) that fits the free memory, never below ``overlap + 64``.
+
+    Two things share the budget: the network's activations for one tile (``bytes_per_pixel`` per
+    input pixel) and the float32 band of one tile row of output (tile x scale rows, full width).
+    """
+    overlap = default_overlap(upscaler) if overlap is None else overlap
+    budget = min(available_memory(device) * MEMORY_SHARE, MAX_BUDGET_BYTES)
+    per_pass = 3 if upscaler.in_channels == 1 and channels == 3 else 1   # grey models run R, G, B as a batch
+    side = math.isqrt(int(budget / 2 / max(1, upscaler.bytes_per_pixel * per_pass)))
+    band_row_bytes = upscaler.scale * upscaler.scale * image_width * channels * 4
+    side = min(side, int(budget / 2 / max(1, band_row_bytes)))
+    side = min(side, MAX_AUTO_TILE.get(device.type, 512))
+    side = max(side, overlap + 64)
+    return side - side % 8
+
+
+def default_overlap(upscaler: Upscaler) -> int:
+    """Input pixels shared by neighbouring tiles: both exact margins plus the cross-fade."""
+    return 2 * upscaler.context + DEFAULT_FEATHER
+
+
+@dataclass(frozen=True)
+class _Span:
+    """One tile along one axis, in input pixels: the window fed to the network and its trusted part."""
+    start: int
+    stop: int
+    valid_start: int
+    valid_stop: int
+
+
+def _plan_axis(length: int, tile: int, overlap: int, margin: int) -> list[_Span]:
+    if length <= tile:
+        return [_Span(0, length, 0, length)]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    starts = [round(i * (length - tile) / (n - 1)) for i in range(n)]
+    spans = []
+    for i, a in enumerate(starts):
+        b = a + tile
+        spans.append(_Span(a, b, a if i == 0 else a + margin, b if i == n - 1 else b - margin))
+    return spans
+
+
+def _axis_weights(spans: list[_Span], length: int, scale: int, feather: int) -> list[np.ndarray]:
+    """Per span, float32 weights over its valid output range; over all spans they sum to 1."""
+    out_len = length * scale
+    x = np.arange(out_len, dtype=np.float64) + 0.5
+    ramp = feather * scale
+    raw = []
+    for i, s in enumerate(spans):
+        v0, v1 = s.valid_start * scale, s.valid_stop * scale
+        w = ((x >= v0) & (x < v1)).astype(np.float64)
+        if ramp > 0 and i > 0:
+            t = np.clip((x - v0) / ramp, 0, 1)
+            w *= 0.5 - 0.5 * np.cos(np.pi * t)
+        if ramp > 0 and i < len(spans) - 1:
+            t = np.clip((v1 - x) / ramp, 0, 1)
+            w *= 0.5 - 0.5 * np.cos(np.pi * t)
+        raw.append(w)
+    total = np.sum(raw, axis=0)
+    if np.any(total <= 0):  # cannot happen when overlap >= 2 * margin; guards a planning bug
+        raise RuntimeError("tile plan leaves output pixels uncovered")
+    return [(w / total)[s.valid_start * scale: s.valid_stop * scale].astype(np.float32)
+            for w, s in zip(raw, spans)]
+
+
+# -- running ----------------------------------------------------------------------------------
+def prepare(upscaler: Upscaler, device: torch.device, channels_last: bool) -> None:
+    """Move the network to ``device`` in eval mode and the chosen memory layout (in place)."""
+    if upscaler.module is None:
+        return
+    upscaler.module.eval().requires_grad_(False)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    upscaler.module.to(device=device, memory_format=fmt)
+
+
+def _autocast_dtype(upscaler: Upscaler, precision: str, device: torch.device) -> torch.dtype | None:
+    dtype = resolve_precision(precision, device)
+    if dtype == torch.bfloat16 and not upscaler.supports_bf16:
+        return None
+    if dtype == torch.float16 and not upscaler.supports_fp16:
+        return None
+    return dtype
+
+
+def upscale_array(model: Upscaler | Callable[[torch.Tensor], torch.Tensor], image: np.ndarray,
+                  scale: int | None = None, *, tile: int | None = None, overlap: int | None = None,
+                  device: str | torch.device = "auto", precision: str = "auto", channels_last: bool = True,
+                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+    """Upscale a uint8 HxW or HxWxC image (C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) tile by tile.
+
+    Args:
+        model: an ``Upscaler`` (see community.load_any_upscaler) or a tensor function with ``scale``.
+        tile: tile side in input pixels; None picks it from free memory, 0 runs the whole image at once.
+        overlap: input pixels shared by neighbouring tiles (None: the network's exact margins plus a
+            cross-fade, see ``default_overlap``).
+        device, precision: as in device.resolve_device / resolve_precision ("auto": bf16 on CPUs
+            with native bf16, where the network allows it).
+        channels_last: NHWC layout (several times faster on CPU oneDNN and on GPUs).
+        progress: called with (tiles done, tiles total).
+        should_stop: checked before every tile; True raises ``UpscaleCancelled``.
+
+    Returns a uint8 array of the same channel layout with ``scale`` times the height and width.
+    The alpha channel is upscaled by the same network as grey (its edges then stay aligned with
+    the sharpened colour edges; a bicubic alpha leaves a soft halo around crisp colour). A fully
+    opaque alpha is not run through the network.
+    """
+    up = model if isinstance(model, Upscaler) else wrap_callable(model, _required_scale(scale))
+    if scale is not None and scale != up.scale:
+        raise ConfigError(f"{up.name} upscales x{up.scale}, not x{scale}.")
+    image = _as_hwc(image)
+    if up.resample:
+        return resample_array(image, up.scale, up.resample)
+    dev = resolve_device(device) if isinstance(device, str) else device
+    colour_channels = 1 if image.shape[2] in (1, 2) else 3
+    colour = image[:, :, :colour_channels]
+    alpha = image[:, :, colour_channels:] if image.shape[2] in (2, 4) else None
+    alpha_needs_model = alpha is not None and bool((alpha != 255).any())
+
+    overlap = default_overlap(up) if overlap is None else int(overlap)
+    if overlap < 0:
+        raise ConfigError(f"overlap must be 0 or more, got {overlap}.")
+    if tile is None:
+        tile = auto_tile_size(up, dev, image.shape[1], colour_channels, overlap)
+    elif tile < 0:
+        raise ConfigError(f"tile must be 0 (no tiling) or a positive size, got {tile}.")
+    runner = _TileRunner(up, dev, _autocast_dtype(up, precision, dev), channels_last, tile, overlap)
+    passes = [colour] + ([alpha] if alpha_needs_model else [])
+    total = sum(runner.count_tiles(p) for p in passes)
+    done = [0]
+
+    def tick() -> None:
+        if should_stop is not None and should_stop():
+            raise UpscaleCancelled("Upscaling was cancelled.")
+        if progress is not None and done[0]:
+            progress(done[0], total)
+        done[0] += 1
+
+    prepare(up, dev, channels_last)
+    with torch.inference_mode():
+        out_colour = runner.run(colour, tick)
+        if alpha is None:
+            result = out_colour
+        else:
+            out_alpha = runner.run(alpha, tick) if alpha_needs_model else np.full(
+                (out_colour.shape[0], out_colour.shape[1], 1), 255, np.uint8)
+            result = np.concatenate([out_colour, out_alpha], axis=2)
+    if progress is not None:
+        progress(total, total)
+    return result
+
+
+class _TileRunner:
+    def __init__(self, up: Upscaler, device: torch.device, dtype: torch.dtype | None, channels_last: bool,
+                 tile: int, overlap: int) -> None:
+        self.up, self.device, self.dtype, self.channels_last = up, device, dtype, channels_last
+        self.overlap = overlap
+        if overlap >= 2 * up.context:
+            self.margin, self.feather = up.context, overlap - 2 * up.context
+        else:  # a smaller overlap than the exact margins: trade exactness for a wider cross-fade
+            self.margin = overlap // 4
+            self.feather = overlap - 2 * self.margin
+        self.tile = tile if tile == 0 else max(tile, overlap + MIN_STRIDE)
+
+    def _spans(self, length: int) -> list[_Span]:
+        if self.tile == 0:
+            return [_Span(0, length, 0, length)]
+        return _plan_axis(length, self.tile, self.overlap, self.margin)
+
+    def count_tiles(self, image: np.ndarray) -> int:
+        return len(self._spans(image.shape[0])) * len(self._spans(image.shape[1]))
+
+    def _forward(self, x: torch.Tensor, channels: int) -> torch.Tensor:
+        up = self.up
+        if channels == up.in_channels:
+            y = self._call(x)
+        elif channels == 1 and up.in_channels == 3:  # grey image, RGB network: replicate, then average
+            y = self._call(x.expand(-1, 3, -1, -1)).clamp_(0, 1).mean(1, keepdim=True)
+        elif channels == 3 and up.in_channels == 1:  # RGB image, grey network: channels as a batch
+            y = self._call(x.permute(1, 0, 2, 3)).permute(1, 0, 2, 3)
+        else:
+            raise ConfigError(f"{up.name} takes {up.in_channels}-channel images; this image has {channels}.")
+        return y
+
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        ctx = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
+               else contextlib.nullcontext())
+        with ctx:
+            y = self.up.call(x)
+        expected = (x.shape[-2] * self.up.scale, x.shape[-1] * self.up.scale)
+        if tuple(y.shape[-2:]) != expected:
+            raise ConfigError(f"{self.up.name} returned {tuple(y.shape[-2:])} pixels for a {tuple(x.shape[-2:])} "
+                              f"input; expected x{self.up.scale}. Its scale may be detected wrongly.")
+        return y.float()
+
+    def run(self, image: np.ndarray, tick: Callable[[], None]) -> np.ndarray:
+        h, w, c = image.shape
+        s = self.up.scale
+        rows, cols = self._spans(h), self._spans(w)
+        wy_all = _axis_weights(rows, h, s, self.feather)
+        wx_all = _axis_weights(cols, w, s, self.feather)
+        out = np.empty((h * s, w * s, c), np.uint8)
+        carry: np.ndarray | None = None       # finished tile rows' output that the next band overlaps
+        for j, (ry, wy) in enumerate(zip(rows, wy_all)):
+            y0, y1 = ry.valid_start * s, ry.valid_stop * s
+            band = np.zeros((y1 - y0, w * s, c), np.float32)
+            if carry is not None:
+                band[: carry.shape[0]] += carry
+            for rx, wx in zip(cols, wx_all):
+                tick()
+                # a copy: the source may be a read-only PIL buffer, which torch warns about
+                patch = torch.from_numpy(np.array(image[ry.start:ry.stop, rx.start:rx.stop]))
+                x = patch.to(self.device).permute(2, 0, 1)[None].float().div_(255)
+                y = self._forward(x, c).clamp_(0, 1)
+                oy, ox = (ry.valid_start - ry.start) * s, (rx.valid_start - rx.start) * s
+                y = y[0, :, oy: oy + (y1 - y0), ox: ox + wx.shape[0]].permute(1, 2, 0).cpu().numpy()
+                band[:, rx.valid_start * s: rx.valid_stop * s] += y * (wy[:, None, None] * wx[None, :, None])
+            next_y0 = rows[j + 1].valid_start * s if j + 1 < len(rows) else y1
+            done = next_y0 - y0
+            out[y0:next_y0] = _to_uint8(band[:done])
+            carry = band[done:] if j + 1 < len(rows) else None
+        return out
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    return np.clip(a * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def resample_array(image: np.ndarray, scale: int, method: str) -> np.ndarray:
+    """Resize a uint8 HxWxC image by ``scale`` with PIL's bicubic or Lanczos filter."""
+    image = _as_hwc(image)
+    h, w, c = image.shape
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c]
+    im = Image.fromarray(image[:, :, 0] if c == 1 else image, mode)
+    out = np.asarray(im.resize((w * scale, h * scale), BASELINES[method]))
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def _as_hwc(image: np.ndarray) -> np.ndarray:
+    if image.dtype != np.uint8:
+        raise ConfigError(f"Upscaling takes 8-bit images (uint8 arrays), got {image.dtype}.")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4) or min(image.shape[:2]) < 1:
+        raise ConfigError(f"Cannot upscale an image array of shape {image.shape}; expected HxW or HxWx1..4.")
+    return image
+
+
+def _required_scale(scale: int | None) -> int:
+    if scale is None:
+        raise ConfigError("Give the scale when upscaling with a bare network function.")
+    return scale
+
+
+def _human_count(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1_000:
+        return f"{n / 1e3:.0f}k"
+    return str(n)
+
