@@ -1,0 +1,200 @@
+"""Reading any image for upscaling, and writing the result as a PNG that keeps its metadata.
+
+Every input becomes 8-bit grey, grey+alpha, RGB or RGBA: EXIF orientation applied; 16-bit PNGs
+scaled to 8 bits with rounding (Pillow truncates 16-bit colour PNGs, so those are decoded by
+torchvision); CMYK converted to RGB through its ICC profile when it has one; palettes to RGB(A);
+1-bit to grey. The ICC profile (unless it described a colour space the pixels were converted
+from) and the EXIF data (minus the orientation, which the pixels now carry) go into the output,
+beside provenance text chunks (model, scale, tile settings, app version).
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from ..errors import DatasetError
+from ..export import file_sha256, provenance, save_png
+from .tiling import InferenceSettings, Upscaler
+
+#: EXIF tag of the orientation (applied to the pixels, then removed)
+EXIF_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+#: PNG raw modes that Pillow reads as 8 bits by dropping the low byte
+_PNG16_RAWMODES = ("RGB;16B", "RGBA;16B", "LA;16B")
+_CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+@dataclass
+class LoadedImage:
+    """An image ready for upscaling, plus what the output should carry over."""
+    pixels: np.ndarray                   # uint8 HxWxC: C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
+    path: Path | None = None             # the file it was read from
+    icc_profile: bytes | None = None     # colour profile to embed in the output (None: sRGB assumed)
+    exif: bytes | None = None            # EXIF to embed, orientation removed
+    source_mode: str = ""                # the file's own PIL mode, e.g. "I;16", "CMYK", "P"
+    notes: list[str] = field(default_factory=list)  # conversions made, in plain words
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.shape[2] in (2, 4)
+
+    @property
+    def is_grey(self) -> bool:
+        return self.pixels.shape[2] in (1, 2)
+
+
+def read_image(path: str | os.PathLike) -> LoadedImage:
+    """Read an image file for upscaling. Raises DatasetError naming the file if it cannot be used."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            wide = _is_png16(im)  # known from the header only: load() forgets the raw mode
+            im.load()
+            return _from_pil(im, path if wide else None)
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise DatasetError(f"{path.name} is not an image GAN Studio can read ({_first_line(e)}).") from e
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or damaged files fail while decoding
+        raise DatasetError(f"{path.name} could not be read: {_first_line(e)}.") from e
+
+
+def image_from_pil(im: Image.Image) -> LoadedImage:
+    """The same conversions as ``read_image`` for an image already in memory (drag and drop, paste)."""
+    return _from_pil(im, None)
+
+
+def _is_png16(im: Image.Image) -> bool:
+    tile = getattr(im, "tile", None)
+    return im.format == "PNG" and bool(tile) and tile[0].args in _PNG16_RAWMODES
+
+
+def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
+    """``png16_path``: the file to decode again at full depth (a 16-bit colour PNG), else None."""
+    notes: list[str] = []
+    icc = im.info.get("icc_profile") or None
+    exif = im.getexif()
+    orientation = exif.get(EXIF_ORIENTATION, 1)
+    source_mode = im.mode
+
+    pixels = _png16_pixels(png16_path, notes) if png16_path is not None else None
+    if pixels is not None:
+        pil = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, _CHANNEL_MODES[pixels.shape[2]])
+    else:
+        pil, icc = _normalise_mode(im, icc, notes)
+    if orientation in _TRANSPOSE:
+        pil = pil.transpose(_TRANSPOSE[orientation])
+        notes.append("EXIF orientation applied")
+    if EXIF_ORIENTATION in exif:
+        del exif[EXIF_ORIENTATION]
+    exif_bytes = exif.tobytes() if len(exif) else None
+    arr = np.asarray(pil, dtype=np.uint8)
+    arr = arr[:, :, None] if arr.ndim == 2 else arr
+    path = Path(im.filename) if getattr(im, "filename", None) else png16_path
+    return LoadedImage(np.ascontiguousarray(arr), path, icc, exif_bytes, source_mode, notes)
+
+
+def _png16_pixels(path: Path, notes: list[str]) -> np.ndarray | None:
+    """A 16-bit colour PNG decoded at full depth and rounded to 8 bits (None: use Pillow's 8 bits).
+
+    torchvision's PNG decoder is deprecated (torchcodec replaces it); where it is gone, Pillow's
+    high-byte truncation (at most one level darker) is the fallback.
+    """
+    try:
+        import torch
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from torchvision.io import ImageReadMode, decode_png
+
+            data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+            wide = decode_png(data, mode=ImageReadMode.UNCHANGED)
+    except (ImportError, AttributeError, RuntimeError):
+        notes.append("16-bit image reduced to 8 bits by truncation")
+        return None
+    notes.append("16-bit image reduced to 8 bits")
+    return _scale16(wide.permute(1, 2, 0).numpy())
+
+
+def _scale16(a: np.ndarray) -> np.ndarray:
+    """Round 16-bit values to the nearest 8-bit level (65535 -> 255, 257 * k -> k)."""
+    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _normalise_mode(im: Image.Image, icc: bytes | None, notes: list[str]) -> tuple[Image.Image, bytes | None]:
+    mode = im.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return im, icc
+    if mode == "1":
+        return im.convert("L"), icc
+    if mode in ("La", "RGBa"):  # premultiplied alpha
+        return im.convert({"La": "LA", "RGBa": "RGBA"}[mode]), icc
+    if mode in ("P", "PA"):
+        alpha = mode == "PA" or "transparency" in im.info
+        return im.convert("RGBA" if alpha else "RGB"), icc
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        a = np.asarray(im)
+        if mode == "F":
+            a = np.clip(a.astype(np.float64) * (255 if a.size and a.max() <= 1.0 else 1), 0, 255).round().astype(np.uint8)
+        else:
+            a = _scale16(np.clip(a.astype(np.int64), 0, 65535))
+        notes.append("16-bit image reduced to 8 bits" if mode != "F" else "floating-point image reduced to 8 bits")
+        return Image.fromarray(a, "L"), icc
+    if mode == "CMYK":
+        notes.append("CMYK converted to RGB")
+        return _cmyk_to_rgb(im, icc, notes), None  # a CMYK profile does not describe RGB pixels
+    notes.append(f"{mode} converted to RGB")
+    return im.convert("RGB"), None
+
+
+def _cmyk_to_rgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Image:
+    if icc:
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            notes.append("its colour profile could not be used; converted without it")
+    return im.convert("RGB")
+
+
+# -- writing ------------------------------------------------------------------------------------
+def model_sha256(up: Upscaler) -> str | None:
+    """SHA-256 of the model file (cached on the upscaler; None for built-in baselines)."""
+    if up.source is None:
+        return None
+    if "sha256" not in up.info:
+        up.info["sha256"] = file_sha256(up.source)
+    return up.info["sha256"]
+
+
+def upscale_provenance(up: Upscaler, settings: InferenceSettings, source: Path | None = None) -> dict[str, str]:
+    """The PNG text chunks that say how an upscaled image was made."""
+    return provenance(kind="upscale", model=up.name, model_arch=up.arch, model_sha256=model_sha256(up),
+                      scale=up.scale, tile=settings.tile if settings.tile is not None else "auto",
+                      overlap=settings.overlap if settings.overlap is not None else "auto",
+                      precision=settings.precision, source=source.name if source else None)
+
+
+def save_upscaled(pixels: np.ndarray, path: str | os.PathLike, *, upscaler: Upscaler, settings: InferenceSettings,
+                  source: LoadedImage | None = None, overwrite: bool = False) -> Path:
+    """Write an upscaled image as PNG with provenance, the source's ICC profile and EXIF.
+
+    Never overwrites unless ``overwrite`` (ExportError names the file otherwise).
+    """
+    c = pixels.shape[2] if pixels.ndim == 3 else 1
+    im = Image.fromarray(pixels[:, :, 0] if pixels.ndim == 3 and c == 1 else pixels, _CHANNEL_MODES[c])
+    meta = upscale_provenance(upscaler, settings, source.path if source else None)
+    return save_png(im, path, meta, overwrite=overwrite,
+                    icc_profile=source.icc_profile if source else None, exif=source.exif if source else None)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
