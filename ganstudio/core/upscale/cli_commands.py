@@ -1,0 +1,123 @@
+"""The upscale commands of ``ganstudio-cli``: ``upscale``, ``info`` and the train-upscaler flags.
+
+``ganstudio/cli.py`` adds these to its parser; errors are raised as GanStudioError and printed
+there as one line.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+#: TrainConfig defaults that suit SR training better than the GAN-oriented ones (see task.default_train_config)
+TRAIN_UPSCALER_DEFAULTS = {"batch_size": 16, "lr_g": 5e-4, "lr_d": 1e-4, "beta1": 0.9, "beta2": 0.99,
+                           "sample_every": 250, "eval_every": 250}
+
+
+def add_upscale_parsers(subparsers: Any) -> None:
+    """Add ``upscale INPUT... --model M --out DIR`` and ``info MODEL`` to a subparsers object."""
+    from .community import BUNDLED
+    from .tiling import BASELINES
+
+    names = ", ".join(list(BUNDLED) + list(BASELINES))
+    p = subparsers.add_parser("upscale", help="upscale images or folders with a model",
+                              description="Upscale images (PNG output, folder structure mirrored). "
+                                          f"Models: {names}, a training run folder, or a model file "
+                                          "(.pth, .pt, .ckpt, .safetensors).")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
+    p.add_argument("--model", default="bundled-x2", help="model name or path (default: bundled-x2)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--tile", type=int, default=None,
+                   help="tile side in input pixels (default: from free memory; 0: whole image at once)")
+    p.add_argument("--overlap", type=int, default=None, help="pixels shared by neighbouring tiles (default: exact)")
+    p.add_argument("--scale", type=int, default=None, help="scale for bicubic/lanczos (default 2)")
+    p.add_argument("--recursive", action="store_true", help="include sub-folders of folder inputs")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_upscale)
+
+    i = subparsers.add_parser("info", help="show what a model file is (architecture, scale, size)")
+    i.add_argument("model", help="model name, run folder or file")
+    i.set_defaults(func=cmd_info)
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ...cli import _Interrupt
+    from .batch import upscale_batch
+    from .community import load_any_upscaler
+    from .tiling import InferenceSettings
+
+    up = load_any_upscaler(args.model, scale=args.scale)
+    settings = InferenceSettings(tile=args.tile, overlap=args.overlap, device=args.device, precision=args.precision)
+    bar: list[Any] = []
+
+    def on_file(done: int, total: int, current: Any) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, unit="img", disable=args.quiet, dynamic_ncols=True, file=sys.stderr))
+        bar[0].update(done - bar[0].n)
+        if current is not None:
+            bar[0].set_postfix_str(current.name, refresh=False)
+
+    def on_tile(done: int, total: int) -> None:
+        if bar and total > 1:
+            bar[0].set_postfix_str(f"tile {done}/{total}")
+
+    if not args.quiet:
+        print(f"Model: {up.name} ({up.describe()})", file=sys.stderr)
+    with _Interrupt() as stop:
+        result = upscale_batch(args.inputs, args.out, up, recursive=args.recursive,
+                               existing="overwrite" if args.overwrite else "skip", settings=settings,
+                               progress=on_file, tile_progress=on_tile, should_stop=stop)
+    if bar:
+        bar[0].close()
+    for path, reason in result.failed:
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    print(result.summary())
+    if result.cancelled:
+        return 130
+    return 1 if result.failed else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .community import load_any_upscaler, summarize
+
+    up = load_any_upscaler(args.model)
+    s = summarize(up)
+    rows = [("name", s.name), ("architecture", s.arch), ("scale", f"x{s.scale}"),
+            ("channels", "grey (1)" if s.channels == 1 else "RGB (3)"), ("parameters", f"{s.params:,}"),
+            ("super-resolution", "yes" if s.is_sr else f"no ({up.purpose})"), ("file", s.source or "built in")]
+    for key in ("degradation", "trained_on", "steps", "psnr", "psnr_bicubic", "licence"):
+        if key in up.info:
+            rows.append((key.replace("_", " "), str(up.info[key])))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def add_train_upscaler_arguments(parser: argparse.ArgumentParser) -> None:
+    """``train-upscaler DIR`` plus one flag per UpscaleOptions field; SR-friendly training defaults."""
+    from ...cli import add_dataclass_arguments
+    from .task import UpscaleOptions
+
+    parser.add_argument("dir", help="folder of high-resolution images")
+    add_dataclass_arguments(parser, UpscaleOptions, skip=("data",), group_title="model and data")
+
+
+def upscale_options_from_args(args: argparse.Namespace) -> Any:
+    """UpscaleOptions from parsed ``train-upscaler`` flags.
+
+    Also fills the TrainConfig flags the user left unset with ``TRAIN_UPSCALER_DEFAULTS`` (the
+    CLI builds TrainConfig from the same namespace afterwards; its own defaults suit GANs).
+    """
+    from ...cli import dataclass_from_args
+    from .task import UpscaleOptions
+
+    for name, value in TRAIN_UPSCALER_DEFAULTS.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    return dataclass_from_args(UpscaleOptions, args, data=str(args.dir))

@@ -1,0 +1,45 @@
+"""``ganstudio-cli upscale``, ``info`` and ``train-upscaler`` flags."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ganstudio.cli import build_parser, main
+from ganstudio.core.upscale.cli_commands import upscale_options_from_args
+from ganstudio.core.upscale.community import save_upscaler
+from ganstudio.core.upscale.models import build_sr_model
+
+
+def test_upscale_command_writes_pngs_and_reports_failures(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "in" / "sub"
+    src.mkdir(parents=True)
+    Image.fromarray(np.zeros((5, 6, 3), np.uint8)).save(src / "a.jpg")
+    (tmp_path / "in" / "bad.png").write_bytes(b"nope")
+    code = main(["upscale", str(tmp_path / "in"), "--model", "lanczos", "--scale", "4", "--out",
+                 str(tmp_path / "out"), "--recursive", "--quiet"])
+    assert code == 1                          # one file failed, the rest was written
+    with Image.open(tmp_path / "out" / "sub" / "a.png") as im:
+        assert im.size == (24, 20)
+    out = capsys.readouterr()
+    assert "1 written" in out.out and "bad.png" in out.err
+    assert main(["upscale", str(src / "a.jpg"), "--model", "bicubic", "--out", str(tmp_path / "o2"), "--quiet"]) == 0
+
+
+def test_info_and_unknown_model(tmp_path: Path, capsys) -> None:
+    path = save_upscaler(build_sr_model("compact", 4, features=8, blocks=1), tmp_path / "m.safetensors",
+                         {"trained_on": "test pictures"})
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "compact" in out and "x4" in out and "test pictures" in out
+    assert main(["info", str(tmp_path / "missing.pth")]) == 2
+    assert "missing.pth" in capsys.readouterr().err
+
+
+def test_train_upscaler_flags(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["train-upscaler", str(tmp_path), "--scale", "4", "--arch", "rrdb",
+                                      "--gan", "--out", str(tmp_path / "run"), "--lr-g", "0.001"])
+    opts = upscale_options_from_args(args)
+    assert (opts.scale, opts.arch, opts.gan, opts.data) == (4, "rrdb", True, str(tmp_path))
+    assert args.batch_size == 16 and args.beta1 == 0.9 and args.lr_g == 0.001   # SR defaults, user's lr kept
