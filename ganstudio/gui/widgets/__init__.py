@@ -1,0 +1,1 @@
+"""Widgets used by the panels: charts, image views, the dataset report, collapsible sections."""

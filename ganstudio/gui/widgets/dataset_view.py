@@ -1,0 +1,168 @@
+"""What a dataset folder holds: a summary, the skipped files with reasons, thumbnails, and a preview
+of exactly what the model will see after preprocessing."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QProgressBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from ganstudio.core.data import ScanReport
+
+from .collapsible import CollapsibleSection
+from .image_view import ImageView
+
+_KIND_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+#: rows of the skipped-file list shown before it scrolls
+_SKIPPED_ROWS_VISIBLE = 6
+
+
+class DatasetView(QWidget):
+    """The dataset part of the Train panel (display only; the panel runs the scans)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.summary = QLabel(self.tr("Choose a folder of images to train on."))
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+
+        self.skipped_list = QTreeWidget()
+        self.skipped_list.setHeaderLabels([self.tr("File"), self.tr("Why it was skipped")])
+        self.skipped_list.setRootIsDecorated(False)
+        self.skipped_list.setAlternatingRowColors(True)
+        self.skipped_list.setUniformRowHeights(True)
+        row = self.skipped_list.fontMetrics().height() + 6
+        self.skipped_list.setMaximumHeight(row * (_SKIPPED_ROWS_VISIBLE + 1) + 8)
+        self.skipped_section = CollapsibleSection(self.tr("Skipped files"), self.skipped_list)
+        self.skipped_section.hide()
+
+        self.thumbnails = ImageView(self.tr("No images yet."), keep_aspect_height=True)
+        self.thumbnails.setToolTip(self.tr("A few of the images in the folder, as they are."))
+        self.preview = ImageView(self.tr("The preview appears after the scan."), keep_aspect_height=True)
+        self.preview.setToolTip(self.tr(
+            "Exactly what the model will see: the images after resizing, fitting, colour conversion and "
+            "transparency handling. Random crops and flips vary per step; the centre is shown."))
+        thumbs_title = QLabel(self.tr("<b>A few of your images</b>"))
+        preview_title = QLabel(self.tr("<b>What the model sees</b>"))
+        preview_title.setToolTip(self.preview.toolTip())
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.skipped_section)
+        layout.addWidget(thumbs_title)
+        layout.addWidget(self.thumbnails)
+        layout.addWidget(preview_title)
+        layout.addWidget(self.preview)
+        self._report: ScanReport | None = None
+
+    # -- states --------------------------------------------------------------------------------
+    def show_scanning(self, folder: str) -> None:
+        self._report = None
+        self.summary.setText(self.tr("Scanning <b>{0}</b>…").format(html.escape(folder)))
+        self.progress.setValue(0)
+        self.progress.setFormat(self.tr("Scanning… %p%"))
+        self.progress.show()
+        self.skipped_section.hide()
+        self.thumbnails.clear(self.tr("Looking at the images…"))
+        self.preview.clear(self.tr("The preview appears after the scan."))
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress.setValue(round(1000 * min(max(fraction, 0.0), 1.0)))
+
+    def show_error(self, message: str) -> None:
+        self._report = None
+        self.progress.hide()
+        self.skipped_section.hide()
+        self.summary.setText(f'<span style="color:#b00020;">&#9888; {html.escape(message)}</span>')
+        self.thumbnails.clear(self.tr("No usable images."))
+        self.preview.clear("")
+
+    def show_report(self, report: ScanReport, thumbnails: np.ndarray | None) -> None:
+        self._report = report
+        self.progress.hide()
+        self.summary.setText(self._summary_html(report))
+        self._fill_skipped(report)
+        if thumbnails is not None:
+            self.thumbnails.set_image(thumbnails)
+        else:
+            self.thumbnails.clear(self.tr("No thumbnails for this kind of dataset."))
+        self.preview.clear(self.tr("Preparing the preview…"))
+
+    def show_preview(self, grid: np.ndarray | None, caption: str) -> None:
+        if grid is None:
+            self.preview.clear(caption)
+        else:
+            self.preview.set_image(grid, caption)
+
+    def report(self) -> ScanReport | None:
+        return self._report
+
+    def summary_text(self) -> str:
+        """The summary as plain text (what a user reads)."""
+        from PySide6.QtGui import QTextDocument
+
+        doc = QTextDocument()
+        doc.setHtml(self.summary.text())
+        return doc.toPlainText()
+
+    # -- content -------------------------------------------------------------------------------
+    def _summary_html(self, report: ScanReport) -> str:
+        count = report.image_count()
+        name = html.escape(report.root.name or str(report.root))
+        lines = []
+        if count:
+            lines.append(self.tr("Images found in <b>{0}</b>: <b>{1}</b>").format(name, f"{count:,}"))
+        else:
+            lines.append('<span style="color:#b00020;">&#9888; ' + self.tr("No usable images in <b>{0}</b>.").format(name)
+                         + "</span>")
+        if report.kind in _KIND_NAMES:
+            lines.append(self.tr("Read as a {0} dataset.").format(_KIND_NAMES[report.kind]))
+        size_range = report.size_range()
+        if size_range is not None and report.kind == "images":
+            (w0, h0), (w1, h1) = size_range
+            if (w0, h0) == (w1, h1):
+                lines.append(self.tr("Sizes: all {0}×{1} pixels").format(w0, h0))
+            else:
+                lines.append(self.tr("Sizes: {0}×{1} to {2}×{3} pixels").format(w0, h0, w1, h1))
+        if report.skipped:
+            lines.append(self.tr("Skipped files: {0} (the list below says why)").format(f"{len(report.skipped):,}"))
+        if report.mislabelled:
+            lines.append(self.tr("Files whose extension does not match their content (used anyway): {0}").format(
+                f"{len(report.mislabelled):,}"))
+        if report.other_files:
+            lines.append(self.tr("Other files ignored (not images): {0}").format(f"{report.other_files:,}"))
+        lines.extend(html.escape(note) for note in report.notes)
+        return "<br>".join(lines)
+
+    def _fill_skipped(self, report: ScanReport) -> None:
+        self.skipped_list.clear()
+        if not report.skipped:
+            self.skipped_section.hide()
+            return
+        items = []
+        for skipped in report.skipped:
+            try:
+                shown = skipped.path.relative_to(report.root).as_posix()
+            except ValueError:
+                shown = str(skipped.path)
+            item = QTreeWidgetItem([shown, skipped.reason])
+            item.setToolTip(0, str(skipped.path))
+            item.setToolTip(1, skipped.reason)
+            items.append(item)
+        self.skipped_list.addTopLevelItems(items)
+        self.skipped_list.resizeColumnToContents(0)
+        self.skipped_section.set_title(self.tr("Skipped files ({0})").format(f"{len(report.skipped):,}"))
+        self.skipped_section.show()
+
+    def skipped_rows(self) -> list[tuple[str, str]]:
+        """(file, reason) rows of the skipped-file list."""
+        return [(self.skipped_list.topLevelItem(i).text(0), self.skipped_list.topLevelItem(i).text(1))
+                for i in range(self.skipped_list.topLevelItemCount())]

@@ -1,0 +1,132 @@
+"""A uint8 numpy image (a grid of samples, thumbnails, previews) drawn to fit, with a caption.
+
+Small images are enlarged by a whole factor with nearest-neighbour sampling, so a 16x16 sample
+shows crisp pixels instead of blur; images larger than the widget are reduced smoothly.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QImage, QPainter, QPalette
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+
+def to_qimage(array: np.ndarray) -> QImage:
+    """uint8 HxWxC (C = 1, 3 or 4) or HxW -> a QImage that owns its pixels."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"Expected a uint8 image, got {array.dtype}.")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    formats = {2: QImage.Format.Format_Grayscale8, 3: QImage.Format.Format_RGB888, 4: QImage.Format.Format_RGBA8888}
+    channels = 2 if array.ndim == 2 else array.shape[2]
+    if channels not in formats:
+        raise ValueError(f"Expected 1, 3 or 4 channels, got shape {array.shape}.")
+    array = np.ascontiguousarray(array)
+    height, width = array.shape[:2]
+    # QImage borrows the buffer; copy() detaches it so the numpy array may be freed.
+    return QImage(array.data, width, height, array.strides[0], formats[channels]).copy()
+
+
+class _Canvas(QWidget):
+    def __init__(self, placeholder: str, keep_aspect_height: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._placeholder = placeholder
+        self._keep_aspect_height = keep_aspect_height
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding,
+                             QSizePolicy.Policy.Preferred if keep_aspect_height else QSizePolicy.Policy.Expanding)
+        policy.setHeightForWidth(keep_aspect_height)
+        self.setSizePolicy(policy)
+
+    def set_image(self, image: QImage | None) -> None:
+        self._image = image
+        self.updateGeometry()
+        self.update()
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self.update()
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt override)
+        return self._keep_aspect_height
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        if self._image is None or self._image.width() == 0:
+            return 48
+        scale = width / self._image.width()
+        if scale >= 1:
+            scale = math.floor(scale)
+        return max(24, int(self._image.height() * scale))
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        if self._image is None:
+            return QSize(160, 96)
+        return self._image.size()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(48, 24)
+
+    def target_rect(self) -> QRect:
+        """Where the image is drawn: centred, a whole-number enlargement or a smooth reduction."""
+        if self._image is None:
+            return QRect()
+        iw, ih = self._image.width(), self._image.height()
+        scale = min(self.width() / iw, self.height() / ih)
+        if scale >= 1:
+            scale = math.floor(scale)
+        w, h = max(1, int(iw * scale)), max(1, int(ih * scale))
+        return QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        if self._image is None:
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect().adjusted(6, 6, -6, -6),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
+            return
+        rect = self.target_rect()
+        smooth = rect.width() < self._image.width()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        painter.drawImage(rect, self._image)
+
+
+class ImageView(QWidget):
+    """An image with a caption line below it, or a placeholder sentence when there is none."""
+
+    def __init__(self, placeholder: str = "", *, keep_aspect_height: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.canvas = _Canvas(placeholder, keep_aspect_height, self)
+        self.caption = QLabel(self)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setWordWrap(True)
+        self.caption.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.caption)
+        self._array_shape: tuple[int, ...] | None = None
+
+    def set_image(self, array: np.ndarray | None, caption: str = "") -> None:
+        self._array_shape = None if array is None else tuple(array.shape)
+        self.canvas.set_image(None if array is None else to_qimage(array))
+        self.set_caption(caption)
+
+    def set_caption(self, caption: str) -> None:
+        self.caption.setText(caption)
+        self.caption.setVisible(bool(caption))
+
+    def clear(self, placeholder: str | None = None) -> None:
+        if placeholder is not None:
+            self.canvas.set_placeholder(placeholder)
+        self.set_image(None)
+
+    def has_image(self) -> bool:
+        return self._array_shape is not None
+
+    def image_shape(self) -> tuple[int, ...] | None:
+        """Shape of the array shown (H, W, C), or None."""
+        return self._array_shape
