@@ -1,0 +1,242 @@
+"""``ganstudio``: start the desktop app.
+
+Start-up order matters: logging first (a gui-script has no console on Windows, so the log file is
+where problems go), then the QApplication with its names, icon and translations, then the
+exception hooks, then a splash while the main window (and with it PyTorch, ~2-6 s) is imported.
+
+Hidden command-line options (for screenshots and demos): ``--demo-autostart`` selects the demo
+images and starts training as soon as they are scanned.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import sys
+import threading
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import (QCoreApplication, QLibraryInfo, QLocale, QObject, QPointF, QRectF, Qt, QTimer,
+                            QTranslator, Signal)
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QLinearGradient, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QApplication, QSplashScreen
+
+from ganstudio import __version__
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "GAN Studio"
+ORG_NAME = "GAN Studio"
+ORG_DOMAIN = "ganstudio.app"
+LOG_FILE_NAME = "ganstudio.log"
+LOG_ENV = "GANSTUDIO_LOG_DIR"
+_LOG_BYTES = 1_000_000
+_LOG_BACKUPS = 3
+#: how often (seconds) Python lets another thread take the GIL. The default 5 ms lets the training
+#: thread hold the GUI thread off for up to 5 ms at a time, several times per event; 1 ms keeps
+#: the event loop prompt (benchmarks/ui_responsiveness.py measures both).
+GUI_SWITCH_INTERVAL_S = 0.001
+#: time for the splash to be painted before the main window's import blocks the event loop
+_SPLASH_PAINT_MS = 50
+
+
+def log_dir() -> Path:
+    """Where the log file lives: $GANSTUDIO_LOG_DIR or the platform's user log folder."""
+    env = os.environ.get(LOG_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("ganstudio", appauthor=False))
+
+
+def setup_logging() -> Path | None:
+    """Log to a rotating file (and to stderr when there is one); returns the file, or None."""
+    from . import errors
+
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s")
+    path: Path | None = log_dir() / LOG_FILE_NAME
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=_LOG_BYTES, backupCount=_LOG_BACKUPS,
+                                                       encoding="utf-8")
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    except OSError as e:
+        path = None
+        print(f"GAN Studio: cannot write the log file: {e}", file=sys.stderr)
+    if sys.stderr is not None:
+        console = logging.StreamHandler()
+        console.setLevel(logging.WARNING)
+        console.setFormatter(fmt)
+        root.addHandler(console)
+    errors.set_log_file(str(path) if path else None)
+    log.info("GAN Studio %s starting (Python %s)", __version__, sys.version.split()[0])
+    return path
+
+
+def configure_application(app: QCoreApplication) -> None:
+    """Names (QSettings keys follow them) and the window icon."""
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setOrganizationDomain(ORG_DOMAIN)
+    app.setApplicationVersion(__version__)
+    if isinstance(app, QApplication):
+        app.setWindowIcon(app_icon())
+        app.setDesktopFileName("ganstudio")
+
+
+def app_icon() -> QIcon:
+    """The app icon, drawn: two overlapping circles (a generator and its critic) on a rounded square."""
+    icon = QIcon()
+    for size in (16, 24, 32, 48, 64, 128, 256):
+        icon.addPixmap(_icon_pixmap(size))
+    return icon
+
+
+def _icon_pixmap(size: int) -> QPixmap:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pixmap)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    gradient = QLinearGradient(QPointF(0, 0), QPointF(size, size))
+    gradient.setColorAt(0, QColor("#3b2c85"))
+    gradient.setColorAt(1, QColor("#1f78b4"))
+    p.setBrush(QBrush(gradient))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.drawRoundedRect(QRectF(0, 0, size, size), size * 0.2, size * 0.2)
+    r = size * 0.24
+    p.setPen(QPen(QColor("white"), max(1.0, size / 24)))
+    p.setBrush(QColor(255, 160, 60, 210))
+    p.drawEllipse(QPointF(size * 0.40, size * 0.5), r, r)
+    p.setBrush(QColor(120, 220, 200, 170))
+    p.drawEllipse(QPointF(size * 0.60, size * 0.5), r, r)
+    p.end()
+    return pixmap
+
+
+def install_translations(app: QCoreApplication, locale: QLocale | None = None) -> list[QTranslator]:
+    """Load Qt's own and GAN Studio's translations for ``locale`` (default: the system's), if present.
+
+    GAN Studio's are ``resources/translations/ganstudio_<locale>.qm``; a missing file means English.
+    """
+    locale = locale or QLocale.system()
+    loaded = []
+    qt_translator = QTranslator(app)
+    if qt_translator.load(locale, "qtbase", "_", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+        app.installTranslator(qt_translator)
+        loaded.append(qt_translator)
+    try:
+        from ganstudio.core.resources import resources_dir
+
+        folder = resources_dir() / "translations"
+    except Exception:  # no resources folder: English only
+        return loaded
+    ours = QTranslator(app)
+    if folder.is_dir() and ours.load(locale, "ganstudio", "_", str(folder)):
+        app.installTranslator(ours)
+        loaded.append(ours)
+        log.info("translation loaded: %s", ours.filePath())
+    return loaded
+
+
+class _CrashReporter(QObject):
+    """Shows unexpected exceptions from any thread in the GUI thread (dialogs need the GUI thread)."""
+
+    reported = Signal(object, str)     # (exception, traceback text); queued when emitted elsewhere
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.reported.connect(self._on_reported, Qt.ConnectionType.QueuedConnection)
+
+    def _on_reported(self, exc: BaseException, tb: str) -> None:
+        from .errors import show_exception
+
+        parent = QApplication.activeWindow()
+        show_exception(parent, exc, tb)
+
+
+def install_exception_hooks(app: QCoreApplication) -> _CrashReporter:
+    """Log every uncaught exception (GUI thread and other threads) and show it in a dialog."""
+    reporter = _CrashReporter(app)
+
+    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.critical("uncaught exception\n%s", text)
+        reporter.reported.emit(exc, text)
+
+    def thread_excepthook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        excepthook(args.exc_type, args.exc_value, args.exc_traceback)
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook
+    return reporter
+
+
+def _splash() -> QSplashScreen:
+    pixmap = QPixmap(420, 180)
+    pixmap.fill(QColor("#26215c"))
+    p = QPainter(pixmap)
+    p.drawPixmap(24, 42, _icon_pixmap(96))
+    p.setPen(QColor("white"))
+    font = QFont()
+    font.setPointSize(20)
+    font.setBold(True)
+    p.setFont(font)
+    p.drawText(QRectF(140, 50, 270, 40), APP_NAME)
+    p.end()
+    splash = QSplashScreen(pixmap)
+    splash.showMessage(QCoreApplication.translate("app", "Loading PyTorch…"),
+                       Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight, QColor("white"))
+    return splash
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="ganstudio", description="GAN Studio desktop app.")
+    parser.add_argument("--version", action="version", version=f"GAN Studio {__version__}")
+    parser.add_argument("--demo-autostart", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_known_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args, qt_args = parse_args(argv)
+    setup_logging()
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
+    QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication([sys.argv[0], *qt_args])
+    configure_application(app)
+    install_translations(app)
+    reporter = install_exception_hooks(app)
+    splash = _splash()
+    splash.show()
+    windows = []
+
+    def open_main_window() -> None:
+        # Imported here, from the running event loop, so the splash is on screen while PyTorch loads.
+        from .main_window import MainWindow
+
+        window = MainWindow(autostart_demo=args.demo_autostart)
+        window.show()
+        splash.finish(window)
+        windows.append(window)
+
+    QTimer.singleShot(_SPLASH_PAINT_MS, open_main_window)
+    code = app.exec()
+    del reporter
+    logging.getLogger(__name__).info("GAN Studio closed (%s)", code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

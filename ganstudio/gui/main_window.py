@@ -1,0 +1,328 @@
+"""The main window: a composer of panels (Train, Generate, and later others), a menu and a status bar.
+
+Panels are plain widgets added with ``add_panel``. A panel may offer any of these (all optional):
+
+- ``menu_actions()`` -> list of QAction / QMenu / None (separator): shown in a menu named after it;
+- ``activity_changed`` (or ``status_changed``) Signal(str): what it is doing, for the status bar
+  ("" when idle); the current panel's line is shown, else another busy panel's (training goes on
+  while the user generates);
+- ``busy_reason()`` -> str | None: work that closing would interrupt (the window asks first);
+- ``begin_shutdown()`` + ``shutdown_ready`` Signal(): stop that work cleanly, then signal;
+- ``shutdown()``: cancel remaining background jobs and wait for their threads (blocking, short).
+
+Window geometry and the state of every named QSplitter inside the panels are kept in QSettings;
+preferences (recent folders, options) live in ``settings.Preferences``.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, QUrl, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMainWindow, QMenu, QMessageBox, QSplitter,
+                               QStyle, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
+
+from ganstudio import __version__
+from ganstudio.core.device import describe_device, resolve_device
+
+from .errors import show_error, show_exception
+from .settings import Preferences
+from .train_panel import TrainPanel
+
+log = logging.getLogger(__name__)
+
+_GEOMETRY_KEY = "main_window/geometry"
+_STATE_KEY = "main_window/state"
+_TAB_KEY = "main_window/current_panel"
+_SPLITTER_KEY = "splitters/{0}"
+_DEFAULT_SIZE = (1400, 900)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, preferences: Preferences | None = None, parent: QWidget | None = None, *,
+                 autostart_demo: bool = False) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("GAN Studio"))
+        self.prefs = preferences if preferences is not None else Preferences.load()
+        self._panels: list[QWidget] = []
+        self._panel_menus: dict[QWidget, QMenu] = {}
+        self._activities: dict[QWidget, str] = {}
+        self._closing = False          # a close is waiting for training to stop
+        self._close_confirmed = False
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+        self.setCentralWidget(self.tabs)
+        self._make_menus()
+        self._make_status_bar()
+
+        initial = None
+        if autostart_demo:
+            from ganstudio.core.resources import demo_dataset_dir
+
+            initial = str(demo_dataset_dir())
+        self.train_panel = TrainPanel(self.prefs, initial_folder=initial)
+        self.add_panel(self.train_panel, self.tr("Train"),
+                       self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.generate_panel = self._make_generate_panel()
+        if self.generate_panel is not None:
+            self.add_panel(self.generate_panel, self.tr("Generate"),
+                           self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView))
+        self.train_panel.load_into_generate.connect(self._on_train_panel_load_into_generate)
+        self._restore_layout()
+        if autostart_demo:
+            self.train_panel.autostart_when_ready()
+        if self.prefs.problem:
+            self.statusBar().showMessage(self.prefs.problem, 15_000)
+
+    # -- panels --------------------------------------------------------------------------------
+    def add_panel(self, widget: QWidget, title: str, icon: QIcon | None = None) -> int:
+        """Add a panel as a tab (with its menu, status messages and shutdown hooks); returns its index."""
+        index = self.tabs.addTab(widget, icon or QIcon(), title)
+        self._panels.append(widget)
+        for name in ("activity_changed", "status_changed"):
+            signal = getattr(widget, name, None)
+            if signal is not None:
+                signal.connect(lambda text, w=widget: self._on_panel_activity_changed(w, text))
+        entries = widget.menu_actions() if hasattr(widget, "menu_actions") else []
+        if entries:
+            menu = QMenu(title, self)
+            for entry in entries:
+                if entry is None:
+                    menu.addSeparator()
+                elif isinstance(entry, QMenu):
+                    menu.addMenu(entry)
+                else:
+                    menu.addAction(entry)
+            self.menuBar().insertMenu(self._help_menu.menuAction(), menu)
+            self._panel_menus[widget] = menu
+        number = len(self._panels)
+        if number <= 9:
+            show = QAction(title, self)
+            show.setShortcut(QKeySequence(f"Ctrl+{number}"))
+            show.triggered.connect(lambda _checked=False, w=widget: self.show_panel(w))
+            self._view_menu.addAction(show)
+        self._on_tabs_current_changed(self.tabs.currentIndex())
+        return index
+
+    def panels(self) -> list[QWidget]:
+        return list(self._panels)
+
+    def show_panel(self, widget: QWidget) -> None:
+        self.tabs.setCurrentWidget(widget)
+
+    def _make_generate_panel(self) -> QWidget | None:
+        # Imported lazily: the Generate panel is built separately and may not be installed yet.
+        try:
+            module = importlib.import_module("ganstudio.gui.generate_panel")
+        except ModuleNotFoundError as e:
+            if e.name != "ganstudio.gui.generate_panel":
+                raise
+            log.info("no Generate panel in this build")
+            return None
+        return module.GeneratePanel(self)
+
+    @Slot(Path)
+    def _on_train_panel_load_into_generate(self, path: Path) -> None:
+        if self.generate_panel is None:
+            show_error(self, self.tr("This version of GAN Studio has no Generate panel."))
+            return
+        self.show_panel(self.generate_panel)
+        try:
+            self.generate_panel.open_model(Path(path))
+        except Exception as e:  # the panel's own errors must not take the window down
+            show_exception(self, e)
+
+    def _on_tabs_current_changed(self, index: int) -> None:
+        current = self.tabs.widget(index)
+        for widget, menu in self._panel_menus.items():
+            menu.menuAction().setVisible(widget is current)
+        if current is not None:
+            current.setFocus()   # panel shortcuts are scoped to the panel that has the focus
+        self._show_activity()
+
+    # -- menus and status bar ------------------------------------------------------------------
+    def _make_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu(self.tr("&File"))
+        show_log = file_menu.addAction(self.tr("Show Log Folder"))
+        show_log.triggered.connect(self._on_show_log_triggered)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction(self.tr("&Quit"))
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        quit_action.triggered.connect(self.close)
+        self._view_menu = bar.addMenu(self.tr("&View"))
+        self._help_menu = bar.addMenu(self.tr("&Help"))
+        about = self._help_menu.addAction(self.tr("&About GAN Studio"))
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(self.show_about)
+
+    def _make_status_bar(self) -> None:
+        self._activity = QLabel()
+        self._device = QLabel()
+        self._device.setToolTip(self.tr("Where training runs. Change it under Advanced → Device."))
+        self.statusBar().addWidget(self._activity, 1)
+        self.statusBar().addPermanentWidget(self._device)
+        try:
+            self.show_device(describe_device(resolve_device("auto")))
+        except Exception as e:  # a broken GPU driver must not stop the window from opening
+            log.warning("device detection failed: %s", e)
+            self.show_device(self.tr("unknown"))
+
+    def show_device(self, description: str) -> None:
+        self._device.setText(self.tr("Device: {0}").format(description))
+
+    def device_text(self) -> str:
+        return self._device.text()
+
+    def activity_text(self) -> str:
+        return self._activity.text()
+
+    def _on_panel_activity_changed(self, panel: QWidget, text: str) -> None:
+        self._activities[panel] = text
+        self._show_activity()
+
+    def _show_activity(self) -> None:
+        current = self.tabs.currentWidget()
+        text = self._activities.get(current, "")
+        if not text:
+            text = next((t for p, t in self._activities.items() if t and p is not current), "")
+        self._activity.setText(text)
+
+    def _on_show_log_triggered(self) -> None:
+        from .app import log_dir
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
+
+    def show_about(self) -> QDialog:
+        dialog = AboutDialog(self)
+        dialog.open()
+        return dialog
+
+    # -- layout persistence --------------------------------------------------------------------
+    def _splitters(self) -> list[QSplitter]:
+        return [s for s in self.findChildren(QSplitter) if s.objectName()]
+
+    def _restore_layout(self) -> None:
+        settings = QSettings()
+        geometry = settings.value(_GEOMETRY_KEY)
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(*_DEFAULT_SIZE)
+        state = settings.value(_STATE_KEY)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        for splitter in self._splitters():
+            saved = settings.value(_SPLITTER_KEY.format(splitter.objectName()))
+            if isinstance(saved, QByteArray):
+                splitter.restoreState(saved)
+        tab = settings.value(_TAB_KEY)
+        if isinstance(tab, str):
+            for i in range(self.tabs.count()):
+                if self.tabs.tabText(i) == tab:
+                    self.tabs.setCurrentIndex(i)
+
+    def save_layout(self) -> None:
+        settings = QSettings()
+        settings.setValue(_GEOMETRY_KEY, self.saveGeometry())
+        settings.setValue(_STATE_KEY, self.saveState())
+        for splitter in self._splitters():
+            settings.setValue(_SPLITTER_KEY.format(splitter.objectName()), splitter.saveState())
+        settings.setValue(_TAB_KEY, self.tabs.tabText(self.tabs.currentIndex()))
+        settings.sync()
+
+    # -- closing -------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._closing:
+            # Already stopping; the window closes by itself when the checkpoint is written.
+            self.statusBar().showMessage(self.tr("Still saving a checkpoint; the window closes when it is done."))
+            event.ignore()
+            return
+        busy = [(p, p.busy_reason()) for p in self._panels if hasattr(p, "busy_reason") and p.busy_reason()]
+        if busy and not self._close_confirmed:
+            reasons = " ".join(reason for _, reason in busy)
+            answer = QMessageBox.question(
+                self, self.tr("Quit GAN Studio?"),
+                self.tr("{0} Stop it, save a checkpoint and quit? You can resume the run later from the list "
+                        "of earlier runs.").format(reasons),
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self._close_confirmed = True
+            self._closing = True
+            waiting = {p for p, _ in busy}
+            for panel in waiting:
+                panel.shutdown_ready.connect(lambda p=panel: self._on_panel_shutdown_ready(p, waiting))
+                panel.begin_shutdown()
+            self.statusBar().showMessage(self.tr("Stopping training and saving a checkpoint…"))
+            self.setEnabled(False)
+            event.ignore()
+            return
+        self.save_layout()
+        for panel in self._panels:
+            if hasattr(panel, "shutdown"):
+                panel.shutdown()
+        event.accept()
+
+    def _on_panel_shutdown_ready(self, panel: QWidget, waiting: set[QWidget]) -> None:
+        waiting.discard(panel)
+        if not waiting and self._closing:
+            self._closing = False
+            self.close()
+
+
+class AboutDialog(QDialog):
+    """Version, licence and the third-party notices, including the demo images' licence."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("About GAN Studio"))
+        self.resize(620, 520)
+        text = QTextBrowser()
+        text.setOpenExternalLinks(True)
+        text.setHtml(self._html())
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        self.text = text
+
+    def _html(self) -> str:
+        import html
+
+        from PySide6 import __version__ as pyside_version
+
+        parts = [
+            f"<h2>GAN Studio {html.escape(__version__)}</h2>",
+            "<p>" + self.tr("Train GANs on your own image folders, offline, and export the images you like.") + "</p>",
+            "<p>" + self.tr("GAN Studio is free software under the MIT licence.") + "</p>",
+            "<h3>" + self.tr("Built with") + "</h3><ul>",
+            "<li>" + self.tr("Qt for Python (PySide6 {0}), LGPL v3").format(html.escape(pyside_version)) + "</li>",
+            "<li>" + self.tr("PyTorch, BSD licence") + "</li>",
+            "<li>" + self.tr("pyqtgraph, MIT licence") + "</li>",
+            "<li>" + self.tr("Pillow (HPND licence), NumPy (BSD), safetensors (Apache 2.0), platformdirs (MIT)")
+            + "</li></ul>",
+            "<h3>" + self.tr("Demo images") + "</h3>",
+        ]
+        notice = _demo_licence_text()
+        if notice:
+            parts.append(f"<pre style='white-space: pre-wrap;'>{html.escape(notice)}</pre>")
+        else:
+            parts.append("<p>" + self.tr("The demo images are not installed.") + "</p>")
+        return "".join(parts)
+
+
+def _demo_licence_text() -> str | None:
+    try:
+        from ganstudio.core.resources import resource
+
+        return resource("demo", "LICENSE.md").read_text(encoding="utf-8")
+    except Exception:  # a missing or unreadable notice only leaves the section short
+        return None

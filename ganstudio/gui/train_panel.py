@@ -1,0 +1,878 @@
+"""The Train panel: choose a dataset, set options, train a GAN and watch it learn.
+
+Everything slow runs in a ``Job`` (folder scans, the preprocessing preview, reading the runs
+folder, training itself); the panel only displays the typed events the core sends. Redraws are
+throttled by the widgets (chart at 5 Hz, sample grid at 5 Hz), so a fast run cannot flood the
+event loop. Training writes its own run directory (<runs>/<dataset>-<preset>-<timestamp>), the
+same as a CLI run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QProgressBar,
+                               QPushButton, QScrollArea, QSizePolicy, QSplitter, QStyle, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from ganstudio.core import events as ev
+from ganstudio.core.checkpoint import list_step_checkpoints
+from ganstudio.core.data import (Cancelled, ImageDataset, Preprocess, ScanReport, check_usable, load_images,
+                                 make_grid, read_cifar10_batch, read_idx_images, scan_folder)
+from ganstudio.core.errors import DatasetError, GanStudioError
+from ganstudio.core.resources import demo_dataset_dir
+from ganstudio.core.trainer import METRICS_NAME, PauseControl, load_run_config, resume_run, train
+
+from .errors import show_error, show_exception
+from .jobs import Job, JobContext
+from .settings import Preferences
+from .widgets.dataset_view import DatasetView
+from .widgets.log_view import LogView
+from .widgets.loss_chart import LossChart
+from .widgets.runs_list import RunsList
+from .widgets.sample_view import SampleView
+from .widgets.training_form import TrainingForm
+
+log = logging.getLogger(__name__)
+
+#: option changes within this many ms make one preview, not one each
+PREVIEW_DEBOUNCE_MS = 250
+#: images in the "what the model sees" preview and per row
+PREVIEW_IMAGES = 16
+PREVIEW_COLUMNS = 8
+#: thumbnails of the original images, their side in pixels and per row
+THUMBNAIL_COUNT = 12
+THUMBNAIL_SIDE = 48
+THUMBNAIL_COLUMNS = 6
+#: how long closing the app waits for a training thread to save its checkpoint and end
+SHUTDOWN_WAIT_MS = 120_000
+
+IDLE, LOADING, TRAINING, PAUSING, PAUSED, STOPPING = "idle", "loading", "training", "pausing", "paused", "stopping"
+
+
+@dataclass(frozen=True)
+class _History:
+    """A resumed run's earlier metrics, sent by the resume job before training continues."""
+    steps: list[int]
+    metrics: list[dict[str, float]]
+
+
+class TrainPanel(QWidget):
+    """Dataset, options, Start/Pause/Stop, live chart and samples, log, and earlier runs."""
+
+    load_into_generate = Signal(Path)   # "Load into Generate" on an earlier run
+    activity_changed = Signal(str)      # one line for the status bar ("" when idle)
+    state_changed = Signal(str)         # idle | loading | training | pausing | paused | stopping
+    dataset_scanned = Signal(int)       # a scan ended; how many usable images (0: unusable folder)
+    preview_updated = Signal()          # the "what the model sees" preview was redrawn
+    step_ended = Signal(int)            # a StepEnded event was shown (its step)
+    training_finished = Signal(object)  # the run's Finished event, or None when it failed to start
+    shutdown_ready = Signal()           # after begin_shutdown(): the training thread has ended
+
+    def __init__(self, preferences: Preferences, parent: QWidget | None = None, *,
+                 initial_folder: str | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("train_panel")
+        self.setAcceptDrops(True)
+        self.prefs = preferences
+        self._state = IDLE
+        self._folder: str | None = None
+        self._report: ScanReport | None = None
+        self._jobs: set[Job] = set()          # every job still running, cancelled ones included
+        self._scan_job: Job | None = None
+        self._preview_job: Job | None = None
+        self._preview_again = False
+        self._train_job: Job | None = None
+        self._pause: PauseControl | None = None
+        self._run_dir: Path | None = None
+        self._run_name = ""
+        self._total_steps: int | None = None
+        self._limit_seconds: float | None = None
+        self._last_step = 0
+        self._autostart = False
+        self._shutting_down = False
+
+        self._make_actions()
+        self._build()
+
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DEBOUNCE_MS)
+        self._preview_timer.timeout.connect(self._start_preview)
+        self.form.preprocess_changed.connect(self._preview_timer.start)
+
+        self.form.set_values(self.prefs.last_options)
+        self.runs_list.set_folder(self.prefs.resolved_runs_dir())
+        self._set_state(IDLE)
+        first = initial_folder or self._initial_folder()
+        if first:
+            self.choose_folder(first)
+        else:
+            self.dataset_view.show_error(self.tr("Choose a folder of images to start."))
+
+    # ------------------------------------------------------------------------------------------
+    # building
+    def _make_actions(self) -> None:
+        style = self.style()
+
+        def action(text: str, shortcut: QKeySequence | str | None, icon: QStyle.StandardPixmap | None,
+                   slot) -> QAction:
+            act = QAction(text, self)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+                # Scoped to the panel: another panel may use the same keys for its own actions.
+                act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            if icon is not None:
+                act.setIcon(style.standardIcon(icon))
+            act.triggered.connect(slot)
+            self.addAction(act)
+            return act
+
+        self.open_folder_action = action(self.tr("Open Dataset Folder…"), QKeySequence.StandardKey.Open,
+                                         QStyle.StandardPixmap.SP_DirOpenIcon, self._on_open_folder_action_triggered)
+        self.demo_action = action(self.tr("Use the Demo Images"), None, None, self._on_demo_action_triggered)
+        self.start_action = action(self.tr("Start Training"), "Ctrl+Return", QStyle.StandardPixmap.SP_MediaPlay,
+                                   self.start_training)
+        self.pause_action = action(self.tr("Pause"), "Ctrl+P", QStyle.StandardPixmap.SP_MediaPause,
+                                   self.toggle_pause)
+        self.stop_action = action(self.tr("Stop and Save"), "Ctrl+.", QStyle.StandardPixmap.SP_MediaStop,
+                                  self.stop_training)
+        self.recent_menu = QMenu(self.tr("Recent Folders"), self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        for act, tip in ((self.open_folder_action, self.tr("Choose the folder of images to train on")),
+                         (self.start_action, self.tr("Start training a new model on this dataset")),
+                         (self.pause_action, self.tr("Pause training; resume it later from the same step")),
+                         (self.stop_action, self.tr("Stop training and save a checkpoint"))):
+            act.setToolTip(_with_shortcut(tip, act))
+
+    def menu_actions(self) -> list[QAction | QMenu | None]:
+        """What the main window puts in this panel's menu (None: a separator)."""
+        return [self.open_folder_action, self.recent_menu, self.demo_action, None,
+                self.start_action, self.pause_action, self.stop_action]
+
+    def _build(self) -> None:
+        # -- left: dataset and options, scrolling --------------------------------------------------
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setReadOnly(True)
+        self.folder_edit.setPlaceholderText(self.tr("No folder chosen"))
+        choose = QToolButton()
+        choose.setDefaultAction(self.open_folder_action)
+        choose.setText(self.tr("Choose…"))
+        choose.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        choose.setMenu(self.recent_menu)
+        choose.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.choose_button = choose
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(choose)
+        drop_hint = QLabel(self.tr("Or drop a folder anywhere on this panel."))
+        drop_hint.setEnabled(False)
+        self.dataset_view = DatasetView()
+        dataset_box = QGroupBox(self.tr("Dataset"))
+        dataset_layout = QVBoxLayout(dataset_box)
+        dataset_layout.addLayout(folder_row)
+        dataset_layout.addWidget(drop_hint)
+        dataset_layout.addWidget(self.dataset_view)
+
+        self.form = TrainingForm()
+        settings = QWidget()
+        settings_layout = QVBoxLayout(settings)
+        settings_layout.setContentsMargins(0, 0, 4, 0)
+        settings_layout.addWidget(dataset_box)
+        settings_layout.addWidget(self.form)
+        settings_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(settings)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumWidth(340)
+
+        self.start_button = _ActionButton(self.start_action, self.tr("Start"))
+        self.pause_button = _ActionButton(self.pause_action)
+        self.stop_button = _ActionButton(self.stop_action, self.tr("Stop"))
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, 2)
+        buttons.addWidget(self.pause_button, 1)
+        buttons.addWidget(self.stop_button, 1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addLayout(buttons)
+
+        # -- right: progress, chart and samples, log and runs --------------------------------------
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat(self.tr("Not training"))
+        self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.loss_chart = LossChart()
+        self.sample_view = SampleView()
+        samples_box = QGroupBox(self.tr("Samples"))
+        QVBoxLayout(samples_box).addWidget(self.sample_view)
+        chart_box = QGroupBox(self.tr("Losses"))
+        QVBoxLayout(chart_box).addWidget(self.loss_chart)
+        self.charts_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.charts_splitter.setObjectName("train_charts_splitter")
+        self.charts_splitter.addWidget(chart_box)
+        self.charts_splitter.addWidget(samples_box)
+        self.charts_splitter.setStretchFactor(0, 1)
+        self.charts_splitter.setStretchFactor(1, 1)
+        self.charts_splitter.setSizes([520, 460])
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.progress)
+        top_layout.addWidget(self.charts_splitter, 1)
+
+        self.log_view = LogView()
+        log_box = QGroupBox(self.tr("Log"))
+        QVBoxLayout(log_box).addWidget(self.log_view)
+        self.runs_list = RunsList()
+        self.runs_list.resume_requested.connect(self.resume_run)
+        self.runs_list.load_into_generate.connect(self.load_into_generate)
+        self.runs_list.change_folder_requested.connect(self._on_runs_list_change_folder_requested)
+        runs_box = QGroupBox()
+        QVBoxLayout(runs_box).addWidget(self.runs_list)
+        self.bottom_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.bottom_splitter.setObjectName("train_bottom_splitter")
+        self.bottom_splitter.addWidget(log_box)
+        self.bottom_splitter.addWidget(runs_box)
+        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.right_splitter.setObjectName("train_right_splitter")
+        self.right_splitter.addWidget(top)
+        self.right_splitter.addWidget(self.bottom_splitter)
+        self.right_splitter.setStretchFactor(0, 3)
+        self.right_splitter.setStretchFactor(1, 1)
+
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.main_splitter.setObjectName("train_main_splitter")
+        self.main_splitter.addWidget(left)
+        self.main_splitter.addWidget(self.right_splitter)
+        self.main_splitter.setStretchFactor(0, 0)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setSizes([400, 1000])
+        self.main_splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.main_splitter)
+        self._settings_widgets = [dataset_box, self.form]
+
+    # ------------------------------------------------------------------------------------------
+    # public
+    def state(self) -> str:
+        return self._state
+
+    def folder(self) -> str | None:
+        return self._folder
+
+    def run_dir(self) -> Path | None:
+        """The folder of the current (or last) run."""
+        return self._run_dir
+
+    def is_training(self) -> bool:
+        return self._train_job is not None
+
+    def busy_reason(self) -> str | None:
+        """Why closing now would lose work (the main window asks first), or None."""
+        return self.tr("A model is training.") if self._train_job is not None else None
+
+    def begin_shutdown(self) -> None:
+        """Stop training cleanly (a checkpoint is saved); ``shutdown_ready`` follows when it has ended."""
+        self._shutting_down = True
+        if self._train_job is None:
+            self.shutdown_ready.emit()
+        else:
+            self.stop_training()
+
+    def shutdown(self) -> None:
+        """Cancel all background work and wait for every thread (the window is closing)."""
+        self._preview_timer.stop()
+        self._autostart = False
+        for job in self._jobs:
+            job.cancel()
+        for job in list(self._jobs):
+            job.wait(SHUTDOWN_WAIT_MS if job is self._train_job else 30_000)
+        self.runs_list.shutdown()
+
+    def autostart_when_ready(self) -> None:
+        """Start training as soon as the current folder's scan has found images (for demos)."""
+        self._autostart = True
+        if self._report is not None and self._report.image_count() and self._scan_job is None:
+            self._autostart = False
+            self.start_training()
+
+    # ------------------------------------------------------------------------------------------
+    # dataset
+    def _initial_folder(self) -> str | None:
+        for folder in self.prefs.recent_folders:
+            if Path(folder).is_dir():
+                return folder
+        try:
+            return str(demo_dataset_dir())
+        except GanStudioError:
+            return None
+
+    def choose_folder(self, folder: str | Path) -> None:
+        """Use ``folder`` as the dataset: scan it in the background and show what it holds."""
+        if self._train_job is not None:
+            return
+        folder = str(Path(folder).expanduser())
+        self._folder = folder
+        self._report = None
+        self.folder_edit.setText(folder)
+        self.folder_edit.setToolTip(folder)
+        self.folder_edit.setCursorPosition(0)
+        if self._scan_job is not None:
+            self._scan_job.cancel()          # its result is ignored when it ends
+        if self._preview_job is not None:
+            self._preview_job.cancel()
+        self._preview_timer.stop()
+        self.dataset_view.show_scanning(folder)
+        self._update_actions()
+        self._set_activity(self.tr("Scanning {0}…").format(Path(folder).name))
+
+        def scan(ctx: JobContext) -> tuple[ScanReport, np.ndarray | None]:
+            report = scan_folder(folder, progress=lambda done, total: ctx.progress("scan", done / max(total, 1)),
+                                 should_stop=ctx.should_stop)
+            return report, thumbnail_grid(report, ctx.should_stop)
+
+        job = self._new_job(scan)
+        job.progressed.connect(lambda _what, fraction: self._on_scan_job_progressed(job, fraction))
+        job.succeeded.connect(lambda result: self._on_scan_job_succeeded(job, folder, result))
+        job.failed.connect(lambda exc, tb: self._on_scan_job_failed(job, exc, tb))
+        job.ended.connect(lambda: self._on_scan_job_ended(job))
+        self._scan_job = job
+        job.start()
+
+    def _on_scan_job_progressed(self, job: Job, fraction: float) -> None:
+        if job is self._scan_job:
+            self.dataset_view.set_progress(fraction)
+
+    def _on_scan_job_succeeded(self, job: Job, folder: str, result: tuple[ScanReport, np.ndarray | None]) -> None:
+        if job is not self._scan_job:
+            return
+        report, thumbnails = result
+        self.dataset_view.show_report(report, thumbnails)
+        try:
+            check_usable(report)
+        except DatasetError as e:
+            self.dataset_view.show_error(str(e))
+            self.dataset_scanned.emit(0)
+            return
+        self._report = report
+        self.prefs.add_recent_folder(folder)
+        self._start_preview()
+        self.dataset_scanned.emit(report.image_count())
+
+    def _on_scan_job_failed(self, job: Job, exc: object, tb: str) -> None:
+        if job is not self._scan_job or isinstance(exc, Cancelled):
+            return
+        if isinstance(exc, GanStudioError):
+            self.dataset_view.show_error(str(exc))
+        else:
+            self.dataset_view.show_error(self.tr("The folder could not be read."))
+            show_exception(self, exc, tb)
+        self.dataset_scanned.emit(0)
+
+    def _on_scan_job_ended(self, job: Job) -> None:
+        if job is self._scan_job:
+            self._scan_job = None
+            self._set_activity("")
+            self._update_actions()
+            if self._autostart and self._report is not None:
+                self._autostart = False
+                self.start_training()
+        job.deleteLater()
+
+    def _on_open_folder_action_triggered(self) -> None:
+        start = self._folder or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Choose a Folder of Images"), start)
+        if folder:
+            self.choose_folder(folder)
+
+    def _on_demo_action_triggered(self) -> None:
+        try:
+            self.choose_folder(demo_dataset_dir())
+        except GanStudioError as e:
+            show_exception(self, e)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = [f for f in self.prefs.recent_folders if Path(f).is_dir()]
+        for folder in folders:
+            act = self.recent_menu.addAction(folder)
+            act.triggered.connect(lambda _checked=False, f=folder: self.choose_folder(f))
+        if not folders:
+            none = self.recent_menu.addAction(self.tr("No recent folders"))
+            none.setEnabled(False)
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction(self.demo_action)
+
+    # drag and drop: a folder (or a file, meaning its folder) dropped anywhere on the panel
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if self._train_job is None and _dropped_folder(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        folder = _dropped_folder(event.mimeData())
+        if folder is not None and self._train_job is None:
+            event.acceptProposedAction()
+            self.choose_folder(folder)
+
+    # ------------------------------------------------------------------------------------------
+    # preview of what the model sees
+    def _start_preview(self) -> None:
+        report = self._report
+        if report is None:
+            return
+        if self._preview_job is not None:
+            self._preview_again = True
+            self._preview_job.cancel()
+            return
+        try:
+            preprocess = self.form.preprocess()
+        except GanStudioError as e:
+            self.dataset_view.show_preview(None, str(e))
+            return
+        caption = self._preview_caption(preprocess)
+
+        def preview(ctx: JobContext) -> np.ndarray | None:
+            return preview_grid(report, preprocess, ctx.should_stop)
+
+        job = self._new_job(preview)
+        job.succeeded.connect(lambda grid: self._on_preview_job_succeeded(job, report, grid, caption))
+        job.failed.connect(lambda exc, tb: self._on_preview_job_failed(job, exc, tb))
+        job.ended.connect(lambda: self._on_preview_job_ended(job))
+        self._preview_job = job
+        job.start()
+
+    def _preview_caption(self, p: Preprocess) -> str:
+        fits = {"center-crop": self.tr("centre crop"), "random-crop": self.tr("random crops (centre shown)"),
+                "pad": self.tr("fitted inside"), "stretch": self.tr("stretched")}
+        colour = self.tr("colour") if p.color == "rgb" else self.tr("grey")
+        return self.tr("{0}×{0} pixels, {1}, {2}").format(p.size, fits.get(p.fit, p.fit), colour)
+
+    def _on_preview_job_succeeded(self, job: Job, report: ScanReport, grid: np.ndarray | None, caption: str) -> None:
+        if self._preview_again or report is not self._report:
+            return
+        self.dataset_view.show_preview(grid, caption if grid is not None else self.tr("No image could be prepared."))
+        self.preview_updated.emit()
+
+    def _on_preview_job_failed(self, job: Job, exc: object, tb: str) -> None:
+        if self._preview_again or isinstance(exc, Cancelled):
+            return
+        message = str(exc) if isinstance(exc, GanStudioError) else self.tr("The preview could not be made.")
+        self.dataset_view.show_preview(None, message)
+        if not isinstance(exc, GanStudioError):
+            log.error("preview failed: %s\n%s", exc, tb)
+
+    def _on_preview_job_ended(self, job: Job) -> None:
+        if job is self._preview_job:
+            self._preview_job = None
+            if self._preview_again:
+                self._preview_again = False
+                self._start_preview()
+        job.deleteLater()
+
+    # ------------------------------------------------------------------------------------------
+    # training
+    def start_training(self) -> None:
+        """Start a new run on the scanned folder with the current options."""
+        if not self._can_start():
+            return
+        try:
+            config, options = self.form.build(self._folder)
+        except GanStudioError as e:
+            show_exception(self, e)
+            return
+        run_dir = self._new_run_dir(Path(self._folder).name, options.preset)
+        self.prefs.set_last_options(self.form.values())
+        limit_s = config.minutes * 60 if config.steps is None and config.minutes else None
+        pause = PauseControl()
+        self.loss_chart.clear()
+        self.sample_view.reset()
+        self.log_view.add("info", self.tr("Preparing: reading {0} images…").format(f"{self._report.image_count():,}"))
+
+        def work(ctx: JobContext) -> ev.Finished:
+            return train(config, options, run_dir, observers=[ctx.emit], should_stop=ctx.should_stop, pause=pause,
+                         progress=ctx.progress)
+
+        self._launch(work, pause, run_dir, limit_s)
+
+    def resume_run(self, run_dir: Path) -> None:
+        """Continue an earlier run from its latest checkpoint (extending it if it had finished)."""
+        if self._train_job is not None:
+            return
+        run_dir = Path(run_dir)
+        try:
+            config, _options = load_run_config(run_dir)
+        except GanStudioError as e:
+            show_exception(self, e)
+            return
+        checkpoints = list_step_checkpoints(run_dir / "checkpoints")
+        if not checkpoints:
+            show_error(self, self.tr("{0} has no checkpoint to resume from yet.").format(run_dir.name))
+            return
+        done = checkpoints[-1][0]
+        steps = None
+        if config.steps is not None and done >= config.steps:
+            steps = done + self.form.steps.value()     # a finished run continues for "Stop after" more steps
+        pause = PauseControl()
+        self.loss_chart.clear()
+        self.sample_view.reset()
+        limit_s = config.minutes * 60 if steps is None and config.steps is None and config.minutes else None
+        if steps or config.steps:
+            self.log_view.add("info", self.tr("Resuming {0} from step {1} until step {2}…").format(
+                run_dir.name, f"{done:,}", f"{steps or config.steps:,}"))
+        else:
+            self.log_view.add("info", self.tr("Resuming {0} from step {1}…").format(run_dir.name, f"{done:,}"))
+
+        def work(ctx: JobContext) -> ev.Finished:
+            ctx.emit(read_history(run_dir, done))
+            return resume_run(run_dir, steps=steps, observers=[ctx.emit], should_stop=ctx.should_stop, pause=pause,
+                              progress=ctx.progress)
+
+        self._launch(work, pause, run_dir, limit_s)
+
+    def toggle_pause(self) -> None:
+        if self._pause is None:
+            return
+        if self._state in (TRAINING,):
+            self._pause.pause()
+            self._set_state(PAUSING)     # the trainer pauses at the end of the current step
+        elif self._state in (PAUSED, PAUSING):
+            self._pause.resume()
+            self._set_state(TRAINING)
+
+    def stop_training(self) -> None:
+        """Ask the run to stop; it saves a checkpoint and ends (``training_finished`` follows)."""
+        if self._train_job is None:
+            return
+        self._train_job.cancel()
+        self._set_state(STOPPING)
+        self.log_view.add("info", self.tr("Stopping after the current step and saving a checkpoint…"))
+
+    def _can_start(self) -> bool:
+        return (self._train_job is None and self._scan_job is None and self._report is not None
+                and self._report.image_count() > 0)
+
+    def _new_run_dir(self, dataset: str, preset: str) -> Path:
+        root = self.prefs.resolved_runs_dir()
+        safe = re.sub(r"[^\w.-]+", "_", dataset).strip("._") or "dataset"
+        base = f"{safe}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        path, n = root / base, 2
+        while path.exists():
+            path, n = root / f"{base}-{n}", n + 1
+        return path
+
+    def _new_job(self, fn) -> Job:
+        job = Job(fn, self)
+        self._jobs.add(job)
+        job.ended.connect(lambda: self._jobs.discard(job))
+        return job
+
+    def _launch(self, work, pause: PauseControl, run_dir: Path, limit_seconds: float | None) -> None:
+        self._pause = pause
+        self._run_dir = run_dir
+        self._run_name = run_dir.name
+        self._total_steps = None
+        self._limit_seconds = limit_seconds
+        self._last_step = 0
+        job = self._new_job(work)
+        job.message.connect(self._on_train_job_message)
+        job.progressed.connect(self._on_train_job_progressed)
+        job.succeeded.connect(self._on_train_job_succeeded)
+        job.failed.connect(self._on_train_job_failed)
+        job.ended.connect(self._on_train_job_ended)
+        self._train_job = job
+        self.progress.setValue(0)
+        self.progress.setFormat(self.tr("Reading images…"))
+        self._set_state(LOADING)
+        job.start()
+
+    def _on_train_job_progressed(self, _what: str, fraction: float) -> None:
+        if self._state == LOADING:
+            self.progress.setValue(round(1000 * fraction))
+            self.progress.setFormat(self.tr("Reading images… %p%"))
+
+    def _on_train_job_message(self, event: Any) -> None:
+        if isinstance(event, ev.StepEnded):
+            self._on_step_ended(event)
+        elif isinstance(event, ev.SamplesReady):
+            self.sample_view.show_samples(event.step, event.image)
+        elif isinstance(event, ev.HealthNote):
+            self.log_view.add(event.level, event.message, event.step)
+        elif isinstance(event, ev.Started):
+            self._on_started(event)
+        elif isinstance(event, ev.Paused):
+            self._set_state(PAUSED)
+            self.log_view.add("info", self.tr("Paused."), event.step)
+        elif isinstance(event, ev.Resumed):
+            if self._state != STOPPING:
+                self._set_state(TRAINING)
+            self.log_view.add("info", self.tr("Resumed."), event.step)
+        elif isinstance(event, ev.CheckpointSaved):
+            self.log_view.add("info", self.tr("Checkpoint saved."), event.step)
+        elif isinstance(event, ev.EvaluationDone):
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
+            self.log_view.add("info", self.tr("Evaluation: {0}").format(shown), event.step)
+        elif isinstance(event, ev.Finished):
+            self._on_finished(event)
+        elif isinstance(event, _History):
+            self.loss_chart.add_points(event.steps, event.metrics)
+
+    def _on_started(self, event: ev.Started) -> None:
+        self._total_steps = event.total_steps
+        self._last_step = event.start_step
+        if self._state == LOADING:
+            self._set_state(TRAINING)
+        self.log_view.add("info", self.tr("Training on {0} images with {1}. Run folder: {2}").format(
+            f"{event.dataset_size:,}", event.device, event.run_dir), event.start_step)
+        self.progress.setFormat(self.tr("Step {0} · starting…").format(f"{event.start_step:,}"))
+        window = self.window()
+        if hasattr(window, "show_device"):
+            window.show_device(event.device)
+
+    def _on_step_ended(self, event: ev.StepEnded) -> None:
+        self._last_step = event.step
+        self.loss_chart.add_point(event.step, event.metrics)
+        if self._total_steps:
+            fraction = event.step / self._total_steps
+            where = self.tr("Step {0} / {1}").format(f"{event.step:,}", f"{self._total_steps:,}")
+        else:
+            fraction = event.elapsed_s / self._limit_seconds if self._limit_seconds else 0.0
+            where = self.tr("Step {0}").format(f"{event.step:,}")
+        parts = [where, self.tr("{0} img/s").format(f"{event.images_per_second:,.0f}")]
+        if event.eta_s is not None:
+            parts.append(self.tr("about {0} left").format(format_duration(event.eta_s)))
+        text = " · ".join(parts)
+        self.progress.setValue(round(1000 * min(max(fraction, 0.0), 1.0)))
+        if self._state != PAUSED:
+            self.progress.setFormat(text)
+        self._set_activity(self.tr("Training {0}: {1}").format(self._run_name, text))
+        self.step_ended.emit(event.step)
+
+    def _on_finished(self, event: ev.Finished) -> None:
+        reasons = {
+            "completed": self.tr("Finished: all steps done."),
+            "time-limit": self.tr("Finished: the time limit was reached."),
+            "stopped": self.tr("Stopped."),
+            "diverged": self.tr("Training diverged and was stopped."),
+            "error": self.tr("Training ended with an error."),
+        }
+        text = reasons.get(event.reason, event.reason)
+        if event.checkpoint is not None:
+            text += " " + self.tr("Checkpoint: {0}").format(event.checkpoint)
+        level = "error" if event.reason in ("diverged", "error") else "info"
+        self.log_view.add(level, text, event.step)
+        self.progress.setFormat(self.tr("{0} at step {1}").format(reasons.get(event.reason, event.reason).rstrip("."),
+                                                                   f"{event.step:,}"))
+
+    def _on_train_job_succeeded(self, finished: ev.Finished) -> None:
+        if finished.reason in ("diverged", "error") and finished.message:
+            show_error(self, finished.message)
+        self.training_finished.emit(finished)
+
+    def _on_train_job_failed(self, exc: object, tb: str) -> None:
+        if isinstance(exc, Cancelled):
+            self.log_view.add("info", self.tr("Stopped before training began."))
+            self.progress.setFormat(self.tr("Not training"))
+        else:
+            message = str(exc) if isinstance(exc, GanStudioError) else self.tr("Training failed to start.")
+            self.log_view.add("error", message)
+            self.progress.setFormat(self.tr("Not training"))
+            show_exception(self, exc, tb)
+        self.training_finished.emit(None)
+
+    def _on_train_job_ended(self) -> None:
+        job, self._train_job = self._train_job, None
+        self._pause = None
+        self._set_state(IDLE)
+        self._set_activity("")
+        self.runs_list.refresh(select=self._run_dir)
+        if job is not None:
+            job.deleteLater()
+        if self._shutting_down:
+            self.shutdown_ready.emit()
+
+    def _on_runs_list_change_folder_requested(self) -> None:
+        start = str(self.prefs.resolved_runs_dir())
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Choose the Runs Folder"), start)
+        if folder:
+            self.prefs.set_runs_dir(folder)
+            self.runs_list.set_folder(Path(folder))
+
+    # ------------------------------------------------------------------------------------------
+    # state
+    def _set_state(self, state: str) -> None:
+        self._state = state
+        self._update_actions()
+        self.state_changed.emit(state)
+
+    def _update_actions(self) -> None:
+        running = self._train_job is not None
+        state = self._state
+        self.start_action.setEnabled(self._can_start())
+        self.start_action.setToolTip(_with_shortcut(
+            self.tr("Start training a new model on this dataset") if self._report is not None or running
+            else self.tr("Choose a folder with usable images first"), self.start_action))
+        self.pause_action.setEnabled(state in (TRAINING, PAUSING, PAUSED))
+        self.pause_action.setText(self.tr("Resume") if state in (PAUSED, PAUSING) else self.tr("Pause"))
+        self.pause_action.setIcon(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MediaPlay if state in (PAUSED, PAUSING) else QStyle.StandardPixmap.SP_MediaPause))
+        self.stop_action.setEnabled(running and state != STOPPING)
+        self.open_folder_action.setEnabled(not running)
+        self.demo_action.setEnabled(not running)
+        self.choose_button.setEnabled(not running)
+        for widget in self._settings_widgets:
+            widget.setEnabled(not running)
+        self.runs_list.set_resume_allowed(not running)
+        if state == PAUSED:
+            self.progress.setFormat(self.tr("Paused at step {0}").format(f"{self._last_step:,}"))
+            self._set_activity(self.tr("Paused {0} at step {1}").format(self._run_name, f"{self._last_step:,}"))
+        elif state == PAUSING:
+            self.progress.setFormat(self.tr("Pausing after this step…"))
+        elif state == STOPPING:
+            self.progress.setFormat(self.tr("Stopping: saving a checkpoint…"))
+            self._set_activity(self.tr("Stopping {0}: saving a checkpoint…").format(self._run_name))
+        elif state == LOADING:
+            self._set_activity(self.tr("Preparing {0}: reading images…").format(self._run_name))
+
+    def _set_activity(self, text: str) -> None:
+        self.activity_changed.emit(text)
+
+
+class _ActionButton(QPushButton):
+    """A push button that mirrors a QAction (enabled, text, icon, tooltip) and triggers it."""
+
+    def __init__(self, action: QAction, text: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._action = action
+        self._fixed_text = text
+        self.clicked.connect(action.trigger)
+        action.changed.connect(self._sync)
+        self._sync()
+
+    def _sync(self) -> None:
+        self.setText(self._fixed_text or self._action.text())
+        self.setIcon(self._action.icon())
+        self.setEnabled(self._action.isEnabled())
+        self.setToolTip(self._action.toolTip())
+
+
+def _with_shortcut(text: str, action: QAction) -> str:
+    keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+    return f"{text} ({keys})" if keys else text
+
+
+def _dropped_folder(mime) -> str | None:
+    if not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile():
+            path = Path(url.toLocalFile())
+            if path.is_dir():
+                return str(path)
+            if path.is_file():
+                return str(path.parent)
+    return None
+
+
+def format_duration(seconds: float) -> str:
+    """'45 s', '12 min', '3 h 05 min' (rounded; for ETAs)."""
+    from PySide6.QtCore import QCoreApplication
+
+    def tr(text: str) -> str:
+        return QCoreApplication.translate("TrainPanel", text)
+
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return tr("{0} s").format(seconds)
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return tr("{0} min").format(minutes)
+    return tr("{0} h {1:02d} min").format(minutes // 60, minutes % 60)
+
+
+# ----------------------------------------------------------------------------------------------
+# background work (plain functions: they run in Jobs and never touch widgets)
+
+def thumbnail_grid(report: ScanReport, should_stop=lambda: False, count: int = THUMBNAIL_COUNT,
+                   side: int = THUMBNAIL_SIDE) -> np.ndarray | None:
+    """A grid of ``count`` images spread over the folder, each fitted into a white ``side`` square."""
+    if report.image_count() == 0:
+        return None
+    if report.kind != "images":
+        reader = read_idx_images if report.kind == "mnist" else read_cifar10_batch
+        try:
+            array = reader(report.usable[0])[:count]
+        except DatasetError:
+            return None
+        images = array[..., None] if array.ndim == 3 else array.transpose(0, 2, 3, 1)
+        return make_grid(np.ascontiguousarray(images), nrow=THUMBNAIL_COLUMNS)
+    from PIL import Image, ImageOps
+
+    usable = report.usable
+    picks = sorted({round(i * (len(usable) - 1) / max(count - 1, 1)) for i in range(min(count, len(usable)))})
+    tiles = []
+    for index in picks:
+        if should_stop():
+            raise Cancelled("Thumbnails were cancelled.")
+        try:
+            with Image.open(usable[index]) as im:
+                im.draft("RGB", (side * 2, side * 2))
+                im = ImageOps.exif_transpose(im).convert("RGBA")
+                im.thumbnail((side, side), Image.Resampling.LANCZOS)
+                tile = Image.new("RGBA", (side, side), (255, 255, 255, 255))
+                tile.alpha_composite(im, ((side - im.width) // 2, (side - im.height) // 2))
+                tiles.append(np.asarray(tile.convert("RGB")))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue     # the scan accepted it; a thumbnail is not worth an error
+    if not tiles:
+        return None
+    return make_grid(np.stack(tiles), nrow=THUMBNAIL_COLUMNS)
+
+
+def preview_grid(report: ScanReport, preprocess: Preprocess, should_stop=lambda: False,
+                 count: int = PREVIEW_IMAGES) -> np.ndarray | None:
+    """The first ``count`` images exactly as the model will see them, as one grid."""
+    files = count if report.kind == "images" else 1
+    subset = dataclasses.replace(report, usable=report.usable[:files], sizes=report.sizes[:files], skipped=[],
+                                 mislabelled=[], notes=[])
+    images, loaded = load_images(subset, preprocess, should_stop=should_stop)
+    if images.shape[0] == 0:
+        return None
+    seen = ImageDataset(images, preprocess, loaded).preview_images(count)
+    return make_grid(seen, nrow=min(PREVIEW_COLUMNS, len(seen)))
+
+
+def read_history(run_dir: Path, up_to_step: int) -> _History:
+    """A run's logged metrics up to ``up_to_step`` (what the resumed run keeps), for the chart."""
+    steps: list[int] = []
+    metrics: list[dict[str, float]] = []
+    try:
+        lines = (run_dir / METRICS_NAME).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        step = record.get("step")
+        if isinstance(step, int) and step <= up_to_step:
+            steps.append(step)
+            metrics.append({k: v for k, v in record.items() if isinstance(v, (int, float))})
+    return _History(steps, metrics)

@@ -1,0 +1,161 @@
+"""The main window: its panels, status bar, menus, remembered layout, closing during training, and
+the app's exception hooks and logging."""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from ganstudio.core.checkpoint import list_step_checkpoints
+
+from .conftest import WAIT_MS, fast_options
+
+
+def menu_titles(window) -> list[str]:
+    return [a.text().replace("&", "") for a in window.menuBar().actions() if a.isVisible()]
+
+
+def test_window_has_train_and_generate_panels_menus_and_the_device(qtbot, make_window, tiny_folder):
+    window = make_window(tiny_folder)
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Train", "Generate"]
+    assert window.device_text().startswith("Device: CPU") or "GPU" in window.device_text()
+    assert menu_titles(window) == ["File", "View", "Train", "Help"]
+    train_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "Train")
+    shortcuts = {a.text(): a.shortcut().toString() for a in train_menu.actions() if a.text()}
+    assert shortcuts["Start Training"] == "Ctrl+Return"
+    assert shortcuts["Stop and Save"] == "Ctrl+."
+    assert shortcuts["Open Dataset Folder…"] == "Ctrl+O"
+    window.show_panel(window.generate_panel)                 # the Train menu belongs to the Train panel
+    assert "Train" not in menu_titles(window)
+
+
+def test_status_bar_says_what_is_running(qtbot, make_window, tiny_folder):
+    window = make_window(tiny_folder)
+    panel = window.train_panel
+    fast_options(panel)
+    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):
+        panel.start_action.trigger()
+    qtbot.waitUntil(lambda: "Training tiny-seed-dcgan-16-" in window.activity_text(), timeout=WAIT_MS)
+    assert "img/s" in window.activity_text()
+    window.show_panel(window.generate_panel)                 # training still shows while generating
+    assert "Training" in window.activity_text()
+    with qtbot.waitSignal(panel.training_finished, timeout=WAIT_MS):
+        panel.stop_action.trigger()
+    qtbot.waitUntil(lambda: window.activity_text() == "", timeout=WAIT_MS)
+
+
+def test_load_into_generate_opens_the_run_in_the_generate_panel(qtbot, make_window, tiny_folder, tmp_path):
+    window = make_window(tiny_folder)
+    run = tmp_path / "runs" / "some-run"
+    window.train_panel.load_into_generate.emit(run)
+    assert window.generate_panel.opened == [run]
+    assert window.tabs.currentWidget() is window.generate_panel
+
+
+def test_closing_during_training_asks_then_stops_with_a_checkpoint(qtbot, make_window, tiny_folder, monkeypatch):
+    asked = []
+
+    def answer_yes(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer_yes)
+    window = make_window(tiny_folder)
+    panel = window.train_panel
+    fast_options(panel)
+    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):
+        panel.start_action.trigger()
+    run_dir = panel.run_dir()
+    window.close()
+    assert asked and "training" in asked[0]
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
+    assert not panel.is_training()
+    assert list_step_checkpoints(run_dir / "checkpoints")     # the stop saved one
+    assert not [t for t in threading.enumerate() if t.name.startswith("ganstudio-read")]
+
+
+def test_closing_during_training_can_be_refused(qtbot, make_window, tiny_folder, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    window = make_window(tiny_folder)
+    panel = window.train_panel
+    fast_options(panel)
+    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):
+        panel.start_action.trigger()
+    window.close()
+    assert window.isVisible() and panel.is_training()
+    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):   # still training
+        pass
+    with qtbot.waitSignal(panel.training_finished, timeout=WAIT_MS):
+        panel.stop_action.trigger()
+
+
+def test_window_size_and_splitters_are_remembered(qtbot, make_window, tiny_folder):
+    window = make_window(tiny_folder)
+    window.resize(795, 530)     # the offscreen screen is 800x600; restoring clamps to it
+    saved = window.size()
+    panel = window.train_panel
+    panel.main_splitter.setSizes([500, 600])
+    before = panel.main_splitter.sizes()
+    window.close()
+    assert not window.isVisible()
+    assert QSettings().value("splitters/train_main_splitter") is not None
+    again = make_window()
+    assert again.size() == saved and saved.height() == 530
+    assert again.train_panel.main_splitter.sizes() == before
+
+
+def test_about_names_the_licences_including_the_demo_images(qtbot, make_window, tiny_folder):
+    window = make_window(tiny_folder)
+    dialog = window.show_about()
+    qtbot.addWidget(dialog)
+    text = dialog.text.toPlainText()
+    assert "MIT" in text and "PySide6" in text and "Fluent Emoji" in text
+    dialog.close()
+
+
+def test_uncaught_exceptions_are_logged_and_shown(qtbot, qapp, isolated_settings, error_boxes, monkeypatch, caplog):
+    from ganstudio.gui.app import install_exception_hooks
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    reporter = install_exception_hooks(qapp)
+    with caplog.at_level(logging.CRITICAL):
+        try:
+            raise ValueError("boom in a slot")
+        except ValueError:
+            with qtbot.waitSignal(reporter.reported, timeout=WAIT_MS):
+                sys.excepthook(*sys.exc_info())
+        worker = threading.Thread(target=lambda: 1 / 0)
+        with qtbot.waitSignal(reporter.reported, timeout=WAIT_MS):
+            worker.start()
+            worker.join()
+    qtbot.waitUntil(lambda: len(error_boxes) == 2, timeout=WAIT_MS)
+    assert "ValueError: boom in a slot" in error_boxes[0][0]
+    assert "Traceback" in error_boxes[0][1]
+    assert "ZeroDivisionError" in error_boxes[1][0]
+    assert "uncaught exception" in caplog.text
+    reporter.deleteLater()
+
+
+def test_logging_goes_to_a_file_in_the_log_folder(isolated_settings, tmp_path):
+    from ganstudio.gui import errors
+    from ganstudio.gui.app import setup_logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        path = setup_logging()
+        logging.getLogger("ganstudio.test").warning("hello log file")
+        for handler in root.handlers:
+            handler.flush()
+        assert path == tmp_path / "logs" / "ganstudio.log"
+        assert "hello log file" in path.read_text(encoding="utf-8")
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in before:
+                root.removeHandler(handler)
+                handler.close()
+        errors.set_log_file(None)
