@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data import Cancelled
 from ..errors import ConfigError, GanStudioError
 from .imageio import LoadedImage, read_image, save_upscaled
-from .tiling import InferenceSettings, ProgressFn, UpscaleCancelled, Upscaler, upscale_array
+from .tiling import InferenceSettings, ProgressFn, Upscaler, upscale_array
 
 #: file types a folder scan picks up (explicitly named files are tried whatever their type)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".tga", ".ppm", ".pgm"})
@@ -117,6 +118,51 @@ def _free_target(folder: Path, source: Path, taken: set[Path]) -> Path:
     return target
 
 
+#: what ``run_batch`` calls per file: (item, overwrite, tile progress, should_stop) -> the written path
+ProcessFn = Callable[[BatchItem, bool, "ProgressFn | None", "Callable[[], bool] | None"], Path]
+
+
+def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, process: ProcessFn, *,
+              recursive: bool = True, existing: str = "skip", progress: BatchProgressFn | None = None,
+              tile_progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> BatchResult:
+    """The batch loop shared by every image-to-image tool (upscale, translate).
+
+    Plans the files (``plan_batch``), skips or overwrites existing outputs, calls ``process`` per
+    file, records failures with their reasons and goes on, and stops cleanly when ``should_stop``
+    returns True between files or when ``process`` raises ``Cancelled`` mid-file.
+    """
+    if existing not in EXISTING_POLICIES:
+        raise ConfigError(f"Invalid policy for existing files {existing!r}. Only skip and overwrite are supported.")
+    items, missing = plan_batch(inputs, out_dir, recursive=recursive)
+    result = BatchResult(failed=list(missing))
+    total, done = len(items), 0
+    for item in items:
+        if should_stop is not None and should_stop():
+            result.cancelled = True
+            break
+        if progress is not None:
+            progress(done, total, item.source)
+        if item.target.exists() and existing == "skip":
+            result.skipped_existing.append(item.target)
+            done += 1
+            continue
+        try:
+            result.written.append(process(item, existing == "overwrite", tile_progress, should_stop))
+        except Cancelled:
+            result.cancelled = True
+            break
+        except GanStudioError as e:
+            result.failed.append((item.source, str(e)))
+        except (torch.OutOfMemoryError, MemoryError):
+            result.failed.append((item.source, "out of memory; choose a smaller tile size"))
+        except Exception as e:  # noqa: BLE001 - one odd file must not end a long batch; its reason is listed
+            result.failed.append((item.source, f"{type(e).__name__}: {e}"))
+        done += 1
+    if progress is not None:
+        progress(done, total, None)
+    return result
+
+
 def upscale_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, model: Upscaler, *,
                   recursive: bool = True, existing: str = "skip", settings: InferenceSettings = InferenceSettings(),
                   progress: BatchProgressFn | None = None, tile_progress: ProgressFn | None = None,
@@ -130,35 +176,10 @@ def upscale_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         should_stop: checked between files and between tiles; True ends the batch with
             ``cancelled`` set (the file in progress is not written).
     """
-    if existing not in EXISTING_POLICIES:
-        raise ConfigError(f"Invalid policy for existing files {existing!r}. Only skip and overwrite are supported.")
-    items, missing = plan_batch(inputs, out_dir, recursive=recursive)
-    result = BatchResult(failed=list(missing))
-    total, done = len(items), 0
-    for item in items:
-        if should_stop is not None and should_stop():
-            result.cancelled = True
-            break
-        if progress is not None:
-            progress(done, total, item.source)
-        done += 1
-        if item.target.exists() and existing == "skip":
-            result.skipped_existing.append(item.target)
-            continue
-        try:
-            result.written.append(upscale_file(item.source, item.target, model, settings,
-                                               overwrite=existing == "overwrite", progress=tile_progress,
-                                               should_stop=should_stop))
-        except UpscaleCancelled:
-            result.cancelled = True
-            done -= 1
-            break
-        except GanStudioError as e:
-            result.failed.append((item.source, str(e)))
-        except (torch.OutOfMemoryError, MemoryError):
-            result.failed.append((item.source, "out of memory; choose a smaller tile size"))
-        except Exception as e:  # noqa: BLE001 - one odd file must not end a long batch; its reason is listed
-            result.failed.append((item.source, f"{type(e).__name__}: {e}"))
-    if progress is not None:
-        progress(done, total, None)
-    return result
+    def process(item: BatchItem, overwrite: bool, on_tile: ProgressFn | None,
+                stop: Callable[[], bool] | None) -> Path:
+        return upscale_file(item.source, item.target, model, settings, overwrite=overwrite, progress=on_tile,
+                            should_stop=stop)
+
+    return run_batch(inputs, out_dir, process, recursive=recursive, existing=existing, progress=progress,
+                     tile_progress=tile_progress, should_stop=should_stop)

@@ -43,9 +43,45 @@ def add_upscale_parsers(subparsers: Any) -> None:
     i.set_defaults(func=cmd_info)
 
 
-def cmd_upscale(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+class BatchBar:
+    """A tqdm bar over the files of a batch, fed by ``run_batch``'s progress callbacks."""
 
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def on_file(self, done: int, total: int, current: Any) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, unit="img", disable=self.quiet, dynamic_ncols=True, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+        if current is not None:
+            self.bar.set_postfix_str(current.name, refresh=False)
+
+    def on_tile(self, done: int, total: int) -> None:
+        if self.bar is not None and total > 1:
+            self.bar.set_postfix_str(f"tile {done}/{total}")
+
+    def __enter__(self) -> "BatchBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def report_batch(result: Any) -> int:
+    """Print a batch's failures and summary; the exit status (0 all done, 1 some failed, 130 cancelled)."""
+    for path, reason in result.failed:
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    print(result.summary())
+    if result.cancelled:
+        return 130
+    return 1 if result.failed else 0
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
     from ...cli import _Interrupt
     from .batch import upscale_batch
     from .community import load_any_upscaler
@@ -53,33 +89,13 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
     up = load_any_upscaler(args.model, scale=args.scale)
     settings = InferenceSettings(tile=args.tile, overlap=args.overlap, device=args.device, precision=args.precision)
-    bar: list[Any] = []
-
-    def on_file(done: int, total: int, current: Any) -> None:
-        if not bar:
-            bar.append(tqdm(total=total, unit="img", disable=args.quiet, dynamic_ncols=True, file=sys.stderr))
-        bar[0].update(done - bar[0].n)
-        if current is not None:
-            bar[0].set_postfix_str(current.name, refresh=False)
-
-    def on_tile(done: int, total: int) -> None:
-        if bar and total > 1:
-            bar[0].set_postfix_str(f"tile {done}/{total}")
-
     if not args.quiet:
         print(f"Model: {up.name} ({up.describe()})", file=sys.stderr)
-    with _Interrupt() as stop:
+    with _Interrupt() as stop, BatchBar(args.quiet) as bar:
         result = upscale_batch(args.inputs, args.out, up, recursive=args.recursive,
                                existing="overwrite" if args.overwrite else "skip", settings=settings,
-                               progress=on_file, tile_progress=on_tile, should_stop=stop)
-    if bar:
-        bar[0].close()
-    for path, reason in result.failed:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
-    print(result.summary())
-    if result.cancelled:
-        return 130
-    return 1 if result.failed else 0
+                               progress=bar.on_file, tile_progress=bar.on_tile, should_stop=stop)
+    return report_batch(result)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

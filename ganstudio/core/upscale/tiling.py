@@ -26,7 +26,8 @@ from PIL import Image
 from torch import nn
 
 from ..device import resolve_device, resolve_precision
-from ..errors import ConfigError, GanStudioError
+from ..data import Cancelled
+from ..errors import ConfigError
 
 #: resampling baselines offered beside the networks (PIL filters)
 BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -48,7 +49,7 @@ MIN_STRIDE = 16
 FALLBACK_FREE_BYTES = 2 << 30
 
 
-class UpscaleCancelled(GanStudioError):
+class UpscaleCancelled(Cancelled):
     """should_stop() returned True during an upscale (not a failure: the user asked)."""
 
 
@@ -186,6 +187,9 @@ def _plan_axis(length: int, tile: int, overlap: int, margin: int) -> list[_Span]
     if length <= tile:
         return [_Span(0, length, 0, length)]
     n = math.ceil((length - overlap) / (tile - overlap))
+    # the smallest tiles that still cover the axis with n of them: less overlap computed twice
+    # (1024 px in tiles of at most 512: 3 x 362, not 3 x 512)
+    tile = min(tile, math.ceil((length + (n - 1) * overlap) / n))
     starts = [round(i * (length - tile) / (n - 1)) for i in range(n)]
     spans = []
     for i, a in enumerate(starts):
