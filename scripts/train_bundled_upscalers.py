@@ -1,0 +1,213 @@
+"""Train, measure and export the bundled x2 and x4 upscalers, and write their model card.
+
+    .venv/bin/python scripts/train_bundled_upscalers.py                 # the real thing (~2 x 20 min on 2 cores)
+    .venv/bin/python scripts/train_bundled_upscalers.py --smoke         # a few steps, into a temp folder
+
+Data: the 23 openly licensed photos built by ../shared/datasets/build.sh (``photos``). The same
+photos are held out here, in the benchmark and in the card: ``metrics.split_holdout`` (every
+~6th by sorted name). Training never sees them; the task's own validation (which picks the best
+checkpoint) holds out some of the remaining photos. Both models are trained through the one
+trainer, so each leaves an ordinary run folder that ``ganstudio-cli resume`` can continue.
+
+Outputs: resources/models/upscale-x2.safetensors, upscale-x4.safetensors and UPSCALERS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ganstudio import __version__  # noqa: E402
+from ganstudio.core import events as ev  # noqa: E402
+from ganstudio.core.device import describe_device, resolve_device  # noqa: E402
+from ganstudio.core.trainer import train  # noqa: E402
+from ganstudio.core.upscale.community import BUNDLED, load_run_upscaler, save_upscaler  # noqa: E402
+from ganstudio.core.upscale.metrics import BUNDLED_HOLDOUT, EvalResult, evaluate_crops, split_holdout  # noqa: E402
+from ganstudio.core.upscale.task import UpscaleOptions, default_train_config  # noqa: E402
+
+DEFAULT_DATA = Path("/root/.cache/ganstudio-data/photos")
+#: photos of plasma-workspace-wallpapers (LGPL-3); the others come from mate-backgrounds (GPL-2+)
+PLASMA_PHOTOS = {"BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
+                 "Grey", "Kite", "OneStandsOut", "Path", "summer_1am"}
+#: the issue's targets, in dB over bicubic
+TARGET_GAIN = {2: 2.5, 4: 1.2}
+#: per-scale recipe: the HR patch grows with the scale so the LR patch keeps enough context
+RECIPES = {
+    2: {"arch": "compact", "features": 48, "blocks": 4, "patch_size": 96},
+    4: {"arch": "compact", "features": 48, "blocks": 4, "patch_size": 128},
+}
+#: photos are downscaled x2 (Lanczos) before training, like the protocol's HR: camera JPEGs are soft at 1:1
+PRESCALE = 2.0
+MAX_SIDE = 1280
+
+
+def photo_licence(name: str) -> str:
+    return ("plasma-workspace-wallpapers (LGPL-3)" if name in PLASMA_PHOTOS
+            else "mate-backgrounds (GPL-2+)")
+
+
+def link_training_folder(photos: list[Path], folder: Path) -> Path:
+    """A folder holding (links to) the training photos only, so the held-out ones are never read."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in photos:
+        target = folder / p.name
+        try:
+            os.symlink(p.resolve(), target)
+        except OSError:
+            shutil.copy2(p, target)
+    return folder
+
+
+class Printer:
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __call__(self, e: object) -> None:
+        if isinstance(e, ev.StepEnded):
+            print(f"  [{self.label}] step {e.step}: l1 {e.metrics.get('loss_l1', float('nan')):.4f}, "
+                  f"{e.images_per_second:.0f} patches/s", flush=True)
+        elif isinstance(e, ev.EvaluationDone):
+            m = e.metrics
+            print(f"  [{self.label}] step {e.step}: val PSNR {m['psnr']:.2f} dB (bicubic {m['psnr_bicubic']:.2f})"
+                  + (" best" if e.best else ""), flush=True)
+        elif isinstance(e, ev.HealthNote):
+            print(f"  [{self.label}] {e.level}: {e.message}", flush=True)
+
+
+def train_one(scale: int, train_dir: Path, run_dir: Path, args: argparse.Namespace) -> tuple[Path, float, int]:
+    recipe = RECIPES[scale]
+    options = UpscaleOptions(data=str(train_dir), scale=scale, prescale=PRESCALE, max_side=MAX_SIDE,
+                             val_images=2, val_crop=128, val_crops=8, **recipe)
+    limits = {"steps": args.steps, "minutes": args.minutes} if not args.smoke else {"steps": 3, "minutes": None}
+    every = 3 if args.smoke else args.eval_every
+    config = default_train_config(**limits, seed=args.seed, eval_every=every, sample_every=every,
+                                  checkpoint_every=every, log_every=1 if args.smoke else 50)
+    start = time.perf_counter()
+    fin = train(config, options, run_dir, observers=[Printer(f"x{scale}")])
+    if fin.reason not in ("completed", "time-limit"):
+        raise SystemExit(f"x{scale} training ended with {fin.reason}: {fin.message}")
+    return run_dir, time.perf_counter() - start, fin.step
+
+
+def card(results: dict[int, dict], train_photos: list[Path], held: list[Path], args: argparse.Namespace) -> str:
+    device = describe_device(resolve_device("auto"))
+    lines = [
+        "# Bundled upscalers: model card",
+        "",
+        f"Written by `scripts/train_bundled_upscalers.py` (GAN Studio {__version__}) on {time.strftime('%Y-%m-%d')}, "
+        f"{device}, {platform.processor() or platform.machine()}.",
+        "",
+        "| file | scale | architecture | parameters | steps | training time | PSNR (dB) | bicubic PSNR | gain | SSIM | bicubic SSIM | target gain |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scale, r in sorted(results.items()):
+        e: EvalResult = r["eval"]
+        ok = "met" if e.psnr_gain >= TARGET_GAIN[scale] else "NOT met"
+        lines.append(f"| {r['file']} | x{scale} | {r['arch']} {r['kwargs']} | {r['params']:,} | {r['steps']} | "
+                     f"{r['seconds'] / 60:.1f} min | {e.psnr:.2f} | {e.psnr_bicubic:.2f} | {e.psnr_gain:+.2f} | "
+                     f"{e.ssim:.4f} | {e.ssim_bicubic:.4f} | +{TARGET_GAIN[scale]} dB ({ok}) |")
+    lines += [
+        "",
+        "## Measurement",
+        "",
+        f"The {len(held)} held-out photos ({', '.join(p.stem for p in held)}), never seen in training: each "
+        "downscaled x2 with Lanczos (HR); its 4 most textured non-overlapping 256x256 crops (gradient "
+        "energy); LR = antialiased bicubic downscale of each crop, rounded to 8 bits; PSNR and SSIM "
+        "(Gaussian window 11, sigma 1.5) on RGB in [0, 1] with `scale` pixels shaved from each border; "
+        "bicubic = PIL bicubic upscale of the same LR. fp32 inference. `benchmarks/upscale.py` repeats it.",
+        "",
+        "## Training data and licences",
+        "",
+        f"{len(train_photos)} photos from Debian packages, built by `../shared/datasets/build.sh` (set `photos`):",
+        "",
+    ]
+    lines += [f"- {p.stem}: {photo_licence(p.stem)}" for p in train_photos]
+    lines += [
+        "",
+        "Held out for evaluation: " + ", ".join(f"{p.stem} ({photo_licence(p.stem)})" for p in held) + ".",
+        "",
+        "The photos are not shipped with GAN Studio; only the weights trained on them are. mate-backgrounds "
+        "is GPL-2+ and plasma-workspace-wallpapers LGPL-3: these weights are distributed under the same "
+        "terms as the rest of the project with this notice naming their training data.",
+        "",
+        "## Recipe",
+        "",
+        f"- Photos downscaled x{PRESCALE:g} with Lanczos (as the protocol's HR), longer side at most {MAX_SIDE} px; "
+        "2 of the training photos held out for the run's own validation (it keeps the best checkpoint by PSNR).",
+        "- LR made on the fly: antialiased bicubic downscale, rounded to 8 bits (the `bicubic` degradation).",
+        "- Random HR patches with flips and 90-degree rotations, L1 loss, Adam (lr 5e-4, betas 0.9/0.99), "
+        "batch 16, bf16 autocast where the CPU has native bf16, channels_last, EMA of the weights (0.999); "
+        "the exported weights are the EMA at the best validation.",
+    ]
+    for scale, r in sorted(results.items()):
+        lines.append(f"- x{scale}: `{r['options']}`, {r['steps']} steps")
+    lines += [
+        "",
+        "Reproduce: `.venv/bin/python scripts/train_bundled_upscalers.py"
+        + (f" --minutes {args.minutes:g}" if args.minutes else "") + (f" --steps {args.steps}" if args.steps else "")
+        + "`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the photos folder")
+    p.add_argument("--scales", type=int, nargs="+", default=[2, 4], choices=[2, 4])
+    p.add_argument("--minutes", type=float, default=20.0, help="training time per model")
+    p.add_argument("--steps", type=int, default=None, help="step limit per model (with or instead of --minutes)")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", type=Path, default=REPO / "runs" / "bundled-upscalers", help="run folders")
+    p.add_argument("--out", type=Path, default=REPO / "resources" / "models", help="where the models go")
+    p.add_argument("--smoke", action="store_true", help="3 steps each, written to a temp folder (checks the script)")
+    args = p.parse_args(argv)
+
+    photos = sorted(p for p in args.data.glob("*.png"))
+    if len(photos) <= BUNDLED_HOLDOUT + 2:
+        raise SystemExit(f"Expected the 23 photos in {args.data} (run ../shared/datasets/build.sh).")
+    train_photos, held = split_holdout(photos, BUNDLED_HOLDOUT)
+    print(f"{len(train_photos)} training photos; held out: {', '.join(p.stem for p in held)}")
+
+    tmp = Path(tempfile.mkdtemp(prefix="bundled-upscalers-"))
+    runs, out = (tmp / "runs", tmp / "models") if args.smoke else (args.runs, args.out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    train_dir = link_training_folder(train_photos, tmp / "train")
+    results: dict[int, dict] = {}
+    try:
+        for scale in args.scales:
+            run_dir, seconds, steps = train_one(scale, train_dir, runs / f"x{scale}-{stamp}", args)
+            up = load_run_upscaler(run_dir)
+            per_image = 1 if args.smoke else 4
+            result = evaluate_crops(up, held[:1] if args.smoke else held, scale, per_image=per_image)
+            print(f"x{scale}: {result.psnr:.2f} dB vs bicubic {result.psnr_bicubic:.2f} ({result.psnr_gain:+.2f}), "
+                  f"SSIM {result.ssim:.4f} vs {result.ssim_bicubic:.4f} on {result.crops} held-out crops")
+            name = BUNDLED[f"bundled-x{scale}"]
+            info = {"trained_on": f"{len(train_photos)} photos (mate-backgrounds GPL-2+, plasma-workspace-wallpapers "
+                                  "LGPL-3); see UPSCALERS.md",
+                    "steps": steps, "training_minutes": round(seconds / 60, 1), "degradation": "bicubic",
+                    "held_out": [p.stem for p in held], **{f"eval_{k}": round(v, 4) for k, v in asdict(result).items()}}
+            save_upscaler(up.module, out / name, info)
+            results[scale] = {"file": name, "arch": up.arch, "kwargs": up.module.config(), "params": up.params,
+                              "steps": steps, "seconds": seconds, "eval": result,
+                              "options": {k: v for k, v in RECIPES[scale].items()}}
+        if len(results) == 2 or args.smoke:
+            (out / "UPSCALERS.md").write_text(card(results, train_photos, held, args), encoding="utf-8")
+        print(f"Models and card in {out}")
+    finally:
+        shutil.rmtree(tmp / "train", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
