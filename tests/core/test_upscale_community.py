@@ -56,6 +56,24 @@ def test_spandrel_model_round_trips(tmp_path: Path, suffix: str, wrap: str | Non
     assert "RealESRGAN Compact x4" in up.describe()
 
 
+def test_community_compact_tiles_exactly(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ganstudio.core.upscale.tiling import upscale_array
+
+    net = spandrel_compact(scale=2)
+    with torch.no_grad():
+        net.body[-1].weight.mul_(5)   # a residual that changes the picture
+    path = tmp_path / "c.safetensors"
+    save_file(net.state_dict(), str(path))
+    up = load_any_upscaler(path)
+    assert up.context == 2 + 3
+    img = np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    whole = upscale_array(up, img, tile=0, device="cpu", precision="fp32")
+    tiled = upscale_array(up, img, tile=24, device="cpu", precision="fp32")
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
 def test_grey_community_model_reports_one_channel(tmp_path: Path) -> None:
     path = tmp_path / "grey.pth"
     torch.save(spandrel_compact(2, in_ch=1).state_dict(), path)

@@ -168,6 +168,14 @@ def test_batch_skips_its_own_output_folder_and_missing_inputs(tmp_path: Path) ->
     assert not any("upscaled" in i.source.parts for i in items)
 
 
+def test_batch_never_replaces_its_inputs(tmp_path: Path) -> None:
+    Image.fromarray(noise(6, 6, 3)).save(tmp_path / "a.png")
+    before = (tmp_path / "a.png").read_bytes()
+    result = upscale_batch([tmp_path], tmp_path, baseline("bicubic", 2), settings=FAST, existing="overwrite")
+    assert not result.written and "replace this input" in result.failed[0][1]
+    assert (tmp_path / "a.png").read_bytes() == before
+
+
 def test_batch_can_be_cancelled(tmp_path: Path) -> None:
     src = tmp_path / "album"
     _album(src)

@@ -142,6 +142,10 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
             break
         if progress is not None:
             progress(done, total, item.source)
+        if item.target.exists() and _same_file(item.source, item.target):
+            result.failed.append((item.source, "the output would replace this input; choose another output folder"))
+            done += 1
+            continue
         if item.target.exists() and existing == "skip":
             result.skipped_existing.append(item.target)
             done += 1
@@ -161,6 +165,13 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
     if progress is not None:
         progress(done, total, None)
     return result
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def upscale_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, model: Upscaler, *,

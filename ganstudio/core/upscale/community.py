@@ -31,7 +31,7 @@ from ..checkpoint import find_checkpoint, read_checkpoint
 from ..errors import CheckpointError, ConfigError
 from ..resources import resources_dir
 from .models import build_sr_model
-from .tiling import BASELINES, Upscaler, baseline
+from .tiling import BASELINES, DEFAULT_CONTEXT, Upscaler, baseline
 
 UPSCALER_FORMAT = "ganstudio-upscaler"
 META_KEY = "ganstudio"
@@ -242,9 +242,13 @@ def load_community(path: str | os.PathLike) -> Upscaler:
         raise CheckpointError(f"{path.name} maps {desc.input_channels} to {desc.output_channels} channels; only "
                               "RGB and grey models are supported.")
     desc.model.eval()
+    # Real-ESRGAN Compact: one 3x3 conv per body layer plus the nearest skip, so its radius is known
+    # (exact tiling); other architectures get the default margin and rely on the cross-fade.
+    num_conv = getattr(desc.model, "num_conv", None) if desc.architecture.id == "Compact" else None
+    context = int(num_conv) + 3 if num_conv is not None else DEFAULT_CONTEXT
     return Upscaler(
         name=path.stem, arch=desc.architecture.name, scale=desc.scale, module=desc.model, forward=desc,
-        in_channels=desc.input_channels, supports_bf16=bool(desc.supports_bfloat16),
+        in_channels=desc.input_channels, context=context, supports_bf16=bool(desc.supports_bfloat16),
         supports_fp16=bool(desc.supports_half), purpose=desc.purpose, source=path,
         info={"tags": list(desc.tags), "spandrel_id": str(desc.architecture.id)})
 

@@ -81,8 +81,12 @@ def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
     """``png16_path``: the file to decode again at full depth (a 16-bit colour PNG), else None."""
     notes: list[str] = []
     icc = im.info.get("icc_profile") or None
-    exif = im.getexif()
-    orientation = exif.get(EXIF_ORIENTATION, 1)
+    try:
+        exif = im.getexif()
+        orientation = int(exif.get(EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 - Pillow's EXIF parser raises many types on damaged tags
+        exif, orientation = Image.Exif(), 1
+        notes.append("damaged EXIF data was dropped")
     source_mode = im.mode
 
     pixels = _png16_pixels(png16_path, notes) if png16_path is not None else None
@@ -95,7 +99,11 @@ def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
         notes.append("EXIF orientation applied")
     if EXIF_ORIENTATION in exif:
         del exif[EXIF_ORIENTATION]
-    exif_bytes = exif.tobytes() if len(exif) else None
+    try:
+        exif_bytes = exif.tobytes() if len(exif) else None
+    except Exception:  # noqa: BLE001 - tags Pillow can read but not write back
+        exif_bytes = None
+        notes.append("EXIF data could not be carried over")
     arr = np.asarray(pil, dtype=np.uint8)
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     path = Path(im.filename) if getattr(im, "filename", None) else png16_path
