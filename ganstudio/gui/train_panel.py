@@ -2,7 +2,7 @@
 
 Everything slow runs in a ``Job`` (folder scans, the preprocessing preview, reading the runs
 folder, training itself); the panel only displays the typed events the core sends. Redraws are
-throttled by the widgets (chart at 5 Hz, sample grid at 5 Hz), so a fast run cannot flood the
+throttled by the widgets (chart and sample grid at most twice a second), so a fast run cannot flood the
 event loop. Training writes its own run directory (<runs>/<dataset>-<preset>-<timestamp>), the
 same as a CLI run.
 """

@@ -33,6 +33,7 @@ class _Canvas(QWidget):
     def __init__(self, placeholder: str, keep_aspect_height: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._image: QImage | None = None
+        self._scaled: QImage | None = None      # the image at its drawn size, made once per size
         self._placeholder = placeholder
         self._keep_aspect_height = keep_aspect_height
         policy = QSizePolicy(QSizePolicy.Policy.Expanding,
@@ -42,6 +43,7 @@ class _Canvas(QWidget):
 
     def set_image(self, image: QImage | None) -> None:
         self._image = image
+        self._scaled = None
         self.updateGeometry()
         self.update()
 
@@ -87,9 +89,12 @@ class _Canvas(QWidget):
                              Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
             return
         rect = self.target_rect()
-        smooth = rect.width() < self._image.width()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-        painter.drawImage(rect, self._image)
+        if self._scaled is None or self._scaled.size() != rect.size():
+            # Scaled once per image and size: a repaint (another widget, a tooltip) only copies pixels.
+            mode = (Qt.TransformationMode.SmoothTransformation if rect.width() < self._image.width()
+                    else Qt.TransformationMode.FastTransformation)   # fast = nearest neighbour
+            self._scaled = self._image.scaled(rect.size(), Qt.AspectRatioMode.IgnoreAspectRatio, mode)
+        painter.drawImage(rect.topLeft(), self._scaled)
 
 
 class ImageView(QWidget):

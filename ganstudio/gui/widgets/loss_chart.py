@@ -15,7 +15,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout, QWidget
 
-REDRAWS_PER_SECOND = 5
+#: a new point arrives every log_every steps; redrawing more often than this only costs the GUI
+#: thread time (a full chart paint is ~8 ms of software rendering)
+REDRAWS_PER_SECOND = 2
 #: slider positions 0..SMOOTHING_STEPS map to EMA weights 0..MAX_SMOOTHING
 SMOOTHING_STEPS = 100
 MAX_SMOOTHING = 0.99
@@ -24,7 +26,7 @@ _INITIAL_CAPACITY = 1024
 # The vectorised EMA works on chunks short enough that w**-chunk stays far from overflow.
 _EMA_CHUNK = 256
 _EMA_MIN_POWER = 1e-30
-_RAW_ALPHA = 60          # opacity (0-255) of the unsmoothed curves drawn behind the smoothed ones
+_RAW_ALPHA = 60          # strength (0-255) of the unsmoothed curves' tint behind the smoothed ones
 _FOREGROUND = "#303030"
 _BACKGROUND = "w"
 
@@ -91,10 +93,13 @@ class _Series:
         self.raw = GrowingBuffer()
         self.smooth = GrowingBuffer()
         self.ema_last, self.ema_count = 0.0, 0
-        faint = pg.mkColor(color)
-        faint.setAlpha(_RAW_ALPHA)
+        # The raw curve in a pale, opaque tint of the colour: alpha-blended lines cost several times
+        # more to paint in software, and the background is always white.
+        strong = pg.mkColor(color)
+        mix = _RAW_ALPHA / 255
+        faint = pg.mkColor(*(round(mix * c + (1 - mix) * 255) for c in strong.getRgb()[:3]))
         self.raw_curve = plot.plot(pen=pg.mkPen(faint, width=1))
-        self.smooth_curve = plot.plot(pen=pg.mkPen(color, width=2), name=name)
+        self.smooth_curve = plot.plot(pen=pg.mkPen(color, width=1), name=name)
 
     def clear(self) -> None:
         self.raw.clear()
@@ -129,7 +134,8 @@ class LossChart(QWidget):
         for plot, label in ((self._loss_plot, self.tr("loss")), (self._prob_plot, self.tr("mean D output"))):
             plot.setDownsampling(mode="peak", auto=True)
             plot.setClipToView(True)
-            plot.showGrid(x=True, y=True, alpha=0.25)
+            # No grid: its alpha-blended lines doubled the paint time (software rendering), and each
+            # paint holds up the event loop.
             plot.setLabel("left", label)
             for side in ("left", "bottom"):
                 axis = plot.getAxis(side)

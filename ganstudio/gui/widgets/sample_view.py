@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QWidget
 
 from .image_view import ImageView
 
-MAX_UPDATES_PER_SECOND = 5
+MAX_UPDATES_PER_SECOND = 2
 
 
 class SampleView(ImageView):
