@@ -1,0 +1,79 @@
+"""Translating files and folders: one image, or a batch that mirrors folders into an output folder.
+
+Used by the CLI and the GUI's Translate panel (on a worker thread; ``should_stop`` cancels). The
+batch loop (planning, output names, skip/overwrite, failures, cancel), the reading of images and
+the result type are the Upscale package's (``upscale.batch.run_batch``, ``upscale.imageio.read_image``,
+``BatchResult``), so both tools name, mirror and report files the same way.
+
+Outputs are PNGs at the input's size with provenance text chunks (model name and SHA-256,
+direction, source file, app version) and the source's EXIF. The source's ICC profile is not
+copied: the model produces colours in the space of its training images, not of the input.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..export import provenance, save_png
+from ..upscale.batch import BatchItem, BatchResult, run_batch
+from ..upscale.imageio import read_image
+from .inference import Progress, Translator, translate_array
+
+BatchProgress = Callable[[int, int, "Path | None"], None] | None
+
+__all__ = ["BatchResult", "translate_batch", "translate_file", "translation_provenance"]
+
+
+def translation_provenance(model: Translator, direction: str, source: Path | None = None,
+                           tile: int | None = None) -> dict[str, str]:
+    """The PNG text chunks that say how a translated image was made."""
+    return provenance(kind="translate", model=model.name, model_sha256=model.sha256, direction=direction,
+                      domains=_domains(model, direction), tile="auto" if tile is None else tile,
+                      source=source.name if source else None)
+
+
+def _domains(model: Translator, direction: str) -> str | None:
+    names = model.info.get("domains") or {}
+    a, b = names.get("A"), names.get("B")
+    if not a or not b:
+        return None
+    return f"{a} -> {b}" if direction == "AtoB" else f"{b} -> {a}"
+
+
+def translate_file(source: str | os.PathLike, target: str | os.PathLike, model: Translator, direction: str = "AtoB",
+                   *, tile: int | None = None, overwrite: bool = False, progress: Progress = None,
+                   should_stop: Callable[[], bool] | None = None) -> Path:
+    """Read, translate and write one image as PNG (same size as the input)."""
+    image = read_image(source)
+    out = translate_array(model, image.pixels, direction, tile=tile, progress=progress, should_stop=should_stop)
+    meta = translation_provenance(model, direction, Path(source), tile)
+    return save_png(_squeeze(out), target, meta, overwrite=overwrite, exif=image.exif)
+
+
+def _squeeze(a: np.ndarray) -> np.ndarray:
+    return a[:, :, 0] if a.shape[2] == 1 else a
+
+
+def translate_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, model: Translator,
+                    direction: str = "AtoB", *, recursive: bool = False, existing: str = "skip",
+                    tile: int | None = None, progress: BatchProgress = None, tile_progress: Progress = None,
+                    should_stop: Callable[[], bool] | None = None) -> BatchResult:
+    """Translate files and folders into ``out_dir``, continuing past files that fail.
+
+    A file goes to ``out_dir/<stem>.png``; a folder's images keep their sub-folders
+    (``plan_batch``). ``existing``: "skip" keeps outputs already there, "overwrite" replaces
+    them. ``progress(done, total, file about to start or None at the end)``; ``tile_progress``
+    within a file; ``should_stop`` between files and tiles ends the batch with ``cancelled`` set
+    (the file in progress is not written).
+    """
+    model.generator(direction)   # a wrong direction is one error, not one per file
+
+    def process(item: BatchItem, overwrite: bool, on_tile: Progress, stop: Callable[[], bool] | None) -> Path:
+        return translate_file(item.source, item.target, model, direction, tile=tile, overwrite=overwrite,
+                              progress=on_tile, should_stop=stop)
+
+    return run_batch(inputs, out_dir, process, recursive=recursive, existing=existing, progress=progress,
+                     tile_progress=tile_progress, should_stop=should_stop)

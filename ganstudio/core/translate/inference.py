@@ -1,0 +1,358 @@
+"""Applying a translation model to images of any size, and the translator file format.
+
+A *translator* is one or two generators (``AtoB``, and ``BtoA`` for CycleGAN models) plus the
+facts needed to rebuild them. It loads from a run folder (its best checkpoint, else the latest),
+from one checkpoint file, or from an exported ``.safetensors`` file whose metadata says
+``{"format": "ganstudio-translator", ...}``. Everything is read with safetensors: loading a model
+never runs code from the file.
+
+Full resolution: inputs are reflect-padded to the network's multiple and cropped back, so the
+output always has the input's size. Large images are translated in overlapping tiles blended with
+linear (feathered) weights across each overlap, so there are no seams.
+
+How close tiled output is to untiled output: the networks normalise without tile statistics (see
+``models``): batch norm uses its running statistics, and instance norm reuses statistics recorded
+once on the whole image (downscaled to ``NORM_STATS_MAX_SIDE`` when larger). What remains is context: near a
+tile's edge the network sees mirrored pixels instead of the real neighbours. The overlap (a quarter
+of the tile by default) is blended, so the edges count little. ``tests/core/test_translate_inference.py``
+checks that tiled output stays within ``TILED_TOLERANCE`` (mean absolute difference in [0, 1]) of
+untiled output; for trained models the difference is typically below 1/255 away from the seams.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from ... import __version__
+from ..checkpoint import META_KEY, Checkpoint, find_checkpoint, load_module_state, read_checkpoint
+from ..data import Cancelled
+from ..device import resolve_device, resolve_precision
+from ..errors import CheckpointError, ConfigError, ExportError
+from ..export import file_sha256
+from .data import over_white, rgb_to_tensor
+from .models import TileSafeInstanceNorm, build_generator, generator_spec, pad_to_multiple, required_multiple
+
+FORMAT = "ganstudio-translator"
+FORMAT_VERSION = 1
+DIRECTIONS = ("AtoB", "BtoA")
+#: tile side used when a large image is translated and no tile size is given
+DEFAULT_TILE = 512
+#: images with more pixels than this are tiled automatically (``tile=None``)
+AUTO_TILE_PIXELS = 1024 * 1024
+#: instance-norm statistics for tiles come from the whole image, downscaled to at most this side
+NORM_STATS_MAX_SIDE = 1024
+#: mean absolute difference (in [0, 1]) allowed between tiled and untiled output (see the module doc)
+TILED_TOLERANCE = 0.02
+
+Progress = Callable[[int, int], None] | None
+
+
+@dataclass
+class Translator:
+    """Generators by direction ("AtoB", "BtoA"), in eval mode on ``device``, and their facts."""
+    generators: dict[str, nn.Module]
+    info: dict[str, Any]
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    autocast_dtype: torch.dtype | None = None
+    source: Path | None = None          # the file it was read from
+    sha256: str | None = None           # of that file (provenance of exported images)
+
+    @property
+    def directions(self) -> list[str]:
+        return [d for d in DIRECTIONS if d in self.generators]
+
+    @property
+    def name(self) -> str:
+        if self.source is None:
+            return "translator"
+        return self.source.parent.parent.name if self.source.parent.name == "checkpoints" else self.source.stem
+
+    def generator(self, direction: str) -> nn.Module:
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"Invalid direction {direction!r}. Only {', '.join(DIRECTIONS)} are supported.")
+        if direction not in self.generators:
+            raise ConfigError(f"This model translates only {' and '.join(self.directions)}: it was trained on "
+                              "pairs (pix2pix). Translating back needs a model trained on unpaired folders.")
+        return self.generators[direction]
+
+    def in_channels(self, direction: str) -> int:
+        return int(self.generator(direction).spec["in_ch"])
+
+    def out_channels(self, direction: str) -> int:
+        return int(self.generator(direction).spec["out_ch"])
+
+
+def _prepare(G: nn.Module, device: torch.device) -> nn.Module:
+    # channels_last: oneDNN's fast convolution layout on CPUs (and tensor cores on GPUs)
+    return G.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
+
+
+def translator_from_generators(generators: dict[str, nn.Module], info: dict[str, Any] | None = None, *,
+                               device: str | torch.device = "cpu", precision: str = "fp32") -> Translator:
+    """Wrap in-memory generators (e.g. a task's EMA networks) as a Translator (copies nothing)."""
+    dev = resolve_device(device) if isinstance(device, str) else device
+    info = dict(info or {})
+    info.setdefault("generators", {d: generator_spec(G) for d, G in generators.items()})
+    return Translator({d: _prepare(G, dev) for d, G in generators.items()}, info, dev,
+                      resolve_precision(precision, dev))
+
+
+def save_translator(translator: Translator, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the generators as one safetensors file (weights only) with JSON metadata, atomically."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ExportError(f"Translator files end in .safetensors, got {path.name}.")
+    if path.exists() and not overwrite:
+        raise ExportError(f"{path} already exists; choose another name or allow overwriting.")
+    tensors: dict[str, torch.Tensor] = {}
+    generators: dict[str, Any] = {}
+    for direction, G in translator.generators.items():
+        generators[direction] = generator_spec(G)
+        for key, value in G.state_dict().items():
+            tensors[f"model/{direction}/{key}"] = value.detach().to("cpu").contiguous().clone()
+    info = {k: v for k, v in translator.info.items() if k != "generators"}
+    info["generators"] = generators
+    doc = {"format": FORMAT, "version": FORMAT_VERSION, "app_version": __version__, "info": info}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={META_KEY: json.dumps(doc)})
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ExportError(f"Could not write {path}: {e.strerror or e}.") from e
+    return path
+
+
+def load_translator(path: str | os.PathLike, *, device: str | torch.device = "auto", precision: str = "auto",
+                    prefer_best: bool = True) -> Translator:
+    """A translator from an exported file, a checkpoint, or a run folder (best checkpoint first).
+
+    Raises CheckpointError (naming the file) for anything else: a GAN or upscaler checkpoint, a
+    pickle, a damaged file, weights that do not fit the stored architecture.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist; choose a translation run folder or a model file.")
+    file = find_checkpoint(path, prefer_best=prefer_best)
+    doc = _read_metadata(file)
+    if doc.get("format") == FORMAT:
+        if int(doc.get("version", 0)) > FORMAT_VERSION:
+            raise CheckpointError(f"{file} was written by a newer GAN Studio; update the app to open it.")
+        info = doc.get("info") or {}
+        with safe_open(str(file), framework="pt", device="cpu") as f:
+            ckpt = Checkpoint(file, doc, {k: f.get_tensor(k) for k in f.keys()})
+        modules = {d: d for d in info.get("generators", {})}
+    else:
+        ckpt = read_checkpoint(file)
+        info = ckpt.meta.get("model_info") or {}
+        if info.get("kind") != "translate":
+            what = ckpt.meta.get("task") or info.get("kind") or "unknown"
+            raise CheckpointError(f"{file} is a {what!r} model, not a translation model.")
+        modules = {d: spec["module"] for d, spec in info.get("generators", {}).items()}
+    if not modules:
+        raise CheckpointError(f"{file} describes no generator.")
+    dev = resolve_device(device) if isinstance(device, str) else device
+    generators = {}
+    for direction, module in modules.items():
+        spec = info["generators"][direction]
+        try:
+            G = build_generator(spec["arch"], **spec["kwargs"])
+        except (ConfigError, KeyError) as e:
+            raise CheckpointError(f"{file}: the {direction} generator cannot be rebuilt: {e}") from e
+        load_module_state(ckpt, module, G)
+        generators[direction] = _prepare(G, dev)
+    return Translator(generators, info, dev, resolve_precision(precision, dev), file, file_sha256(file))
+
+
+def _read_metadata(file: Path) -> dict[str, Any]:
+    try:
+        with safe_open(str(file), framework="pt", device="cpu") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+    except Exception as e:  # safetensors raises its own types for headers that are not its own
+        raise CheckpointError(f"{file} is not a readable model file (corrupt, truncated, or not safetensors; "
+                              f"pickled .pt/.pth files are never loaded): {e}") from e
+    if raw is None:
+        raise CheckpointError(f"{file} is a safetensors file but not a GAN Studio model.")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{file} has damaged metadata: {e}.") from e
+
+
+def export_translator(source: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Export a run's (or checkpoint's) inference generators as a small translator file."""
+    return save_translator(load_translator(source, device="cpu", precision="fp32"), out, overwrite=overwrite)
+
+
+# -- arrays in, arrays out ---------------------------------------------------------------------
+
+def _split_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """uint8 HxW / HxWxC (C = 1..4) -> (RGB HxWx3 over white, alpha or None)."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        raise ConfigError(f"Images are translated from uint8 arrays, got {a.dtype}.")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4) or min(a.shape[:2]) < 1:
+        raise ConfigError(f"Cannot translate an image array of shape {a.shape}.")
+    alpha = a[:, :, -1] if a.shape[2] in (2, 4) and a[:, :, -1].min() < 255 else None
+    return over_white(a), alpha
+
+
+def _axis_tiles(n: int, tile: int, overlap: int, multiple: int) -> list[tuple[int, int]]:
+    """(start, end) of the tiles along one side. Starts are multiples of the network's multiple:
+    its stride-2 layers then sample every tile on the same grid as the whole image (a tile
+    shifted by an odd pixel would be computed differently). The last tile ends at the border
+    and may be up to ``multiple - 1`` pixels longer than ``tile``."""
+    if n <= tile:
+        return [(0, n)]
+    step = max(multiple, (tile - overlap) // multiple * multiple)
+    last = (n - tile) // multiple * multiple
+    spans = [(s, s + tile) for s in range(0, last, step)]
+    return spans + [(last, n)]
+
+
+def _ramp(length: int, overlap: int, ramp_in: bool, ramp_out: bool) -> torch.Tensor:
+    """Blend weights along one tile side: rising over the overlap where a neighbour precedes,
+    falling where one follows; always > 0, so every pixel has weight."""
+    w = torch.ones(length)
+    k = min(overlap, length)
+    ramp = torch.arange(1, k + 1, dtype=torch.float32) / (k + 1)
+    if ramp_in:
+        w[:k] = torch.minimum(w[:k], ramp)
+    if ramp_out:
+        w[length - k:] = torch.minimum(w[length - k:], ramp.flip(0))
+    return w
+
+
+@contextmanager
+def shared_norm_stats(G: nn.Module, x: torch.Tensor, max_side: int, run: Callable[[torch.Tensor], torch.Tensor]
+                      ) -> Iterator[None]:
+    """While active, every instance norm of ``G`` uses statistics recorded on the whole image ``x``
+    (downscaled so its long side is at most ``max_side``), so tiles are normalised alike."""
+    norms = [m for m in G.modules() if isinstance(m, TileSafeInstanceNorm)]
+    if not norms:
+        yield
+        return
+    h, w = x.shape[-2:]
+    scale = min(1.0, max_side / max(h, w))
+    proxy = x if scale == 1.0 else F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))),
+                                                 mode="bilinear", antialias=True, align_corners=False)
+    try:
+        for m in norms:
+            m.mode = "record"
+        run(proxy)
+        for m in norms:
+            m.mode = "frozen"
+        yield
+    finally:
+        for m in norms:
+            m.mode, m.stats = "normal", None
+
+
+def translate_array(model: Translator, image: np.ndarray, direction: str = "AtoB", *, tile: int | None = None,
+                    overlap: int | None = None, progress: Progress = None,
+                    should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+    """Translate a uint8 HxW / HxWxC image (any size) and return uint8 HxWxC of the same H and W.
+
+    Args:
+        model: from ``load_translator``.
+        direction: "AtoB" or (CycleGAN models) "BtoA".
+        tile: tile side in pixels (rounded up to the network's multiple); None: tile only images
+            over ``AUTO_TILE_PIXELS`` (with ``DEFAULT_TILE``); 0: never tile.
+        overlap: pixels shared by neighbouring tiles (default a quarter of the tile).
+        progress: ``(tiles done, tiles total)`` after each tile.
+        should_stop: checked before each tile; True raises ``Cancelled``.
+
+    The output has the generator's channels (1 grey, 3 RGB); an input with transparency gets
+    its alpha channel back (as RGBA). Transparent pixels are translated as white, as in training.
+    """
+    G = model.generator(direction)
+    rgb, alpha = _split_input(image)
+    x = rgb_to_tensor(rgb, model.in_channels(direction)).unsqueeze(0).float().div_(127.5).sub_(1.0)
+    h, w = x.shape[-2:]
+    multiple = required_multiple(G)
+    if tile is None:
+        tile = DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
+    if tile < 0:
+        raise ConfigError(f"The tile size must be 0 (no tiles) or positive, got {tile}.")
+
+    def run(t: torch.Tensor) -> torch.Tensor:
+        padded, (th, tw) = pad_to_multiple(t, multiple)
+        padded = padded.to(model.device).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad(), _autocast(model):
+            return G(padded).float()[..., :th, :tw].clamp_(-1, 1).cpu()
+
+    if tile == 0 or (h <= tile and w <= tile):
+        _check_stop(should_stop)
+        out = run(x)
+        if progress is not None:
+            progress(1, 1)
+    else:
+        tile = math.ceil(tile / multiple) * multiple
+        overlap = tile // 4 if overlap is None else overlap
+        if not 0 <= overlap < tile:
+            raise ConfigError(f"The tile overlap must be at least 0 and less than the tile ({tile}), got {overlap}.")
+        out = _tiled(x, run, G, tile, overlap, progress, should_stop)
+    result = out[0].add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    if alpha is not None:
+        if result.shape[2] == 1:
+            result = np.repeat(result, 3, axis=2)
+        result = np.concatenate([result, alpha[:, :, None]], axis=2)
+    return np.ascontiguousarray(result)
+
+
+def _tiled(x: torch.Tensor, run: Callable[[torch.Tensor], torch.Tensor], G: nn.Module, tile: int, overlap: int,
+           progress: Progress, should_stop: Callable[[], bool] | None) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    multiple = required_multiple(G)
+    ys, xs = _axis_tiles(h, tile, overlap, multiple), _axis_tiles(w, tile, overlap, multiple)
+    total = len(ys) * len(xs)
+    acc: torch.Tensor | None = None
+    weight = torch.zeros(1, 1, h, w)
+    done = 0
+    with shared_norm_stats(G, x, max(tile, NORM_STATS_MAX_SIDE), run):
+        for top, bottom in ys:
+            for left, right in xs:
+                _check_stop(should_stop)
+                th, tw = bottom - top, right - left
+                y = run(x[..., top:bottom, left:right])
+                if acc is None:
+                    acc = torch.zeros(1, y.shape[1], h, w)
+                wy = _ramp(th, overlap, top > 0, bottom < h)
+                wx = _ramp(tw, overlap, left > 0, right < w)
+                wt = (wy[:, None] * wx[None, :])[None, None]
+                acc[..., top:top + th, left:left + tw] += y * wt
+                weight[..., top:top + th, left:left + tw] += wt
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    assert acc is not None
+    return acc / weight
+
+
+def _autocast(model: Translator):
+    if model.autocast_dtype is None:
+        return torch.autocast(model.device.type, enabled=False)
+    return torch.autocast(model.device.type, dtype=model.autocast_dtype)
+
+
+def _check_stop(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled("Translation was cancelled.")

@@ -1,0 +1,99 @@
+"""Batch translation and the translate CLI commands."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganstudio.cli import build_parser, main
+from ganstudio.core.errors import ConfigError
+from ganstudio.core.export import read_png_metadata
+from ganstudio.core.translate.batch import translate_batch
+from ganstudio.core.translate.cli_commands import translate_options_from_args
+from ganstudio.core.translate.inference import load_translator, save_translator, translator_from_generators
+from ganstudio.core.translate.models import UNetGenerator
+from tests.core.test_translate_data import make_pairs
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    model = translator_from_generators({"AtoB": UNetGenerator(3, 3, ngf=4, depth=3)},
+                                       {"domains": {"A": "photo", "B": "ink"}})
+    return save_translator(model, tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+def _inputs(root):
+    (root / "sub").mkdir(parents=True)
+    Image.new("RGB", (33, 21), (200, 30, 30)).save(root / "a.png")
+    Image.new("RGBA", (17, 40), (0, 90, 200, 128)).save(root / "sub" / "b.png")
+    Image.new("L", (12, 12), 70).save(root / "sub" / "c.jpg")
+    (root / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_batch_mirrors_folders_and_lists_bad_files(tmp_path, model_file):
+    src, out = _inputs(tmp_path / "in"), tmp_path / "out"
+    model = load_translator(model_file, device="cpu", precision="fp32")
+    seen = []
+    result = translate_batch([src], out, model, recursive=True, progress=lambda d, n, p: seen.append((d, n)))
+    assert sorted(p.relative_to(out).as_posix() for p in result.written) == ["a.png", "sub/b.png", "sub/c.png"]
+    assert [p.name for p, _ in result.failed] == ["broken.png"] and result.failed[0][1]
+    assert seen[-1] == (4, 4) and not result.cancelled
+    with Image.open(out / "a.png") as im:
+        assert im.size == (33, 21) and im.mode == "RGB"
+    with Image.open(out / "sub" / "b.png") as im:
+        assert im.size == (17, 40) and im.mode == "RGBA"       # alpha kept
+        assert np.asarray(im)[:, :, 3].max() == 128
+    meta = read_png_metadata(out / "a.png")
+    assert meta["direction"] == "AtoB" and meta["model_sha256"] == model.sha256
+    assert meta["domains"] == "photo -> ink" and meta["source"] == "a.png" and meta["app"].startswith("GAN Studio")
+
+    again = translate_batch([src], out, model, recursive=True)
+    assert len(again.skipped_existing) == 3 and not again.written
+    replaced = translate_batch([src / "a.png"], out, model, existing="overwrite")
+    assert [p.name for p in replaced.written] == ["a.png"]
+    flat = translate_batch([src], tmp_path / "flat", model)   # not recursive: only the top level
+    assert [p.name for p in flat.written] == ["a.png"]
+    stopped = translate_batch([src], tmp_path / "stopped", model, recursive=True, should_stop=lambda: True)
+    assert stopped.cancelled and not stopped.written
+
+
+def test_cli_translate(tmp_path, model_file, capsys):
+    src = _inputs(tmp_path / "in")
+    code = main(["translate", str(src / "a.png"), str(src / "sub"), "--model", str(model_file),
+                 "--out", str(tmp_path / "out"), "--quiet", "--tile", "16", "--precision", "fp32"])
+    assert code == 1                               # one input failed (broken.png), the rest written
+    assert (tmp_path / "out" / "a.png").is_file() and (tmp_path / "out" / "b.png").is_file()
+    assert "broken.png" in capsys.readouterr().err
+    assert main(["translate", str(src / "a.png"), "--model", str(model_file), "--out", str(tmp_path / "o2"),
+                 "--direction", "BtoA", "--quiet"]) == 2    # a pix2pix model has no B -> A
+
+
+def test_cli_train_translate_options(tmp_path):
+    a, b = make_pairs(tmp_path / "data", n=4, size=(16, 16))
+    args = build_parser().parse_args(["train-translate", "--unpaired", str(a), str(b), "--out", str(tmp_path / "r"),
+                                      "--crop-size", "16", "--load-size", "16", "--no-flip", "--steps", "2"])
+    with pytest.raises(ConfigError, match="d_layers 3 needs crops of at least 24"):
+        translate_options_from_args(args)
+    args.d_layers = 2
+    opts = translate_options_from_args(args)
+    assert (opts.mode, opts.a_dir, opts.crop_size, opts.flip) == ("unpaired", str(a), 16, False)
+    sbs = build_parser().parse_args(["train-translate", "--side-by-side", str(a), "--split", "B|A", "--out", "x",
+                                     "--crop-size", "32"])
+    assert translate_options_from_args(sbs).side_by_side and translate_options_from_args(sbs).split == "B|A"
+    code = main(["train-translate", "--paired", str(a), str(b), "--out", str(tmp_path / "run"), "--quiet",
+                 "--crop-size", "16", "--load-size", "16", "--ngf", "4", "--ndf", "4", "--d-layers", "2", "--steps", "2",
+                 "--batch-size", "2", "--threads", "1"])
+    assert code == 0
+    assert main(["export-translator", str(tmp_path / "run"), str(tmp_path / "m.safetensors")]) == 0
+    assert load_translator(tmp_path / "m.safetensors", device="cpu").directions == ["AtoB"]

@@ -1,0 +1,148 @@
+"""The Translate task through the one trainer: pix2pix and CycleGAN train, preview, validate,
+checkpoint and resume exactly; the run folder opens as a translator."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganstudio.core import events as ev
+from ganstudio.core.checkpoint import latest_checkpoint, read_checkpoint
+from ganstudio.core.config import TrainConfig
+from ganstudio.core.errors import ConfigError
+from ganstudio.core.tasks import TaskContext, get_task
+from ganstudio.core.trainer import resume_run, train
+from ganstudio.core.translate import CycleGanTask, Pix2PixTask, TranslateOptions
+from ganstudio.core.translate.inference import load_translator, translate_array
+from ganstudio.core.translate.task import validation_split
+from tests.core.test_translate_data import make_pairs
+
+TINY = dict(load_size=16, crop_size=16, ngf=4, ndf=4, n_blocks=1, d_layers=2, preview_count=3)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """The trainer applies ``threads`` to torch globally; give other tests their setting back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _config(steps: int, **kw) -> TrainConfig:
+    base = dict(task="translate", steps=steps, batch_size=2, log_every=2, sample_every=2, eval_every=2,
+                checkpoint_every=2, precision="fp32", threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def pairs(tmp_path):
+    return make_pairs(tmp_path / "data", n=24, size=(16, 20))
+
+
+def test_task_registry_and_options_validation(pairs):
+    assert get_task("translate").Options is TranslateOptions
+    a, b = map(str, pairs)
+    with pytest.raises(ConfigError, match="mode"):
+        TranslateOptions(mode="both", a_dir=a, b_dir=b)
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        TranslateOptions(a_dir=a, b_dir=b, load_size=40, crop_size=40, depth=5)
+    with pytest.raises(ConfigError, match="A and B folders"):
+        TranslateOptions(a_dir=a)
+    assert TranslateOptions(a_dir=a, b_dir=b, crop_size=64, load_size=64).resolved_depth == 6
+    assert TranslateOptions(a_dir=a, mode="unpaired", b_dir=b).resolved_norm == "instance"
+
+
+def test_validation_split_is_every_tenth_by_name():
+    train_idx, val = validation_split(100, 0.1, 1000)
+    assert val == list(range(9, 100, 10)) and len(train_idx) == 90
+    assert validation_split(100, 0.1, 3)[1] == [9, 19, 29]
+    assert validation_split(10, 0.1, 1000) == (list(range(10)), [])   # too few pairs to spare any
+
+
+def test_pix2pix_trains_validates_and_exports(tmp_path, pairs):
+    opts = TranslateOptions(a_dir=str(pairs[0]), b_dir=str(pairs[1]), **TINY)
+    events = []
+    fin = train(_config(4), opts, tmp_path / "run", observers=[events.append])
+    assert fin.reason == "completed" and fin.step == 4
+    steps = [e for e in events if isinstance(e, ev.StepEnded)]
+    assert steps and all(math.isfinite(v) for e in steps for v in e.metrics.values())
+    assert {"loss_d", "loss_g", "l1", "d_real", "d_fake"} <= set(steps[-1].metrics)
+    evals = [e for e in events if isinstance(e, ev.EvaluationDone)]
+    assert evals and 0 <= evals[-1].metrics["l1"] <= 1 and -1 <= evals[-1].metrics["ssim"] <= 1
+    preview = [e for e in events if isinstance(e, ev.SamplesReady)][-1].image
+    # three rows (examples) of input | output | target, 16 px each with 2 px gaps
+    assert preview.dtype == np.uint8 and preview.shape == (3 * 18 + 2, 3 * 18 + 2, 3)
+    started = next(e for e in events if isinstance(e, ev.Started))
+    assert started.dataset_size == 22   # 24 pairs, 2 held out (every 10th)
+
+    ckpt = read_checkpoint(latest_checkpoint(tmp_path / "run"))
+    assert {k.split("/")[1] for k in ckpt.tensors if k.startswith("model/")} == {"G", "D", "G_ema"}
+    model = load_translator(tmp_path / "run", device="cpu", precision="fp32")
+    assert model.directions == ["AtoB"] and model.info["generators"]["AtoB"]["module"] == "G_ema"
+    out = translate_array(model, np.zeros((21, 35, 3), np.uint8))
+    assert out.shape == (21, 35, 3)
+
+
+def test_cyclegan_trains_with_grey_to_colour_and_keeps_its_pool(tmp_path):
+    a, b = make_pairs(tmp_path / "data", n=6, size=(18, 22), grey_a=True)
+    opts = TranslateOptions(mode="unpaired", a_dir=str(a), b_dir=str(b), pool_size=5, **TINY)
+    notes = []
+    fin = train(_config(4), opts, tmp_path / "run", observers=[notes.append])
+    assert fin.reason == "completed" and all(math.isfinite(v) for v in fin.metrics.values())
+    assert any(isinstance(e, ev.HealthNote) and "identity loss is off" in e.message for e in notes)
+    ckpt = read_checkpoint(latest_checkpoint(tmp_path / "run"))
+    assert ckpt.group("extra")["pool_A"].shape == (5, 1, 16, 16)
+    assert ckpt.group("extra")["pool_B"].shape == (5, 3, 16, 16)
+    model = load_translator(tmp_path / "run", device="cpu", precision="fp32")
+    assert model.directions == ["AtoB", "BtoA"]
+    assert translate_array(model, np.zeros((9, 13), np.uint8), "AtoB").shape == (9, 13, 3)
+
+
+def test_pool_round_trips_through_extra_state(pairs):
+    opts = TranslateOptions(mode="unpaired", a_dir=str(pairs[0]), b_dir=str(pairs[1]), pool_size=3, **TINY)
+    ctx = TaskContext(_config(3), torch.device("cpu"), None)
+    task = CycleGanTask(opts, ctx)
+    empty = task.extra_tensors()
+    assert empty["pool_A"].shape == (0, 3, 16, 16)
+    for step in range(3):
+        task.train_step(step)
+    saved, state = task.extra_tensors(), json.loads(json.dumps(task.extra_state()))
+    other = get_task("translate")(opts, ctx)
+    assert isinstance(other, CycleGanTask)
+    other.load_extra_tensors(saved)
+    other.load_extra_state(state)
+    assert all(torch.equal(saved[k], other.extra_tensors()[k]) for k in saved)
+    assert other.sampler_a.state() == task.sampler_a.state()
+
+
+@pytest.mark.parametrize("mode", ["paired", "unpaired"])
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, pairs, mode):
+    opts = TranslateOptions(mode=mode, a_dir=str(pairs[0]), b_dir=str(pairs[1]), pool_size=3, zoom=0.1, **TINY)
+    train(_config(4), opts, tmp_path / "straight")
+    train(_config(2), opts, tmp_path / "resumed")
+    resume_run(tmp_path / "resumed", steps=4)
+    one = read_checkpoint(latest_checkpoint(tmp_path / "straight"))
+    two = read_checkpoint(latest_checkpoint(tmp_path / "resumed"))
+    assert one.step == two.step == 4
+    for key, value in one.tensors.items():
+        if key.startswith(("model/", "extra/")):
+            assert torch.equal(value, two.tensors[key]), key
+
+
+def test_side_by_side_pairs_train(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "sbs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        a = (rng.random((16, 16, 3)) * 255).astype(np.uint8)
+        Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(folder / f"{i}.png")
+    opts = TranslateOptions(a_dir=str(folder), side_by_side=True, **TINY)
+    task = get_task("translate")(opts, TaskContext(_config(1), torch.device("cpu"), None))
+    assert isinstance(task, Pix2PixTask) and task.dataset_size == 4
+    assert torch.equal(task.train.b[0], 255 - task.train.a[0])
+    assert all(torch.isfinite(v) for v in task.train_step(0).values())
