@@ -24,7 +24,8 @@ def test_upscale_command_writes_pngs_and_reports_failures(tmp_path: Path, capsys
         assert im.size == (24, 20)
     out = capsys.readouterr()
     assert "1 written" in out.out and "bad.png" in out.err
-    assert main(["upscale", str(src / "a.jpg"), "--model", "bicubic", "--out", str(tmp_path / "o2"), "--quiet"]) == 0
+    single = ["upscale", str(src / "a.jpg"), "--model", "bicubic", "--out", str(tmp_path / "o2"), "--quiet"]
+    assert main(single) == 0
 
 
 def test_info_and_unknown_model(tmp_path: Path, capsys) -> None:

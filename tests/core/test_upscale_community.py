@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from ganstudio.core.errors import CheckpointError
 from ganstudio.core.upscale import community
-from ganstudio.core.upscale.community import (load_any_upscaler, load_upscaler, read_state_dict, save_upscaler)
+from ganstudio.core.upscale.community import load_any_upscaler, load_upscaler, read_state_dict, save_upscaler
 from ganstudio.core.upscale.models import build_sr_model
 
 
@@ -106,7 +106,8 @@ def test_the_payload_really_runs_when_unpickled(tmp_path: Path) -> None:
 @pytest.mark.parametrize("container", ["torch.save", "raw pickle"])
 @pytest.mark.parametrize("suffix", [".pth", ".pt", ".ckpt", ".safetensors", ".bin"])
 @pytest.mark.parametrize("which", [0, 1])
-def test_malicious_pickle_is_refused_and_not_executed(tmp_path: Path, container: str, suffix: str, which: int) -> None:
+def test_malicious_pickle_is_refused_and_not_executed(tmp_path: Path, container: str, suffix: str,
+                                                      which: int) -> None:
     marker = tmp_path / "pwned"
     payload = {"params_ema": {"body.0.weight": torch.zeros(1)}, "evil": _payloads(marker)[which]}
     path = tmp_path / f"model{suffix}"
@@ -201,7 +202,8 @@ def test_names_bundled_and_baselines(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(community.RESOURCES_ENV, str(tmp_path / "res"))
     with pytest.raises(CheckpointError, match="bundled model bundled-x2 is missing"):
         load_any_upscaler("bundled-x2")
-    save_upscaler(build_sr_model("compact", 2, features=8, blocks=1), tmp_path / "res" / "models" / "upscale-x2.safetensors")
+    bundled = tmp_path / "res" / "models" / "upscale-x2.safetensors"
+    save_upscaler(build_sr_model("compact", 2, features=8, blocks=1), bundled)
     up = load_any_upscaler("bundled-x2")
     assert up.name == "bundled-x2" and up.scale == 2
     assert community.available_bundled() == ["bundled-x2"]

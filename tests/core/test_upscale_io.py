@@ -32,10 +32,12 @@ def png16(a: np.ndarray) -> bytes:
     raw = b"".join(b"\x00" + a[y].astype(">u2").tobytes() for y in range(h))
 
     def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
 
     ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,8 @@ def test_16bit_png_is_rounded_not_truncated(tmp_path: Path) -> None:
     img = read_image(tmp_path / "c16.png")
     assert img.pixels.shape == (2, 3, 3) and img.pixels[0, 0].tolist() == [255, 0, 7]
     assert img.pixels[1, 1, 0] == 200 and "16-bit image reduced to 8 bits" in img.notes
-    (tmp_path / "c16a.png").write_bytes(png16(np.concatenate([colour, np.full((2, 3, 1), 65535, np.uint16)], 2)))
+    with_alpha = np.concatenate([colour, np.full((2, 3, 1), 65535, np.uint16)], 2)
+    (tmp_path / "c16a.png").write_bytes(png16(with_alpha))
     assert read_image(tmp_path / "c16a.png").pixels.shape == (2, 3, 4)
 
 

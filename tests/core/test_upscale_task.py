@@ -68,7 +68,8 @@ def test_trains_validates_previews_and_exports(tmp_path: Path) -> None:
     assert evals and all(np.isfinite(e.metrics["psnr"]) and 0 < e.metrics["ssim"] <= 1 for e in evals)
     assert np.isfinite(evals[0].metrics["psnr_bicubic"])
     preview = [e for e in events if isinstance(e, ev.SamplesReady)][-1].image
-    assert preview.dtype == np.uint8 and preview.shape == (2 + 2 * 34, 2 + 3 * 34, 3)   # 2 crops x (bicubic|model|HR)
+    # 2 crops, each a row of bicubic | model | HR, 32px with 2px gaps
+    assert preview.dtype == np.uint8 and preview.shape == (2 + 2 * 34, 2 + 3 * 34, 3)
 
     up = load_any_upscaler(tmp_path / "run")                 # the best checkpoint, EMA weights
     assert (up.arch, up.scale, up.name) == ("compact", 2, "run")

@@ -13,7 +13,8 @@ from ganstudio.core.upscale.models import SR_ARCHS, SRDiscriminator, build_sr_mo
 from ganstudio.core.upscale.tiling import UpscaleCancelled, baseline, upscale_array, wrap_callable
 
 # small networks so that a test runs in a fraction of a second; context comes from the config
-SMALL = {"compact": {"features": 16, "blocks": 2}, "rrdb": {"features": 12, "blocks": 1, "growth": 8, "layers": 2}}
+SMALL = {"compact": {"features": 16, "blocks": 2},
+         "rrdb": {"features": 12, "blocks": 1, "growth": 8, "layers": 2}}
 
 
 def textured(h: int, w: int, c: int = 3, seed: int = 0) -> np.ndarray:
@@ -77,7 +78,8 @@ def test_tiled_output_equals_whole_image(arch: str) -> None:
     assert diff.max() <= 1          # within 1/255 (a rounding flip at most)
     assert diff.mean() < 0.01
     # and the network did change the picture (so the comparison means something)
-    bic = F.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255, scale_factor=2, mode="bicubic")
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    bic = F.interpolate(x, scale_factor=2, mode="bicubic")
     assert np.abs(whole / 255.0 - bic[0].permute(1, 2, 0).clamp(0, 1).numpy()).mean() > 0.01
 
 

@@ -9,18 +9,54 @@ Importing this package registers the "upscale" training task. The public entry p
 - ``UpscaleOptions`` / ``UpscaleTask`` (task.py): training through ``core.trainer.train``
 """
 from .batch import BatchResult, plan_batch, upscale_batch, upscale_file, upscale_image
-from .community import (available_bundled, load_any_upscaler, load_community, load_model_file, load_run_upscaler,
-                        load_upscaler, read_state_dict, save_upscaler)
+from .community import (
+                        available_bundled,
+                        load_any_upscaler,
+                        load_community,
+                        load_model_file,
+                        load_run_upscaler,
+                        load_upscaler,
+                        read_state_dict,
+                        save_upscaler,
+)
 from .imageio import LoadedImage, read_image, save_upscaled
 from .metrics import EvalResult, evaluate_crops, psnr, ssim
-from .models import SR_ARCHS, CompactSR, RDNSR, SRDiscriminator, build_sr_model
+from .models import RDNSR, SR_ARCHS, CompactSR, SRDiscriminator, build_sr_model
 from .task import UpscaleOptions, UpscaleTask, default_train_config
 from .tiling import InferenceSettings, UpscaleCancelled, Upscaler, baseline, upscale_array
 
 __all__ = [
-    "BatchResult", "CompactSR", "EvalResult", "InferenceSettings", "LoadedImage", "RDNSR", "SRDiscriminator",
-    "SR_ARCHS", "UpscaleCancelled", "UpscaleOptions", "UpscaleTask", "Upscaler", "available_bundled", "baseline",
-    "build_sr_model", "default_train_config", "evaluate_crops", "load_any_upscaler", "load_community",
-    "load_model_file", "load_run_upscaler", "load_upscaler", "plan_batch", "psnr", "read_image", "read_state_dict",
-    "save_upscaled", "save_upscaler", "ssim", "upscale_array", "upscale_batch", "upscale_file", "upscale_image",
+                        "RDNSR",
+                        "SR_ARCHS",
+                        "BatchResult",
+                        "CompactSR",
+                        "EvalResult",
+                        "InferenceSettings",
+                        "LoadedImage",
+                        "SRDiscriminator",
+                        "UpscaleCancelled",
+                        "UpscaleOptions",
+                        "UpscaleTask",
+                        "Upscaler",
+                        "available_bundled",
+                        "baseline",
+                        "build_sr_model",
+                        "default_train_config",
+                        "evaluate_crops",
+                        "load_any_upscaler",
+                        "load_community",
+                        "load_model_file",
+                        "load_run_upscaler",
+                        "load_upscaler",
+                        "plan_batch",
+                        "psnr",
+                        "read_image",
+                        "read_state_dict",
+                        "save_upscaled",
+                        "save_upscaler",
+                        "ssim",
+                        "upscale_array",
+                        "upscale_batch",
+                        "upscale_file",
+                        "upscale_image",
 ]

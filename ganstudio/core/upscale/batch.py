@@ -19,7 +19,10 @@ from .imageio import LoadedImage, read_image, save_upscaled
 from .tiling import InferenceSettings, ProgressFn, Upscaler, upscale_array
 
 #: file types a folder scan picks up (explicitly named files are tried whatever their type)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".tga", ".ppm", ".pgm"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".tga", ".ppm",
+                            ".pgm"})
+#: the settings used when none are given: tiles from free memory, fastest precision and layout
+DEFAULT_SETTINGS = InferenceSettings()
 EXISTING_POLICIES = ("skip", "overwrite")
 
 BatchProgressFn = Callable[[int, int, "Path | None"], None]
@@ -49,20 +52,22 @@ class BatchResult:
         return text + (" - cancelled" if self.cancelled else "")
 
 
-def upscale_image(image: LoadedImage, upscaler: Upscaler, settings: InferenceSettings = InferenceSettings(), *,
-                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+def upscale_image(image: LoadedImage, upscaler: Upscaler, settings: InferenceSettings = DEFAULT_SETTINGS, *,
+                  progress: ProgressFn | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Upscale a loaded image (grey stays grey, alpha is upscaled too); uint8 result, same channels."""
     return upscale_array(upscaler, image.pixels, upscaler.scale, progress=progress, should_stop=should_stop,
                          **settings.kwargs())
 
 
 def upscale_file(source: str | os.PathLike, target: str | os.PathLike, upscaler: Upscaler,
-                 settings: InferenceSettings = InferenceSettings(), *, overwrite: bool = False,
+                 settings: InferenceSettings = DEFAULT_SETTINGS, *, overwrite: bool = False,
                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> Path:
     """Read, upscale and write one image as PNG (with its ICC profile, EXIF and provenance)."""
     image = read_image(source)
     pixels = upscale_image(image, upscaler, settings, progress=progress, should_stop=should_stop)
-    return save_upscaled(pixels, target, upscaler=upscaler, settings=settings, source=image, overwrite=overwrite)
+    return save_upscaled(pixels, target, upscaler=upscaler, settings=settings, source=image,
+                         overwrite=overwrite)
 
 
 def plan_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
@@ -124,7 +129,8 @@ ProcessFn = Callable[[BatchItem, bool, "ProgressFn | None", "Callable[[], bool] 
 
 def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, process: ProcessFn, *,
               recursive: bool = True, existing: str = "skip", progress: BatchProgressFn | None = None,
-              tile_progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> BatchResult:
+              tile_progress: ProgressFn | None = None,
+              should_stop: Callable[[], bool] | None = None) -> BatchResult:
     """The batch loop shared by every image-to-image tool (upscale, translate).
 
     Plans the files (``plan_batch``), skips or overwrites existing outputs, calls ``process`` per
@@ -132,7 +138,8 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
     returns True between files or when ``process`` raises ``Cancelled`` mid-file.
     """
     if existing not in EXISTING_POLICIES:
-        raise ConfigError(f"Invalid policy for existing files {existing!r}. Only skip and overwrite are supported.")
+        raise ConfigError(f"Invalid policy for existing files {existing!r}. "
+                          "Only skip and overwrite are supported.")
     items, missing = plan_batch(inputs, out_dir, recursive=recursive)
     result = BatchResult(failed=list(missing))
     total, done = len(items), 0
@@ -143,7 +150,8 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
         if progress is not None:
             progress(done, total, item.source)
         if item.target.exists() and _same_file(item.source, item.target):
-            result.failed.append((item.source, "the output would replace this input; choose another output folder"))
+            result.failed.append((item.source,
+                                  "the output would replace this input; choose another output folder"))
             done += 1
             continue
         if item.target.exists() and existing == "skip":
@@ -175,7 +183,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def upscale_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, model: Upscaler, *,
-                  recursive: bool = True, existing: str = "skip", settings: InferenceSettings = InferenceSettings(),
+                  recursive: bool = True, existing: str = "skip",
+                  settings: InferenceSettings = DEFAULT_SETTINGS,
                   progress: BatchProgressFn | None = None, tile_progress: ProgressFn | None = None,
                   should_stop: Callable[[], bool] | None = None) -> BatchResult:
     """Upscale files and folders into ``out_dir`` (see ``plan_batch`` for the naming).

@@ -9,7 +9,8 @@ import argparse
 import sys
 from typing import Any
 
-#: TrainConfig defaults that suit SR training better than the GAN-oriented ones (see task.default_train_config)
+#: TrainConfig defaults that suit SR training better than the GAN-oriented ones
+#: (the same as task.default_train_config)
 TRAIN_UPSCALER_DEFAULTS = {"batch_size": 16, "lr_g": 5e-4, "lr_d": 1e-4, "beta1": 0.9, "beta2": 0.99,
                            "sample_every": 250, "eval_every": 250}
 
@@ -29,7 +30,8 @@ def add_upscale_parsers(subparsers: Any) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in input pixels (default: from free memory; 0: whole image at once)")
-    p.add_argument("--overlap", type=int, default=None, help="pixels shared by neighbouring tiles (default: exact)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="pixels shared by neighbouring tiles (default: exact)")
     p.add_argument("--scale", type=int, default=None, help="scale for bicubic/lanczos (default 2)")
     p.add_argument("--recursive", action="store_true", help="include sub-folders of folder inputs")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
@@ -63,10 +65,10 @@ class BatchBar:
         if self.bar is not None and total > 1:
             self.bar.set_postfix_str(f"tile {done}/{total}")
 
-    def __enter__(self) -> "BatchBar":
+    def __enter__(self) -> BatchBar:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
 
@@ -88,7 +90,8 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from .tiling import InferenceSettings
 
     up = load_any_upscaler(args.model, scale=args.scale)
-    settings = InferenceSettings(tile=args.tile, overlap=args.overlap, device=args.device, precision=args.precision)
+    settings = InferenceSettings(tile=args.tile, overlap=args.overlap, device=args.device,
+                                 precision=args.precision)
     if not args.quiet:
         print(f"Model: {up.name} ({up.describe()})", file=sys.stderr)
     with _Interrupt() as stop, BatchBar(args.quiet) as bar:
@@ -105,7 +108,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     s = summarize(up)
     rows = [("name", s.name), ("architecture", s.arch), ("scale", f"x{s.scale}"),
             ("channels", "grey (1)" if s.channels == 1 else "RGB (3)"), ("parameters", f"{s.params:,}"),
-            ("super-resolution", "yes" if s.is_sr else f"no ({up.purpose})"), ("file", s.source or "built in")]
+            ("super-resolution", "yes" if s.is_sr else f"no ({up.purpose})"),
+            ("file", s.source or "built in")]
     for key in ("degradation", "trained_on", "steps", "psnr", "psnr_bicubic", "licence"):
         if key in up.info:
             rows.append((key.replace("_", " "), str(up.info[key])))

@@ -42,7 +42,8 @@ BUNDLED = {"bundled-x2": "upscale-x2.safetensors", "bundled-x4": "upscale-x4.saf
 #: environment variable that points at another resources folder (read by core.resources)
 RESOURCES_ENV = "GANSTUDIO_RESOURCES"
 #: containers that community checkpoints wrap their weights in, most specific first
-_CONTAINER_KEYS = ("params_ema", "params-ema", "params", "state_dict", "model_state_dict", "model", "net", "generator")
+_CONTAINER_KEYS = ("params_ema", "params-ema", "params", "state_dict", "model_state_dict", "model", "net",
+                   "generator")
 
 
 def bundled_path(name: str) -> Path:
@@ -65,7 +66,8 @@ def save_upscaler(model: nn.Module, path: str | os.PathLike, info: dict[str, Any
     architecture, scale, channels and rebuild kwargs are taken from the network itself.
     """
     if not hasattr(model, "config") or not hasattr(model, "arch"):
-        raise CheckpointError("Only GAN Studio upscaler networks (compact, rrdb) can be exported in this format.")
+        raise CheckpointError("Only GAN Studio upscaler networks (compact, rrdb) can be exported in this "
+                              "format.")
     path = Path(path)
     doc = dict(info or {})
     doc.update({"format": UPSCALER_FORMAT, "arch": model.arch, "scale": model.scale,
@@ -88,8 +90,8 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
             meta = f.metadata() or {}
             return {k: f.get_tensor(k) for k in f.keys()}, meta
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path.name} is not a readable safetensors file (corrupt, truncated, or another "
-                              f"format renamed): {e}") from e
+        raise CheckpointError(f"{path.name} is not a readable safetensors file (corrupt, truncated, or "
+                              f"another format renamed): {e}") from e
 
 
 def _description(meta: dict[str, str], path: Path) -> dict[str, Any] | None:
@@ -106,7 +108,8 @@ def _description(meta: dict[str, str], path: Path) -> dict[str, Any] | None:
 def build_from_description(doc: dict[str, Any], state: dict[str, torch.Tensor], path: Path) -> nn.Module:
     """Rebuild a GAN Studio SR network from its JSON description and load ``state`` strictly."""
     try:
-        net = build_sr_model(str(doc["arch"]), int(doc["scale"]), int(doc.get("channels", 3)), **dict(doc.get("kwargs", {})))
+        net = build_sr_model(str(doc["arch"]), int(doc["scale"]), int(doc.get("channels", 3)),
+                             **dict(doc.get("kwargs", {})))
     except (KeyError, TypeError, ValueError, ConfigError) as e:
         raise CheckpointError(f"{path.name} describes a network this version cannot build: {e}") from e
     own = net.state_dict()
@@ -114,7 +117,8 @@ def build_from_description(doc: dict[str, Any], state: dict[str, torch.Tensor], 
     bad_shape = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or unexpected or bad_shape:
         raise CheckpointError(f"{path.name}: the weights do not fit the described {doc['arch']} network "
-                              f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {bad_shape[:3]}).")
+                              f"(missing {missing[:3]}, unexpected {unexpected[:3]}, "
+                              f"wrong shape {bad_shape[:3]}).")
     net.load_state_dict(state, strict=True)
     return net.eval()
 
@@ -132,7 +136,8 @@ def load_upscaler(path: str | os.PathLike, name: str | None = None) -> Upscaler:
     state, meta = _read_safetensors(path)
     doc = _description(meta, path)
     if doc is None or doc.get("format") != UPSCALER_FORMAT:
-        raise CheckpointError(f"{path.name} is not a GAN Studio upscaler file (no '{UPSCALER_FORMAT}' metadata).")
+        raise CheckpointError(f"{path.name} is not a GAN Studio upscaler file "
+                              f"(no '{UPSCALER_FORMAT}' metadata).")
     return _ours(build_from_description(doc, state, path), name or path.stem, path, doc)
 
 
@@ -174,19 +179,20 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if path.suffix.lower() == ".safetensors":
         return _read_safetensors(path)[0]
     if zipfile.is_zipfile(path) and _is_torchscript(path):
-        raise CheckpointError(f"{path.name} is a TorchScript archive, which contains program code; GAN Studio "
-                              "only loads plain weights (.pth/.ckpt state dicts or .safetensors).")
+        raise CheckpointError(f"{path.name} is a TorchScript archive, which contains program code; "
+                              "GAN Studio only loads plain weights (.pth/.ckpt state dicts or .safetensors).")
     try:
         with warnings.catch_warnings():  # old-protocol files load fine; the notice would only confuse users
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path.name} contains Python objects other than weights (possibly code), so it was "
-                              "refused for safety. Use a .safetensors or plain state-dict .pth version of the model.") from e
+        raise CheckpointError(f"{path.name} contains Python objects other than weights (possibly code), "
+                              "so it was refused for safety. Use a .safetensors or plain state-dict .pth "
+                              "version of the model.") from e
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, KeyError,
             TypeError, UnicodeDecodeError, ImportError, IndexError) as e:
-        raise CheckpointError(f"{path.name} is not a readable model file (corrupt, truncated or an unknown format): "
-                              f"{_short(e)}") from e
+        raise CheckpointError(f"{path.name} is not a readable model file (corrupt, truncated or an unknown "
+                              f"format): {_short(e)}") from e
     return unwrap_state_dict(obj, path)
 
 
@@ -229,18 +235,19 @@ def load_community(path: str | os.PathLike) -> Upscaler:
     try:
         desc = spandrel.ModelLoader().load_from_state_dict(state)
     except spandrel.UnsupportedModelError as e:
-        raise CheckpointError(f"{path.name} is not a model architecture GAN Studio can read (detected by spandrel "
-                              f"{spandrel.__version__}: ESRGAN, Real-ESRGAN Compact, SwinIR, HAT, SPAN, OmniSR and "
-                              "more). It may be a different kind of network or a newer architecture.") from e
-    except Exception as e:  # noqa: BLE001 - a malformed state dict fails inside architecture code in many ways
+        raise CheckpointError(f"{path.name} is not a model architecture GAN Studio can read (detected by "
+                              f"spandrel {spandrel.__version__}: ESRGAN, Real-ESRGAN Compact, SwinIR, HAT, "
+                              "SPAN, OmniSR and more). It may be a different kind of network or a newer "
+                              "architecture.") from e
+    except Exception as e:  # noqa: BLE001 - malformed weights fail inside architecture code in many ways
         raise CheckpointError(f"{path.name} looks like a known architecture but its weights do not fit it: "
                               f"{_short(e)}") from e
     if not isinstance(desc, spandrel.ImageModelDescriptor):
         raise CheckpointError(f"{path.name} is a {desc.architecture.name} model for {desc.purpose.lower()}, "
                               "not an image upscaler.")
     if desc.input_channels not in (1, 3) or desc.output_channels != desc.input_channels:
-        raise CheckpointError(f"{path.name} maps {desc.input_channels} to {desc.output_channels} channels; only "
-                              "RGB and grey models are supported.")
+        raise CheckpointError(f"{path.name} maps {desc.input_channels} to {desc.output_channels} channels; "
+                              "only RGB and grey models are supported.")
     desc.model.eval()
     # Real-ESRGAN Compact: one 3x3 conv per body layer plus the nearest skip, so its radius is known
     # (exact tiling); other architectures get the default margin and rely on the cross-fade.
@@ -278,8 +285,8 @@ def load_any_upscaler(name_or_path: str | os.PathLike, *, scale: int | None = No
     if text in BUNDLED:
         path = bundled_path(text)
         if not path.is_file():
-            raise CheckpointError(f"The bundled model {text} is missing ({path}); reinstall GAN Studio or set "
-                                  f"{RESOURCES_ENV} to the folder that holds models/.")
+            raise CheckpointError(f"The bundled model {text} is missing ({path}); reinstall GAN Studio or "
+                                  f"set {RESOURCES_ENV} to the folder that holds models/.")
         return load_upscaler(path, name=text)
     method, _, suffix = text.partition("-x")
     if method in BASELINES and (not suffix or suffix.isdigit()):

@@ -53,7 +53,8 @@ def downscale_uint8(image: np.ndarray, scale: int) -> np.ndarray:
     return (lr[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
 
 
-def make_lr(hr: torch.Tensor, scale: int, mode: str = "bicubic", generator: torch.Generator | None = None) -> torch.Tensor:
+def make_lr(hr: torch.Tensor, scale: int, mode: str = "bicubic",
+            generator: torch.Generator | None = None) -> torch.Tensor:
     """LR batch for an HR batch (NCHW float in [0, 1], on the CPU) with the chosen degradation."""
     if mode not in DEGRADATIONS:
         raise ConfigError(f"Invalid degradation {mode!r}. Only {', '.join(DEGRADATIONS)} are supported.")

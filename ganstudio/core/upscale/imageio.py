@@ -91,7 +91,7 @@ def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
 
     pixels = _png16_pixels(png16_path, notes) if png16_path is not None else None
     if pixels is not None:
-        pil = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, _CHANNEL_MODES[pixels.shape[2]])
+        pil = _to_pil(pixels)
     else:
         pil, icc = _normalise_mode(im, icc, notes)
     if orientation in _TRANSPOSE:
@@ -150,10 +150,12 @@ def _normalise_mode(im: Image.Image, icc: bytes | None, notes: list[str]) -> tup
     if mode.startswith("I;16") or mode in ("I", "F"):
         a = np.asarray(im)
         if mode == "F":
-            a = np.clip(a.astype(np.float64) * (255 if a.size and a.max() <= 1.0 else 1), 0, 255).round().astype(np.uint8)
+            scale = 255 if a.size and a.max() <= 1.0 else 1   # [0, 1] floats, or already 0..255
+            a = np.clip(a.astype(np.float64) * scale, 0, 255).round().astype(np.uint8)
         else:
             a = _scale16(np.clip(a.astype(np.int64), 0, 65535))
-        notes.append("16-bit image reduced to 8 bits" if mode != "F" else "floating-point image reduced to 8 bits")
+        notes.append("floating-point image reduced to 8 bits" if mode == "F"
+                     else "16-bit image reduced to 8 bits")
         return Image.fromarray(a, "L"), icc
     if mode == "CMYK":
         notes.append("CMYK converted to RGB")
@@ -182,7 +184,8 @@ def model_sha256(up: Upscaler) -> str | None:
     return up.info["sha256"]
 
 
-def upscale_provenance(up: Upscaler, settings: InferenceSettings, source: Path | None = None) -> dict[str, str]:
+def upscale_provenance(up: Upscaler, settings: InferenceSettings,
+                       source: Path | None = None) -> dict[str, str]:
     """The PNG text chunks that say how an upscaled image was made."""
     return provenance(kind="upscale", model=up.name, model_arch=up.arch, model_sha256=model_sha256(up),
                       scale=up.scale, tile=settings.tile if settings.tile is not None else "auto",
@@ -190,17 +193,23 @@ def upscale_provenance(up: Upscaler, settings: InferenceSettings, source: Path |
                       precision=settings.precision, source=source.name if source else None)
 
 
-def save_upscaled(pixels: np.ndarray, path: str | os.PathLike, *, upscaler: Upscaler, settings: InferenceSettings,
-                  source: LoadedImage | None = None, overwrite: bool = False) -> Path:
+def save_upscaled(pixels: np.ndarray, path: str | os.PathLike, *, upscaler: Upscaler,
+                  settings: InferenceSettings, source: LoadedImage | None = None,
+                  overwrite: bool = False) -> Path:
     """Write an upscaled image as PNG with provenance, the source's ICC profile and EXIF.
 
     Never overwrites unless ``overwrite`` (ExportError names the file otherwise).
     """
-    c = pixels.shape[2] if pixels.ndim == 3 else 1
-    im = Image.fromarray(pixels[:, :, 0] if pixels.ndim == 3 and c == 1 else pixels, _CHANNEL_MODES[c])
+    im = _to_pil(pixels if pixels.ndim == 3 else pixels[:, :, None])
     meta = upscale_provenance(upscaler, settings, source.path if source else None)
     return save_png(im, path, meta, overwrite=overwrite,
                     icc_profile=source.icc_profile if source else None, exif=source.exif if source else None)
+
+
+def _to_pil(pixels: np.ndarray) -> Image.Image:
+    """A PIL image of a uint8 HxWxC array, C = 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA)."""
+    c = pixels.shape[2]
+    return Image.fromarray(pixels[:, :, 0] if c == 1 else pixels, _CHANNEL_MODES[c])
 
 
 def _first_line(e: BaseException) -> str:

@@ -9,10 +9,10 @@ with Lanczos (removes sensor noise and demosaicing blur); the most textured 256x
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -145,7 +145,8 @@ def textured_crops(image: np.ndarray, size: int, count: int) -> list[tuple[int, 
     cands = []
     for y in ys:
         for x in xs:
-            total = integral[y + size, x + size] - integral[y, x + size] - integral[y + size, x] + integral[y, x]
+            y1, x1 = y + size, x + size
+            total = integral[y1, x1] - integral[y, x1] - integral[y1, x] + integral[y, x]
             cands.append((-float(total), y, x))
     cands.sort()
     chosen: list[tuple[int, int]] = []
@@ -185,7 +186,8 @@ class EvalResult:
         return asdict(self)
 
 
-def evaluate_crops(model: Upscaler | Callable[[torch.Tensor], torch.Tensor], photos: Sequence[str | os.PathLike | np.ndarray],
+def evaluate_crops(model: Upscaler | Callable[[torch.Tensor], torch.Tensor],
+                   photos: Sequence[str | os.PathLike | np.ndarray],
                    scale: int, *, crop: int = PROTOCOL_CROP, per_image: int = PROTOCOL_CROPS_PER_IMAGE,
                    hr_downscale: int = PROTOCOL_HR_DOWNSCALE, device: str | torch.device = "cpu",
                    precision: str = "fp32") -> EvalResult:

@@ -184,7 +184,8 @@ class RDNSR(_SRBase):
         return self._finish(x, self.tail(self.act(self.up(f))))
 
     def config(self) -> dict[str, Any]:
-        return {"features": self.features, "blocks": self.blocks, "growth": self.growth, "layers": self.layers}
+        return {"features": self.features, "blocks": self.blocks, "growth": self.growth,
+                "layers": self.layers}
 
     @property
     def context(self) -> int:
@@ -228,7 +229,8 @@ def build_sr_model(arch: str, scale: int, channels: int = 3, **kwargs: Any) -> _
     """Build a GAN Studio SR generator by architecture name ("compact" | "rrdb")."""
     cls = SR_ARCHS.get(arch)
     if cls is None:
-        raise ConfigError(f"Invalid upscaler architecture {arch!r}. Only {', '.join(SR_ARCHS)} are supported.")
+        raise ConfigError(f"Invalid upscaler architecture {arch!r}. "
+                          f"Only {', '.join(SR_ARCHS)} are supported.")
     try:
         return cls(scale=scale, channels=channels, **kwargs)
     except TypeError as e:  # an unknown keyword from a damaged or foreign description

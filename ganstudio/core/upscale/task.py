@@ -27,19 +27,20 @@ from ..config import TrainConfig
 from ..data import DEFAULT_MAX_PIXELS, SkippedFile, check_usable, scan_folder
 from ..errors import ConfigError, DatasetError
 from ..tasks import TaskContext, TrainingTask, register_task
+from .community import UPSCALER_FORMAT
 from .degrade import DEGRADATIONS, downscale_uint8, make_lr
 from .imageio import read_image
 from .metrics import PSNR_CAP, psnr, split_holdout, ssim, textured_crops
 from .models import SCALES, SR_ARCHS, SRDiscriminator, build_sr_model
 from .tiling import resample_array
-from .community import UPSCALER_FORMAT
 
 #: offset of the seed for the fixed "real"-mode degradation of the validation crops
 VAL_SEED_OFFSET = 9_191
 #: crops shown in the before/after preview
 PREVIEW_CROPS = 4
-#: evaluations without a new best PSNR before suggesting the run has converged
+#: evaluations without a new best PSNR (by more than PLATEAU_MIN_GAIN_DB) before saying it converged
 PLATEAU_EVALS = 4
+PLATEAU_MIN_GAIN_DB = 0.01
 #: steps with the discriminator clearly winning before the health note
 D_WINNING_STEPS = 300
 #: smallest validation crop (SSIM's 11-pixel window must fit after shaving the borders)
@@ -55,37 +56,41 @@ PREVIEW_GAP = 2
 class UpscaleOptions:
     data: str                          # folder of high-resolution images (searched recursively)
     scale: int = 2                     # upscaling factor: 2 | 4
-    arch: str = "compact"              # "compact" (fast, Real-ESRGAN-compact-like) | "rrdb" (slim ESRGAN, sharper, slower)
-    features: int | None = None        # network width (None: the architecture's default, 48 compact / 32 rrdb)
+    arch: str = "compact"              # "compact" (fast, Real-ESRGAN-compact style) | "rrdb" (slim ESRGAN)
+    features: int | None = None        # network width (None: the default, 48 compact / 32 rrdb)
     blocks: int | None = None          # residual blocks (None: the default, 4 compact / 3 rrdb)
     patch_size: int = 96               # side of the HR training patches in pixels (a multiple of scale)
     degradation: str = "bicubic"       # how LR inputs are made: "bicubic" | "real" (adds blur, noise, JPEG)
-    gan: bool = False                  # add a discriminator and adversarial loss on top of L1 (sharper textures)
+    gan: bool = False                  # add a discriminator and adversarial loss to L1 (sharper textures)
     gan_weight: float = 0.01           # weight of the adversarial loss relative to L1 (=1)
     gan_start_step: int = 0            # pure-L1 steps before the GAN stage begins
     d_features: int = 32               # discriminator width
-    val_images: int = 0                # images held out for validation (0: automatic, a tenth of them, 1 to 8)
+    val_images: int = 0                # images held out for validation (0: a tenth of them, 1 to 8)
     val_crop: int = 128                # side of each validation crop in HR pixels
     val_crops: int = 8                 # validation crops, the most textured of the held-out images
     max_side: int = 1024               # longer side limit of training images in memory (Lanczos downscale)
     prescale: float = 1.0              # downscale every image by this factor first (2: soft camera photos)
     augment: bool = True               # random flips and 90-degree rotations of the patches
-    max_pixels: int = DEFAULT_MAX_PIXELS  # images larger than this are skipped as possible decompression bombs
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are skipped (possible decompression bombs)
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
-            raise ConfigError(f"Invalid scale {self.scale}. Only {', '.join(map(str, SCALES))} are supported.")
+            raise ConfigError(f"Invalid scale {self.scale}. "
+                              f"Only {', '.join(map(str, SCALES))} are supported.")
         if self.arch not in SR_ARCHS:
-            raise ConfigError(f"Invalid architecture {self.arch!r}. Only {', '.join(SR_ARCHS)} are supported.")
+            raise ConfigError(f"Invalid architecture {self.arch!r}. "
+                              f"Only {', '.join(SR_ARCHS)} are supported.")
         if self.degradation not in DEGRADATIONS:
-            raise ConfigError(f"Invalid degradation {self.degradation!r}. Only {', '.join(DEGRADATIONS)} are supported.")
+            raise ConfigError(f"Invalid degradation {self.degradation!r}. "
+                              f"Only {', '.join(DEGRADATIONS)} are supported.")
         if self.patch_size < 8 * self.scale or self.patch_size % self.scale:
             raise ConfigError(f"patch_size must be a multiple of the scale ({self.scale}) and at least "
                               f"{8 * self.scale}, got {self.patch_size}.")
         if self.gan_weight < 0 or self.gan_start_step < 0:
             raise ConfigError("gan_weight and gan_start_step must be 0 or more.")
         if self.val_images < 0 or self.val_crops < 1 or self.val_crop < MIN_VAL_CROP:
-            raise ConfigError(f"val_images must be 0 or more, val_crops at least 1 and val_crop at least {MIN_VAL_CROP}.")
+            raise ConfigError("val_images must be 0 or more, val_crops at least 1 and val_crop at least "
+                              f"{MIN_VAL_CROP}.")
         if self.max_side < self.patch_size:
             raise ConfigError(f"max_side ({self.max_side}) must be at least patch_size ({self.patch_size}).")
         if not 1.0 <= self.prescale <= 8.0:
@@ -145,12 +150,13 @@ class UpscaleTask(TrainingTask):
             dev, memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema else None
         fused = dev.type in ("cuda", "cpu")
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), fused=fused)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas, fused=fused)
         self.D: nn.Module | None = None
         self.opt_D: torch.optim.Optimizer | None = None
         if options.gan:
             self.D = SRDiscriminator(3, options.d_features).to(dev, memory_format=self.memory_format)
-            self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), fused=fused)
+            self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas, fused=fused)
         self.scaler = torch.amp.GradScaler(dev.type, enabled=ctx.autocast_dtype == torch.float16)
         self.eval_history: list[float] = []
         self._d_winning_since: int | None = None
@@ -158,11 +164,14 @@ class UpscaleTask(TrainingTask):
 
     # -- data -----------------------------------------------------------------------------------
     def _load_data(self, options: UpscaleOptions, ctx: TaskContext) -> None:
-        scan_progress = None if ctx.progress is None else (lambda d, t: ctx.progress("Checking images", d / max(1, t)))
+        scan_progress = None
+        if ctx.progress is not None:
+            scan_progress = lambda d, t: ctx.progress("Checking images", d / max(1, t))  # noqa: E731
         report = scan_folder(options.data, max_pixels=options.max_pixels, progress=scan_progress,
                              should_stop=ctx.should_stop)
         if report.kind != "images":
-            raise DatasetError(f"{options.data} holds {report.kind} data; an upscaler trains on ordinary image files.")
+            raise DatasetError(f"{options.data} holds {report.kind} data; an upscaler trains on ordinary "
+                               "image files.")
         check_usable(report)
         skipped = list(report.skipped)
         images: dict[str, np.ndarray] = {}
@@ -183,23 +192,25 @@ class UpscaleTask(TrainingTask):
             if ctx.progress is not None:
                 ctx.progress("Loading images", (i + 1) / len(report.usable))
         if not images:
-            raise DatasetError(f"No image in {options.data} is at least {options.patch_size}x{options.patch_size} "
-                               "pixels (after max_side); use smaller patches or larger images.")
+            p = options.patch_size
+            raise DatasetError(f"No image in {options.data} is at least {p}x{p} pixels (after max_side); "
+                               "use smaller patches or larger images.")
         n_val = options.val_images or min(AUTO_VAL_MAX, max(1, round(len(images) * AUTO_VAL_SHARE)))
         train_paths, val_paths = split_holdout(list(images), n_val)
         self.validates_on_training = not val_paths
         if not val_paths:  # a single image: validate on it (the health notes say so)
             val_paths = train_paths
-        self.train_images = [torch.from_numpy(images[str(p)]).permute(2, 0, 1).contiguous() for p in train_paths]
+        self.train_images = [torch.from_numpy(images[str(p)]).permute(2, 0, 1).contiguous()
+                             for p in train_paths]
         self.val_hr = self._validation_crops([images[str(p)] for p in val_paths], options)
         self.val_lr = self._validation_inputs(self.val_hr, options, ctx.config.seed)
         self.val_bicubic = [resample_array(lr, options.scale, "bicubic") for lr in self.val_lr]
         s = options.scale
-        self.psnr_bicubic = _mean([min(psnr(b, h, s), PSNR_CAP) for b, h in zip(self.val_bicubic, self.val_hr)])
-        self.ssim_bicubic = _mean([ssim(b, h, s) for b, h in zip(self.val_bicubic, self.val_hr)])
+        self.psnr_bicubic, self.ssim_bicubic = _scores(self.val_bicubic, self.val_hr, s)
         p = options.patch_size
         # each image is picked in proportion to its number of patch positions (big images give more)
-        self.image_weights = torch.tensor([float((t.shape[1] - p + 1) * (t.shape[2] - p + 1)) for t in self.train_images])
+        self.image_weights = torch.tensor([float((t.shape[1] - p + 1) * (t.shape[2] - p + 1))
+                                           for t in self.train_images])
         self.dataset_size = len(self.train_images)
         self.skipped_files = len(skipped)
         self.skipped = skipped
@@ -213,9 +224,11 @@ class UpscaleTask(TrainingTask):
             side -= side % options.scale
             if side < MIN_VAL_CROP:
                 continue
-            crops.extend(np.ascontiguousarray(im[y:y + side, x:x + side]) for y, x in textured_crops(im, side, per_image))
+            crops.extend(np.ascontiguousarray(im[y:y + side, x:x + side])
+                         for y, x in textured_crops(im, side, per_image))
         if not crops:
-            raise DatasetError(f"The validation images are smaller than {MIN_VAL_CROP}x{MIN_VAL_CROP} pixels.")
+            raise DatasetError(f"The validation images are smaller than {MIN_VAL_CROP}x{MIN_VAL_CROP} "
+                               "pixels.")
         # round-robin over images so that a cap keeps crops from every held-out image
         order = sorted(range(len(crops)), key=lambda i: (i % per_image, i))
         return [crops[i] for i in order[: options.val_crops]]
@@ -224,7 +237,8 @@ class UpscaleTask(TrainingTask):
     def _validation_inputs(crops: list[np.ndarray], options: UpscaleOptions, seed: int) -> list[np.ndarray]:
         if options.degradation == "bicubic":
             return [downscale_uint8(c, options.scale) for c in crops]
-        g = torch.Generator().manual_seed(seed + VAL_SEED_OFFSET)  # the same degraded inputs at every evaluation
+        # a private generator: the same degraded inputs at every evaluation
+        g = torch.Generator().manual_seed(seed + VAL_SEED_OFFSET)
         out = []
         for c in crops:
             hr = torch.from_numpy(c).permute(2, 0, 1)[None].float() / 255
@@ -242,7 +256,8 @@ class UpscaleTask(TrainingTask):
             x = int(torch.randint(0, img.shape[2] - p + 1, (), generator=g))
             patch = img[:, y:y + p, x:x + p]
             if self.options.augment:
-                k, flip = int(torch.randint(0, 4, (), generator=g)), bool(torch.randint(0, 2, (), generator=g))
+                k = int(torch.randint(0, 4, (), generator=g))
+                flip = bool(torch.randint(0, 2, (), generator=g))
                 patch = torch.rot90(patch, k, (1, 2))
                 patch = patch.flip(2) if flip else patch
             patches.append(patch)
@@ -346,14 +361,11 @@ class UpscaleTask(TrainingTask):
         return (y.float().clamp(0, 1)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
 
     def evaluate(self) -> dict[str, float]:
-        s = self.options.scale
         outs = [self._upscale_val(lr) for lr in self.val_lr]
-        value = _mean([min(psnr(o, h, s), PSNR_CAP) for o, h in zip(outs, self.val_hr)])
-        metrics = {"psnr": value, "ssim": _mean([ssim(o, h, s) for o, h in zip(outs, self.val_hr)]),
-                   "psnr_bicubic": self.psnr_bicubic, "ssim_bicubic": self.ssim_bicubic,
-                   "psnr_gain": value - self.psnr_bicubic}
+        value, structure = _scores(outs, self.val_hr, self.options.scale)
         self.eval_history.append(value)
-        return metrics
+        return {"psnr": value, "ssim": structure, "psnr_bicubic": self.psnr_bicubic,
+                "ssim_bicubic": self.ssim_bicubic, "psnr_gain": value - self.psnr_bicubic}
 
     def preview(self) -> np.ndarray:
         """Rows of bicubic | model | original for the first validation crops."""
@@ -366,29 +378,35 @@ class UpscaleTask(TrainingTask):
         notes: list[tuple[str, str]] = []
         if self.dataset_size < 5 and self._once("few-images"):
             notes.append(("info", f"Only {self.dataset_size} training image(s): the upscaler may learn their "
-                                  "textures by heart. A few dozen varied high-resolution images work much better."))
+                                  "textures by heart. A few dozen varied high-resolution images work much "
+                                  "better."))
         if self.validates_on_training and self._once("val-on-train"):
-            notes.append(("info", "With a single image there is nothing to hold out, so validation uses crops "
-                                  "of the training image and its PSNR is optimistic."))
+            notes.append(("info", "With a single image there is nothing to hold out, so validation uses "
+                                  "crops of the training image and its PSNR is optimistic."))
         hist = self.eval_history
         if len(hist) >= 3 and hist[-1] <= self.psnr_bicubic and self._once("below-bicubic"):
-            notes.append(("warning", f"After {len(hist)} validations the model ({hist[-1]:.2f} dB) is not yet better "
-                                     f"than bicubic ({self.psnr_bicubic:.2f} dB). Give it more steps; if it stays "
-                                     "there, lower the learning rate or use the compact architecture."))
-        if len(hist) > PLATEAU_EVALS and max(hist[-PLATEAU_EVALS:]) <= max(hist[:-PLATEAU_EVALS]) + 0.01 \
-                and self._once("plateau"):
-            notes.append(("info", f"Validation PSNR has not improved over the last {PLATEAU_EVALS} validations "
-                                  f"(best {max(hist):.2f} dB): training has probably converged; the best checkpoint "
-                                  "is kept, so you can stop."))
+            notes.append(("warning", f"After {len(hist)} validations the model ({hist[-1]:.2f} dB) is not "
+                                     f"yet better than bicubic ({self.psnr_bicubic:.2f} dB). Give it more "
+                                     "steps; if it stays there, lower the learning rate or use the compact "
+                                     "architecture."))
+        recent, earlier = hist[-PLATEAU_EVALS:], hist[:-PLATEAU_EVALS]
+        plateau = bool(earlier) and max(recent) <= max(earlier) + PLATEAU_MIN_GAIN_DB
+        if plateau and self._once("plateau"):
+            notes.append(("info", f"Validation PSNR has not improved over the last {PLATEAU_EVALS} "
+                                  f"validations (best {max(hist):.2f} dB): training has probably converged; "
+                                  "the best checkpoint is kept, so you can stop."))
         if "loss_d" in metrics:
-            if metrics["loss_d"] < 0.1 and metrics.get("d_real", 0) > 1 and metrics.get("d_fake", 0) < -1:
-                self._d_winning_since = self._d_winning_since if self._d_winning_since is not None else step
-                if step - self._d_winning_since >= D_WINNING_STEPS and self._once("d-winning"):
-                    notes.append(("warning", "The discriminator is winning: it separates real and upscaled patches "
-                                             "perfectly, so its advice to the generator is mostly noise. Lower the "
-                                             "D learning rate or the GAN weight."))
-            else:
+            # hinge loss: D is past both margins on average and its loss is near 0
+            winning = (metrics["loss_d"] < 0.1 and metrics.get("d_real", 0) > 1
+                       and metrics.get("d_fake", 0) < -1)
+            if not winning:
                 self._d_winning_since = None
+            else:
+                self._d_winning_since = step if self._d_winning_since is None else self._d_winning_since
+                if step - self._d_winning_since >= D_WINNING_STEPS and self._once("d-winning"):
+                    notes.append(("warning", "The discriminator is winning: it separates real and upscaled "
+                                             "patches perfectly, so its advice to the generator is mostly "
+                                             "noise. Lower the D learning rate or the GAN weight."))
         return notes
 
     def _once(self, key: str) -> bool:
@@ -398,8 +416,12 @@ class UpscaleTask(TrainingTask):
         return True
 
 
-def _mean(values: list[float]) -> float:
-    return float(np.mean(values)) if values else float("nan")
+def _scores(outputs: list[np.ndarray], targets: list[np.ndarray], shave: int) -> tuple[float, float]:
+    """Mean PSNR (capped, so identical crops do not make it infinite) and mean SSIM."""
+    if not outputs:
+        return float("nan"), float("nan")
+    p = [min(psnr(o, t, shave), PSNR_CAP) for o, t in zip(outputs, targets)]
+    return float(np.mean(p)), float(np.mean([ssim(o, t, shave) for o, t in zip(outputs, targets)]))
 
 
 def _tile_rows(rows: list[list[np.ndarray]]) -> np.ndarray:

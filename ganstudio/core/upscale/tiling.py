@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from ..device import resolve_device, resolve_precision
 from ..data import Cancelled
+from ..device import resolve_device, resolve_precision
 from ..errors import ConfigError
 
 #: resampling baselines offered beside the networks (PIL filters)
@@ -64,7 +65,7 @@ class Upscaler:
     one with ``scale`` times the height and width (values may overshoot; they are clamped).
     """
     name: str                                 # what the user picked: "bundled-x2", a file name, "bicubic"
-    arch: str                                 # architecture shown to the user, e.g. "compact", "RealESRGAN Compact"
+    arch: str                                 # architecture shown to the user ("RealESRGAN Compact")
     scale: int                                # output side / input side
     module: nn.Module | None = None           # the network (None for resampling baselines)
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # how to call it (default: module)
@@ -105,8 +106,8 @@ class Upscaler:
 @dataclass(frozen=True)
 class InferenceSettings:
     """How to run an upscaler (the GUI's and CLI's inference options map onto these fields)."""
-    tile: int | None = None         # tile side in input pixels (None: from free memory; 0: whole image at once)
-    overlap: int | None = None      # input pixels shared by neighbouring tiles (None: exact margins + cross-fade)
+    tile: int | None = None         # tile side in input pixels (None: from free memory; 0: whole image)
+    overlap: int | None = None      # input pixels shared by neighbouring tiles (None: exact + cross-fade)
     device: str = "auto"            # "auto" | "cpu" | "cuda" | "mps"
     precision: str = "auto"         # "auto" (bf16 where native) | "fp32" | "bf16" | "fp16"
     channels_last: bool = True      # NHWC layout: several times faster convolutions on CPUs and GPUs
@@ -243,7 +244,8 @@ def _autocast_dtype(upscaler: Upscaler, precision: str, device: torch.device) ->
 def upscale_array(model: Upscaler | Callable[[torch.Tensor], torch.Tensor], image: np.ndarray,
                   scale: int | None = None, *, tile: int | None = None, overlap: int | None = None,
                   device: str | torch.device = "auto", precision: str = "auto", channels_last: bool = True,
-                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+                  progress: ProgressFn | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Upscale a uint8 HxW or HxWxC image (C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) tile by tile.
 
     Args:
@@ -348,8 +350,9 @@ class _TileRunner:
             y = self.up.call(x)
         expected = (x.shape[-2] * self.up.scale, x.shape[-1] * self.up.scale)
         if tuple(y.shape[-2:]) != expected:
-            raise ConfigError(f"{self.up.name} returned {tuple(y.shape[-2:])} pixels for a {tuple(x.shape[-2:])} "
-                              f"input; expected x{self.up.scale}. Its scale may be detected wrongly.")
+            raise ConfigError(f"{self.up.name} returned {tuple(y.shape[-2:])} pixels for a "
+                              f"{tuple(x.shape[-2:])} input; expected x{self.up.scale}. Its scale may be "
+                              "detected wrongly.")
         return y.float()
 
     def run(self, image: np.ndarray, tick: Callable[[], None]) -> np.ndarray:
