@@ -12,6 +12,7 @@ whole-image output (see tiling.py).
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -30,10 +31,40 @@ DENSE_RESIDUAL_SCALE = 0.2
 BICUBIC_RADIUS = 2
 
 
-def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """Bicubic upscale in float32 even under autocast (a bf16 skip would cost ~1/500 of accuracy)."""
-    with torch.autocast(x.device.type, enabled=False):
-        return F.interpolate(x.float(), scale_factor=scale, mode="bicubic", align_corners=False)
+#: PyTorch's bicubic constant (upsample_bicubic2d uses A = -0.75)
+BICUBIC_A = -0.75
+
+
+def _cubic_weights(t: float) -> list[float]:
+    """The four bicubic tap weights for a fractional offset t in [0, 1) (taps at -1, 0, 1, 2)."""
+    a = BICUBIC_A
+
+    def near(x: float) -> float:   # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: float) -> float:    # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def bicubic_phase_kernel(scale: int, channels: int) -> torch.Tensor:
+    """Bicubic upscaling as a grouped 5x5 convolution in low resolution, one output per sub-pixel phase.
+
+    Convolving the replicate-padded input with this kernel and pixel-shuffling gives exactly
+    ``F.interpolate(mode="bicubic", align_corners=False)``, which clamps indices at the border.
+    Working in low resolution lets the skip join the network's output before the pixel-shuffle,
+    and a grouped conv is several times cheaper than upsample_bicubic2d in channels_last layout.
+    """
+    taps = torch.zeros(scale, 5, dtype=torch.float64)   # per phase: weights of offsets -2..+2
+    for phase in range(scale):
+        u = (phase + 0.5) / scale - 0.5                  # source position relative to the LR pixel
+        base = math.floor(u)
+        for i, w in enumerate(_cubic_weights(u - base)):
+            taps[phase, base - 1 + i + 2] = w
+    k = taps[:, None, :, None] * taps[None, :, None, :]  # [py, px, 5, 5]
+    k = k.reshape(scale * scale, 1, 5, 5).float()
+    return k.repeat(channels, 1, 1, 1)                   # groups = channels, scale^2 phases each
 
 
 def _conv3(cin: int, cout: int) -> nn.Conv2d:
@@ -68,6 +99,10 @@ class _SRBase(nn.Module):
     scale: int
     channels: int
 
+    def _init_skip(self) -> None:
+        # not persistent: it is a constant of (scale, channels), not a learned weight
+        self.register_buffer("skip_kernel", bicubic_phase_kernel(self.scale, self.channels), persistent=False)
+
     def config(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this network (besides scale and channels)."""
         raise NotImplementedError
@@ -83,7 +118,12 @@ class _SRBase(nn.Module):
         raise NotImplementedError
 
     def _finish(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return bicubic_upsample(x, self.scale) + F.pixel_shuffle(residual, self.scale).float()
+        """Bicubic(x) + the learned residual, summed in float32 even under autocast (a bf16 skip would
+        lose about 1/500 of accuracy), in low resolution, then one pixel-shuffle."""
+        with torch.autocast(x.device.type, enabled=False):
+            padded = F.pad(x.float(), (2, 2, 2, 2), mode="replicate")
+            skip = F.conv2d(padded, self.skip_kernel, groups=self.channels)
+            return F.pixel_shuffle(skip + residual.float(), self.scale)
 
 
 class CompactSR(_SRBase):
@@ -104,6 +144,7 @@ class CompactSR(_SRBase):
         self.body = nn.Sequential(*[_ResidualBlock(features) for _ in range(blocks)])
         self.tail = _conv3(features, channels * scale * scale)
         _shrink(self.tail, BLOCK_END_INIT_SCALE)
+        self._init_skip()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.head_act(self.head(x))
@@ -177,6 +218,7 @@ class RDNSR(_SRBase):
         self.act = nn.LeakyReLU(0.2, inplace=True)
         self.tail = _conv3(features, channels * scale * scale)
         _shrink(self.tail, BLOCK_END_INIT_SCALE)
+        self._init_skip()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.head(x)
