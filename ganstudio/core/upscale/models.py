@@ -279,9 +279,6 @@ def build_sr_model(arch: str, scale: int, channels: int = 3, **kwargs: Any) -> _
         raise ConfigError(f"Invalid options for the {arch!r} upscaler: {e}.") from e
 
 
-def parameter_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
 
 def _check(scale: int, channels: int, features: int, blocks: int) -> None:
     if scale not in SCALES:
@@ -290,4 +287,3 @@ def _check(scale: int, channels: int, features: int, blocks: int) -> None:
         raise ConfigError(f"Invalid channel count {channels}. Only 1 (grey) and 3 (RGB) are supported.")
     if features < 4 or blocks < 1:
         raise ConfigError(f"features must be at least 4 and blocks at least 1, got {features} and {blocks}.")
-
