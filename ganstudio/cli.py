@@ -147,12 +147,15 @@ def cmd_dataset_check(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace, task: str) -> Any:
+    """TrainConfig from the task's defaults plus the flags given (``--minutes`` alone drops the step limit)."""
     from .core.config import TrainConfig
+    from .core.tasks import default_train_config
 
-    fixed: dict[str, Any] = {"task": task}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if f.name != "task" and getattr(args, f.name, None) is not None}
     if args.minutes is not None and args.steps is None:
-        fixed["steps"] = None
-    return dataclass_from_args(TrainConfig, args, **fixed)
+        given["steps"] = None
+    return default_train_config(task, **given)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -89,7 +89,7 @@ def train_one(scale: int, train_dir: Path, run_dir: Path, args: argparse.Namespa
                              val_images=2, val_crop=128, val_crops=8, **recipe)
     limits = {"steps": args.steps, "minutes": args.minutes} if not args.smoke else {"steps": 3, "minutes": None}
     every = 3 if args.smoke else args.eval_every
-    config = default_train_config(**limits, seed=args.seed, eval_every=every, sample_every=every,
+    config = default_train_config(**limits, seed=args.seed, threads=args.threads, eval_every=every, sample_every=every,
                                   checkpoint_every=every, log_every=1 if args.smoke else 50)
     start = time.perf_counter()
     fin = train(config, options, run_dir, observers=[Printer(f"x{scale}")])
@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="step limit per model (with or instead of --minutes)")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads per model (0: all free cores)")
     p.add_argument("--runs", type=Path, default=REPO / "runs" / "bundled-upscalers", help="run folders")
     p.add_argument("--out", type=Path, default=REPO / "resources" / "models", help="where the models go")
     p.add_argument("--smoke", action="store_true", help="3 steps each, written to a temp folder (checks the script)")

@@ -99,7 +99,6 @@ class GanTask(TrainingTask):
         g = torch.Generator().manual_seed(cfg.seed + PREVIEW_SEED_OFFSET)
         self.preview_latents = torch.randn(PREVIEW_COUNT, *self.latent_shape, generator=g)
         self._d_low_since: int | None = None
-        self._notes_given: set[str] = set()
 
     # -- the TrainingTask contract -------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
@@ -222,12 +221,6 @@ class GanTask(TrainingTask):
                           f"Only {self.dataset_size} images: a GAN needs hundreds to learn variety and may simply "
                           "memorise these. Add images or turn on horizontal flips."))
         return notes
-
-    def _once(self, key: str) -> bool:
-        if key in self._notes_given:
-            return False
-        self._notes_given.add(key)
-        return True
 
 
 @torch.no_grad()

@@ -45,6 +45,8 @@ class TrainingTask(ABC):
     Options: ClassVar[type]
     #: metric from ``evaluate`` whose best value keeps a "best" checkpoint (None: no validation)
     best_metric: ClassVar[str | None] = None
+    #: TrainConfig values that suit this task better than the GAN-oriented defaults (CLI and GUI start from them)
+    default_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, options: Any, ctx: TaskContext) -> None:
         self.options = options
@@ -95,6 +97,14 @@ class TrainingTask(ABC):
         """Plain-language (level, message) notes about the latest averaged metrics."""
         return []
 
+    def _once(self, key: str) -> bool:
+        """True the first time ``key`` is seen: health notes are given once per run, not every step."""
+        given = self.__dict__.setdefault("_notes_given", set())
+        if key in given:
+            return False
+        given.add(key)
+        return True
+
     def scale_learning_rates(self, factor: float) -> None:
         """Multiply every optimiser's learning rate (NaN recovery lowers it)."""
         for opt in self.optimizers().values():
@@ -120,6 +130,12 @@ def get_task(name: str) -> type[TrainingTask]:
     if name not in _TASKS:
         raise ConfigError(f"Invalid task {name!r}. Only {', '.join(sorted(_TASKS))} are supported.")
     return _TASKS[name]
+
+
+def default_train_config(task: str, **overrides: Any) -> TrainConfig:
+    """A TrainConfig for ``task``: the dataclass defaults, the task's own defaults, then ``overrides``."""
+    values = {**get_task(task).default_config, **overrides, "task": task}
+    return TrainConfig(**values)
 
 
 def task_names() -> list[str]:

@@ -43,4 +43,7 @@ def test_train_upscaler_flags(tmp_path: Path) -> None:
                                       "--gan", "--out", str(tmp_path / "run"), "--lr-g", "0.001"])
     opts = upscale_options_from_args(args)
     assert (opts.scale, opts.arch, opts.gan, opts.data) == (4, "rrdb", True, str(tmp_path))
-    assert args.batch_size == 16 and args.beta1 == 0.9 and args.lr_g == 0.001   # SR defaults, user's lr kept
+    from ganstudio.cli import _train_config
+
+    cfg = _train_config(args, "upscale")
+    assert cfg.batch_size == 16 and cfg.beta1 == 0.9 and cfg.lr_g == 0.001   # SR defaults, user's lr kept

@@ -9,10 +9,6 @@ import argparse
 import sys
 from typing import Any
 
-#: TrainConfig defaults that suit SR training better than the GAN-oriented ones
-#: (the same as task.default_train_config)
-TRAIN_UPSCALER_DEFAULTS = {"batch_size": 16, "lr_g": 5e-4, "lr_d": 1e-4, "beta1": 0.9, "beta2": 0.99,
-                           "sample_every": 250, "eval_every": 250}
 
 
 def add_upscale_parsers(subparsers: Any) -> None:
@@ -130,14 +126,8 @@ def add_train_upscaler_arguments(parser: argparse.ArgumentParser) -> None:
 
 def upscale_options_from_args(args: argparse.Namespace) -> Any:
     """UpscaleOptions from parsed ``train-upscaler`` flags.
-
-    Also fills the TrainConfig flags the user left unset with ``TRAIN_UPSCALER_DEFAULTS`` (the
-    CLI builds TrainConfig from the same namespace afterwards; its own defaults suit GANs).
     """
     from ...cli import dataclass_from_args
     from .task import UpscaleOptions
 
-    for name, value in TRAIN_UPSCALER_DEFAULTS.items():
-        if getattr(args, name, None) is None:
-            setattr(args, name, value)
     return dataclass_from_args(UpscaleOptions, args, data=str(args.dir))

@@ -105,12 +105,15 @@ class UpscaleOptions:
         return kw
 
 
+#: TrainConfig values that suit SR training (Adam beta1 0.9, batch 16, evaluation every 250)
+SR_TRAIN_DEFAULTS: dict[str, Any] = dict(steps=5000, batch_size=16, lr_g=5e-4, lr_d=1e-4, beta1=0.9, beta2=0.99,
+                                         ema=True, ema_decay=0.999, sample_every=250, eval_every=250,
+                                         checkpoint_every=500)
+
+
 def default_train_config(**overrides: Any) -> TrainConfig:
-    """TrainConfig defaults that suit SR training (Adam beta1 0.9, batch 16, evaluation every 250)."""
-    base = dict(task="upscale", steps=5000, batch_size=16, lr_g=5e-4, lr_d=1e-4, beta1=0.9, beta2=0.99,
-                ema=True, ema_decay=0.999, sample_every=250, eval_every=250, checkpoint_every=500)
-    base.update(overrides)
-    return TrainConfig(**base)
+    """TrainConfig defaults that suit SR training, with ``overrides``."""
+    return TrainConfig(**{"task": "upscale", **SR_TRAIN_DEFAULTS, **overrides})
 
 
 def load_hr_image(path: Any, max_side: int, prescale: float = 1.0) -> np.ndarray:
@@ -137,6 +140,7 @@ class UpscaleTask(TrainingTask):
     name = "upscale"
     Options = UpscaleOptions
     best_metric = "psnr"
+    default_config = SR_TRAIN_DEFAULTS
 
     def __init__(self, options: UpscaleOptions, ctx: TaskContext) -> None:
         super().__init__(options, ctx)
@@ -160,7 +164,6 @@ class UpscaleTask(TrainingTask):
         self.scaler = torch.amp.GradScaler(dev.type, enabled=ctx.autocast_dtype == torch.float16)
         self.eval_history: list[float] = []
         self._d_winning_since: int | None = None
-        self._notes_given: set[str] = set()
 
     # -- data -----------------------------------------------------------------------------------
     def _load_data(self, options: UpscaleOptions, ctx: TaskContext) -> None:
@@ -408,12 +411,6 @@ class UpscaleTask(TrainingTask):
                                              "patches perfectly, so its advice to the generator is mostly "
                                              "noise. Lower the D learning rate or the GAN weight."))
         return notes
-
-    def _once(self, key: str) -> bool:
-        if key in self._notes_given:
-            return False
-        self._notes_given.add(key)
-        return True
 
 
 def _scores(outputs: list[np.ndarray], targets: list[np.ndarray], shave: int) -> tuple[float, float]:
