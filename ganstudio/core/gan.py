@@ -189,6 +189,11 @@ class GanTask(TrainingTask):
         recalibrate_batchnorm(self.G_ema, self.latent_shape, self.ctx.device, seed=self.ctx.config.seed)
         return self.G_ema
 
+    def prepare_for_export(self) -> None:
+        # the checkpoint then holds an EMA generator with fitting BatchNorm statistics
+        self.inference_generator()
+        self.G.train()
+
     @torch.no_grad()
     def preview(self) -> np.ndarray:
         G = self.inference_generator()

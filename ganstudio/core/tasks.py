@@ -97,6 +97,9 @@ class TrainingTask(ABC):
         """Plain-language (level, message) notes about the latest averaged metrics."""
         return []
 
+    def prepare_for_export(self) -> None:
+        """Called before a checkpoint is written: bring inference networks up to date (e.g. statistics)."""
+
     def _once(self, key: str) -> bool:
         """True the first time ``key`` is seen: health notes are given once per run, not every step."""
         given = self.__dict__.setdefault("_notes_given", set())

@@ -180,9 +180,7 @@ class _Run:
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         task = self.task
-        if hasattr(task, "inference_generator"):
-            task.inference_generator()  # export-ready EMA statistics in the saved file
-            task.G.train()
+        task.prepare_for_export()
         meta = {"task": self.config.task, "config": to_dict(self.config), "options": to_dict(self.options),
                 "model_info": task.model_info(), "extra_state": task.extra_state(),
                 "metrics": self.last_metrics, "best_value": self.best_value}
