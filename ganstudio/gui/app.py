@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
-import os
 import sys
 import threading
 import traceback
@@ -45,12 +44,9 @@ _SPLASH_PAINT_MS = 50
 
 def log_dir() -> Path:
     """Where the log file lives: $GANSTUDIO_LOG_DIR or the platform's user log folder."""
-    env = os.environ.get(LOG_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
+    from .settings import user_dir
 
-    return Path(platformdirs.user_log_dir("ganstudio", appauthor=False))
+    return user_dir("log", LOG_ENV)
 
 
 def setup_logging() -> Path | None:

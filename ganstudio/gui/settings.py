@@ -30,21 +30,25 @@ MAX_RECENT_FOLDERS = 10
 _MAX_OPTION_TEXT = 4096
 
 
-def settings_dir() -> Path:
-    """The preferences folder: $GANSTUDIO_SETTINGS_DIR or the platform's user config folder."""
-    env = os.environ.get(SETTINGS_ENV)
-    if env:
-        return Path(env)
+def user_dir(kind: str, env: str | None = None) -> Path:
+    """The app's per-user folder of ``kind`` ("config", "data", "log"): ``$env`` if set, else platformdirs'."""
+    if env and os.environ.get(env):
+        return Path(os.environ[env])
     import platformdirs
 
-    return Path(platformdirs.user_config_dir(APP_DIR_NAME, appauthor=False))
+    finder = {"config": platformdirs.user_config_dir, "data": platformdirs.user_data_dir,
+              "log": platformdirs.user_log_dir}[kind]
+    return Path(finder(APP_DIR_NAME, appauthor=False))
+
+
+def settings_dir() -> Path:
+    """The preferences folder: $GANSTUDIO_SETTINGS_DIR or the platform's user config folder."""
+    return user_dir("config", SETTINGS_ENV)
 
 
 def default_runs_dir() -> Path:
     """Where new training runs go unless the user chose another folder."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False)) / "runs"
+    return user_dir("data") / "runs"
 
 
 class Preferences:

@@ -21,8 +21,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QProgressBar,
-                               QPushButton, QScrollArea, QSizePolicy, QSplitter, QStyle, QToolButton,
-                               QVBoxLayout, QWidget)
+                               QPushButton, QSizePolicy, QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from ganstudio.core import events as ev
 from ganstudio.core.checkpoint import list_step_checkpoints
@@ -36,6 +35,7 @@ from .errors import show_error, show_exception
 from .jobs import Job, JobContext
 from .settings import Preferences
 from .widgets.dataset_view import DatasetView
+from .widgets.layout import named_splitter, side_column
 from .widgets.log_view import LogView
 from .widgets.loss_chart import LossChart
 from .widgets.runs_list import RunsList
@@ -165,8 +165,10 @@ class TrainPanel(QWidget):
         self.folder_edit.setReadOnly(True)
         self.folder_edit.setPlaceholderText(self.tr("No folder chosen"))
         choose = QToolButton()
-        choose.setDefaultAction(self.open_folder_action)
-        choose.setText(self.tr("Choose…"))
+        choose.setText(self.tr("Choose…"))     # not setDefaultAction: that would show the menu's longer text
+        choose.setIcon(self.open_folder_action.icon())
+        choose.setToolTip(self.open_folder_action.toolTip())
+        choose.clicked.connect(self.open_folder_action.trigger)
         choose.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         choose.setMenu(self.recent_menu)
         choose.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
@@ -190,12 +192,7 @@ class TrainPanel(QWidget):
         settings_layout.addWidget(dataset_box)
         settings_layout.addWidget(self.form)
         settings_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(settings)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setMinimumWidth(340)
+        scroll = side_column(settings, 340)
 
         self.start_button = _ActionButton(self.start_action, self.tr("Start"))
         self.pause_button = _ActionButton(self.pause_action)
@@ -223,12 +220,8 @@ class TrainPanel(QWidget):
         QVBoxLayout(samples_box).addWidget(self.sample_view)
         chart_box = QGroupBox(self.tr("Losses"))
         QVBoxLayout(chart_box).addWidget(self.loss_chart)
-        self.charts_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.charts_splitter.setObjectName("train_charts_splitter")
-        self.charts_splitter.addWidget(chart_box)
-        self.charts_splitter.addWidget(samples_box)
-        self.charts_splitter.setStretchFactor(0, 1)
-        self.charts_splitter.setStretchFactor(1, 1)
+        self.charts_splitter = named_splitter(Qt.Orientation.Horizontal, "train_charts_splitter",
+                                              [chart_box, samples_box], [1, 1])
         self.charts_splitter.setSizes([520, 460])
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -245,29 +238,19 @@ class TrainPanel(QWidget):
         self.runs_list.change_folder_requested.connect(self._on_runs_list_change_folder_requested)
         runs_box = QGroupBox()
         QVBoxLayout(runs_box).addWidget(self.runs_list)
-        self.bottom_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.bottom_splitter.setObjectName("train_bottom_splitter")
-        self.bottom_splitter.addWidget(log_box)
-        self.bottom_splitter.addWidget(runs_box)
-        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.right_splitter.setObjectName("train_right_splitter")
-        self.right_splitter.addWidget(top)
-        self.right_splitter.addWidget(self.bottom_splitter)
-        self.right_splitter.setStretchFactor(0, 3)
-        self.right_splitter.setStretchFactor(1, 1)
-
-        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.main_splitter.setObjectName("train_main_splitter")
-        self.main_splitter.addWidget(left)
-        self.main_splitter.addWidget(self.right_splitter)
-        self.main_splitter.setStretchFactor(0, 0)
-        self.main_splitter.setStretchFactor(1, 1)
+        self.bottom_splitter = named_splitter(Qt.Orientation.Horizontal, "train_bottom_splitter", [log_box, runs_box])
+        self.right_splitter = named_splitter(Qt.Orientation.Vertical, "train_right_splitter",
+                                             [top, self.bottom_splitter], [3, 1])
+        self.main_splitter = named_splitter(Qt.Orientation.Horizontal, "train_main_splitter",
+                                            [left, self.right_splitter], [0, 1])
         self.main_splitter.setSizes([400, 1000])
         self.main_splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.main_splitter)
-        self._settings_widgets = [dataset_box, self.form]
+        # Locked while training (the run uses the options it started with); the dataset report stays
+        # readable.
+        self._settings_widgets = [self.folder_edit, choose, self.form]
 
     # ------------------------------------------------------------------------------------------
     # public
@@ -302,9 +285,16 @@ class TrainPanel(QWidget):
         self._autostart = False
         for job in self._jobs:
             job.cancel()
-        for job in list(self._jobs):
-            job.wait(SHUTDOWN_WAIT_MS if job is self._train_job else 30_000)
+        ended = all([job.wait(SHUTDOWN_WAIT_MS if job is self._train_job else 30_000) for job in list(self._jobs)])
         self.runs_list.shutdown()
+        if not ended:
+            log.error("a background job did not end in time; keeping it referenced")
+            return
+        # The jobs' "ended" slots will not run any more (the window is going); say so now.
+        self._jobs.clear()
+        self._scan_job = self._preview_job = self._train_job = None
+        self._pause = None
+        self._state = IDLE
 
     def autostart_when_ready(self) -> None:
         """Start training as soon as the current folder's scan has found images (for demos)."""
@@ -333,7 +323,7 @@ class TrainPanel(QWidget):
         self._report = None
         self.folder_edit.setText(folder)
         self.folder_edit.setToolTip(folder)
-        self.folder_edit.setCursorPosition(0)
+        self.folder_edit.setCursorPosition(len(folder))    # the end (the folder's own name) is what matters
         if self._scan_job is not None:
             self._scan_job.cancel()          # its result is ignored when it ends
         if self._preview_job is not None:
@@ -625,6 +615,7 @@ class TrainPanel(QWidget):
             self.log_view.add("info", self.tr("Resumed."), event.step)
         elif isinstance(event, ev.CheckpointSaved):
             self.log_view.add("info", self.tr("Checkpoint saved."), event.step)
+            self.runs_list.refresh(select=self._run_dir)
         elif isinstance(event, ev.EvaluationDone):
             shown = ", ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
             self.log_view.add("info", self.tr("Evaluation: {0}").format(shown), event.step)
@@ -638,6 +629,8 @@ class TrainPanel(QWidget):
         self._last_step = event.start_step
         if self._state == LOADING:
             self._set_state(TRAINING)
+        self.runs_list.set_active_run(self._run_dir)
+        self.runs_list.refresh(select=self._run_dir)     # the new run is listed while it trains
         self.log_view.add("info", self.tr("Training on {0} images with {1}. Run folder: {2}").format(
             f"{event.dataset_size:,}", event.device, event.run_dir), event.start_step)
         self.progress.setFormat(self.tr("Step {0} · starting…").format(f"{event.start_step:,}"))
@@ -701,6 +694,7 @@ class TrainPanel(QWidget):
         self._pause = None
         self._set_state(IDLE)
         self._set_activity("")
+        self.runs_list.set_active_run(None)
         self.runs_list.refresh(select=self._run_dir)
         if job is not None:
             job.deleteLater()
@@ -735,7 +729,6 @@ class TrainPanel(QWidget):
         self.stop_action.setEnabled(running and state != STOPPING)
         self.open_folder_action.setEnabled(not running)
         self.demo_action.setEnabled(not running)
-        self.choose_button.setEnabled(not running)
         for widget in self._settings_widgets:
             widget.setEnabled(not running)
         self.runs_list.set_resume_allowed(not running)

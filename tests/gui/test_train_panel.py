@@ -93,7 +93,7 @@ def test_start_pause_resume_stop_leaves_a_checkpoint_and_updates_chart_and_sampl
     assert panel.run_dir().name.startswith("tiny-seed-dcgan-16-")
     qtbot.waitUntil(lambda: panel.loss_chart.point_count() >= 2, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: panel.sample_view.shown_step() is not None, timeout=WAIT_MS)
-    assert "Step" in panel.sample_view.caption.text()
+    assert panel.sample_view.caption.text() == f"Samples at step {panel.sample_view.shown_step()}"
     assert panel.sample_view.image_shape()[0] > 16
 
     with qtbot.waitSignal(panel.state_changed, check_params_cb=lambda s: s == "paused", timeout=WAIT_MS):

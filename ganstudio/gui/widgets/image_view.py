@@ -1,7 +1,8 @@
 """A uint8 numpy image (a grid of samples, thumbnails, previews) drawn to fit, with a caption.
 
-Small images are enlarged by a whole factor with nearest-neighbour sampling, so a 16x16 sample
-shows crisp pixels instead of blur; images larger than the widget are reduced smoothly.
+Small images are enlarged by a whole factor (2x, 3x...) with nearest-neighbour sampling, so a 16x16
+sample shows crisp square pixels instead of blur; an image that fits but cannot be doubled is
+enlarged smoothly to fill the space, and one larger than the widget is reduced smoothly.
 """
 from __future__ import annotations
 
@@ -29,9 +30,16 @@ def to_qimage(array: np.ndarray) -> QImage:
     return QImage(array.data, width, height, array.strides[0], formats[channels]).copy()
 
 
+def _fit_scale(scale: float) -> float:
+    """The drawing scale for an image that would just fit at ``scale``: a whole factor from 2x up."""
+    return math.floor(scale) if scale >= 2 else scale
+
+
 class _Canvas(QWidget):
-    def __init__(self, placeholder: str, keep_aspect_height: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, placeholder: str, keep_aspect_height: bool, top_aligned: bool,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._top_aligned = top_aligned
         self._image: QImage | None = None
         self._scaled: QImage | None = None      # the image at its drawn size, made once per size
         self._placeholder = placeholder
@@ -57,10 +65,7 @@ class _Canvas(QWidget):
     def heightForWidth(self, width: int) -> int:  # noqa: N802
         if self._image is None or self._image.width() == 0:
             return 48
-        scale = width / self._image.width()
-        if scale >= 1:
-            scale = math.floor(scale)
-        return max(24, int(self._image.height() * scale))
+        return max(24, int(self._image.height() * _fit_scale(width / self._image.width())))
 
     def sizeHint(self) -> QSize:  # noqa: N802
         if self._image is None:
@@ -75,11 +80,10 @@ class _Canvas(QWidget):
         if self._image is None:
             return QRect()
         iw, ih = self._image.width(), self._image.height()
-        scale = min(self.width() / iw, self.height() / ih)
-        if scale >= 1:
-            scale = math.floor(scale)
+        scale = _fit_scale(min(self.width() / iw, self.height() / ih))
         w, h = max(1, int(iw * scale)), max(1, int(ih * scale))
-        return QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
+        top = 0 if self._top_aligned else (self.height() - h) // 2
+        return QRect((self.width() - w) // 2, top, w, h)
 
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
@@ -91,19 +95,24 @@ class _Canvas(QWidget):
         rect = self.target_rect()
         if self._scaled is None or self._scaled.size() != rect.size():
             # Scaled once per image and size: a repaint (another widget, a tooltip) only copies pixels.
-            mode = (Qt.TransformationMode.SmoothTransformation if rect.width() < self._image.width()
-                    else Qt.TransformationMode.FastTransformation)   # fast = nearest neighbour
+            whole = rect.width() % self._image.width() == 0 and rect.height() % self._image.height() == 0
+            mode = (Qt.TransformationMode.FastTransformation if whole     # fast = nearest neighbour
+                    else Qt.TransformationMode.SmoothTransformation)
             self._scaled = self._image.scaled(rect.size(), Qt.AspectRatioMode.IgnoreAspectRatio, mode)
         painter.drawImage(rect.topLeft(), self._scaled)
 
 
 class ImageView(QWidget):
-    """An image with a caption line below it, or a placeholder sentence when there is none."""
+    """An image with a caption line, or a placeholder sentence when there is none.
 
-    def __init__(self, placeholder: str = "", *, keep_aspect_height: bool = False,
+    ``caption_above``: the caption is a heading over the image, which then sits at the top of the
+    space (for a large area such as the live samples); otherwise the caption follows the image.
+    """
+
+    def __init__(self, placeholder: str = "", *, keep_aspect_height: bool = False, caption_above: bool = False,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.canvas = _Canvas(placeholder, keep_aspect_height, self)
+        self.canvas = _Canvas(placeholder, keep_aspect_height, caption_above, self)
         self.caption = QLabel(self)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setWordWrap(True)
@@ -111,8 +120,11 @@ class ImageView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
+        if caption_above:
+            layout.addWidget(self.caption)
         layout.addWidget(self.canvas, 1)
-        layout.addWidget(self.caption)
+        if not caption_above:
+            layout.addWidget(self.caption)
         self._array_shape: tuple[int, ...] | None = None
 
     def set_image(self, array: np.ndarray | None, caption: str = "") -> None:

@@ -143,6 +143,8 @@ class LossChart(QWidget):
                 axis.setTextPen(_FOREGROUND)
                 axis.enableAutoSIPrefix(False)   # "step (x0.001)" helps nobody
             plot.addLegend(offset=(-10, 10), labelTextColor=_FOREGROUND, brush=pg.mkBrush(255, 255, 255, 200))
+        # D(x) sits near the top and D(G(z)) near the bottom; the middle right is usually free.
+        self._prob_plot.legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-10, 0))
         self._prob_plot.setLabel("bottom", self.tr("step"))
         self._loss_plot.getAxis("bottom").setStyle(showValues=False)   # the linked plot below shows the steps
         self._prob_plot.setYRange(0.0, 1.0, padding=0.05)

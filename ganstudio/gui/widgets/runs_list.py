@@ -25,6 +25,7 @@ from ..jobs import Job, run_job
 log = logging.getLogger(__name__)
 
 _PATH_ROLE = Qt.ItemDataRole.UserRole
+_STEPS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class RunsList(QWidget):
         self._again = False
         self._runs: list[RunInfo] = []
         self._select_after: Path | None = None
+        self._active: Path | None = None      # the run training now, marked in the list
 
         title = QLabel(self.tr("<b>Earlier runs</b>"))
         self.folder_label = QLabel()
@@ -187,6 +189,22 @@ class RunsList(QWidget):
         path = Path(item.data(0, _PATH_ROLE))
         return next((r for r in self._runs if r.path == path), None)
 
+    def set_active_run(self, path: Path | None) -> None:
+        """Mark the run that is training now (its step count is moving), or none."""
+        self._active = path
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            self._mark(item, Path(item.data(0, _PATH_ROLE)) == path)
+
+    def _mark(self, item: QTreeWidgetItem, active: bool) -> None:
+        font = item.font(0)
+        font.setBold(active)
+        for column in range(self.tree.columnCount()):
+            item.setFont(column, font)
+        item.setToolTip(0, item.data(0, _PATH_ROLE) + ("\n" + self.tr("Training now") if active else ""))
+        # Its checkpoint count lags behind; the progress bar above has the live step.
+        item.setText(2, self.tr("training…") if active else item.data(0, _STEPS_ROLE))
+
     def set_resume_allowed(self, allowed: bool) -> None:
         """Resume is off while another run trains."""
         self._can_resume = allowed
@@ -210,8 +228,9 @@ class RunsList(QWidget):
             date = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified))
             item = QTreeWidgetItem([run.name, run.preset, steps, date])
             item.setData(0, _PATH_ROLE, str(run.path))
-            item.setToolTip(0, str(run.path))
+            item.setData(0, _STEPS_ROLE, steps)
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self._mark(item, run.path == self._active)
             items.append(item)
         self.tree.addTopLevelItems(items)
         if wanted is not None:

@@ -22,7 +22,7 @@ class SampleView(ImageView):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(self.tr("Samples appear here while the model trains: the same random inputs "
-                                 "each time, so you can watch them sharpen."), parent=parent)
+                                 "each time, so you can watch them sharpen."), caption_above=True, parent=parent)
         self._pending: tuple[int, np.ndarray] | None = None
         self._shown_step: int | None = None
         self._timer = QTimer(self)
@@ -57,6 +57,6 @@ class SampleView(ImageView):
     def _draw_pending(self) -> None:
         step, grid = self._pending
         self._pending = None
-        self.set_image(grid, self.tr("Step {0}").format(f"{step:,}"))
+        self.set_image(grid, self.tr("Samples at step {0}").format(f"{step:,}"))
         self._shown_step = step
         self.samples_shown.emit(step)
