@@ -14,17 +14,17 @@ CPU. ``--check`` exits with status 1 when it is missed.
 
     python benchmarks/translate_quality.py                  # the 10-minute run
     python benchmarks/translate_quality.py --minutes 0.3    # a smoke run (far from the target)
-    python benchmarks/translate_quality.py --set zoom=0.1 --set ngf=48   # try other options
+    python benchmarks/translate_quality.py --set ngf=48 --config lr_g=2e-4   # try other settings
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,8 @@ from ganstudio.core.trainer import train  # noqa: E402
 from ganstudio.core.translate import metrics  # noqa: E402
 from ganstudio.core.translate.data import PairedFolders  # noqa: E402
 from ganstudio.core.translate.inference import load_translator, translate_array  # noqa: E402
-from ganstudio.core.translate.task import TranslateOptions, validation_split  # noqa: E402
+from ganstudio.core.translate.task import (TRANSLATE_TRAIN_DEFAULTS, TranslateOptions,  # noqa: E402
+                                           validation_split)
 
 DEFAULT_DATA = Path.home() / ".cache" / "ganstudio-data" / "pairs_cjk_64"
 TARGET_RATIO = 0.35        # test L1 / identity L1
@@ -46,9 +47,68 @@ SPEED_SIDE = 512           # inference speed is measured on SPEED_SIDE x SPEED_S
 SPEED_REPEATS = 3
 
 #: the benchmark's data-specific choices; everything else is TranslateOptions' defaults
-BENCH_OPTIONS = dict(mode="paired", load_size=64, crop_size=64,
+GLYPH_OPTIONS = dict(mode="paired", load_size=64, crop_size=64,
                      flip=False,          # glyphs are not mirror-symmetric: mirrored Kai is not Kai
                      val_fraction=0.1, val_max=1_000_000)
+
+
+@dataclass
+class HeldOut:
+    """The pairs of pairs_cjk_64 split like the task splits them (every 10th name held out)."""
+    data: PairedFolders
+    train: list[int]
+    test: list[int]
+
+    @classmethod
+    def load(cls, data_dir: Path, options: TranslateOptions) -> "HeldOut":
+        data = PairedFolders(data_dir / "A_sans", data_dir / "B_kai", load_size=options.load_size,
+                             channels=options.channels)
+        train_idx, test_idx = validation_split(len(data), options.val_fraction, options.val_max)
+        return cls(data, train_idx, test_idx)
+
+    def scores(self, model, indices: list[int]) -> tuple[float, float]:
+        """(L1 in [0, 1], SSIM) of the model's outputs against the targets, through ``translate_array``."""
+        outs = [translate_array(model, self.data.a[i].permute(1, 2, 0).numpy()) for i in indices]
+        out = torch.stack([torch.from_numpy(o).permute(2, 0, 1) for o in outs]).float() / 255
+        target = torch.stack([self.data.b[i] for i in indices]).float() / 255
+        return float(metrics.l1(out, target).mean()), float(metrics.ssim(out, target).mean())
+
+    def identity_scores(self) -> tuple[float, float]:
+        a = torch.stack([self.data.a[i] for i in self.test]).float() / 255
+        b = torch.stack([self.data.b[i] for i in self.test]).float() / 255
+        return float(metrics.l1(a, b).mean()), float(metrics.ssim(a, b).mean())
+
+    def train_sample(self) -> list[int]:
+        """As many training pairs as test pairs, spread over the training names."""
+        step = max(1, len(self.train) // len(self.test))
+        return self.train[::step][:len(self.test)]
+
+
+def glyph_options(data_dir: Path, **overrides) -> TranslateOptions:
+    return TranslateOptions(a_dir=str(data_dir / "A_sans"), b_dir=str(data_dir / "B_kai"),
+                            **{**GLYPH_OPTIONS, **overrides})
+
+
+def glyph_config(minutes: float, threads: int, seed: int = 0, **overrides) -> TrainConfig:
+    """The translate task's training defaults, limited by time, with nothing else inside the timed run
+    (no previews, validations or checkpoints: the trainer writes one at the end)."""
+    never = 10 ** 9
+    values = {**TRANSLATE_TRAIN_DEFAULTS, "task": "translate", "steps": None, "minutes": minutes, "threads": threads,
+              "seed": seed, "log_every": 50, "sample_every": never, "eval_every": never, "checkpoint_every": never}
+    return TrainConfig(**{**values, **overrides})
+
+
+def inference_speed(model, held: HeldOut) -> float:
+    """Output megapixels per second on a SPEED_SIDE-square mosaic of held-out glyphs."""
+    tiles = [held.data.a[i] for i in held.test[:64]]
+    mosaic = torch.cat([torch.cat(tiles[r * 8:(r + 1) * 8], dim=2) for r in range(8)], dim=1)
+    image = torch.nn.functional.interpolate(mosaic[None].float(), size=(SPEED_SIDE, SPEED_SIDE))[0]
+    image = image.round().to(torch.uint8).permute(1, 2, 0).numpy()
+    translate_array(model, image)  # warm-up (kernel selection)
+    t = time.perf_counter()
+    for _ in range(SPEED_REPEATS):
+        translate_array(model, image)
+    return SPEED_REPEATS * SPEED_SIDE ** 2 / 1e6 / (time.perf_counter() - t)
 
 
 def _parse_value(text: str):
@@ -68,42 +128,25 @@ def _overrides(pairs: list[str]) -> dict:
     return out
 
 
-def _as_batch(images: list[torch.Tensor]) -> torch.Tensor:
-    return torch.stack(images).float() / 255
-
-
-def _translate_all(model, images: list[torch.Tensor]) -> torch.Tensor:
-    outs = [translate_array(model, t.permute(1, 2, 0).numpy()) for t in images]
-    return torch.stack([torch.from_numpy(o).permute(2, 0, 1) for o in outs]).float() / 255
-
-
-def _scores(out: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
-    return float(metrics.l1(out, target).mean()), float(metrics.ssim(out, target).mean())
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding A_sans/ and B_kai/")
     p.add_argument("--minutes", type=float, default=10.0, help="training time (default 10)")
-    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run", type=Path, help="run folder to keep (default: a temporary folder)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a TranslateOptions field")
-    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a TrainConfig field")
+    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrainConfig field (e.g. batch_size=32, lr_g=2e-4)")
     p.add_argument("--check", action="store_true", help="exit 1 if the target is missed")
     args = p.parse_args(argv)
 
-    a_dir, b_dir = args.data / "A_sans", args.data / "B_kai"
-    if not a_dir.is_dir() or not b_dir.is_dir():
+    if not (args.data / "A_sans").is_dir() or not (args.data / "B_kai").is_dir():
         print(f"{args.data} lacks A_sans/ and B_kai/ (build it with ../shared/datasets/build.sh)", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    options = TranslateOptions(a_dir=str(a_dir), b_dir=str(b_dir), **{**BENCH_OPTIONS, **_overrides(args.set)})
-    big = 10 ** 9   # no previews, validations or checkpoints inside the timed run (one at the end)
-    config = TrainConfig(**{**dict(task="translate", steps=None, minutes=args.minutes, batch_size=args.batch_size,
-                                   threads=args.threads, seed=args.seed, log_every=50, sample_every=big,
-                                   eval_every=big, checkpoint_every=big), **_overrides(args.config)})
+    options = glyph_options(args.data, **_overrides(args.set))
+    config = glyph_config(args.minutes, args.threads, args.seed, **_overrides(args.config))
 
     with tempfile.TemporaryDirectory(prefix="translate-bench-") as tmp:
         run_dir = args.run or Path(tmp) / "run"
@@ -115,31 +158,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         speed = np.mean([r["img_per_s"] for r in records[len(records) // 4:]]) if records else float("nan")
-        model = load_translator(run_dir, prefer_best=False)
+        model = load_translator(run_dir, prefer_best=False)   # the final weights: no selection on the test set
 
-        data = PairedFolders(a_dir, b_dir, load_size=options.load_size, channels=options.channels)
-        train_idx, val_idx = validation_split(len(data), options.val_fraction, options.val_max)
-        val_a, val_b = [data.a[i] for i in val_idx], [data.b[i] for i in val_idx]
-        seen = train_idx[:: max(1, len(train_idx) // len(val_idx))][:len(val_idx)]
-        test_l1, test_ssim = _scores(_translate_all(model, val_a), _as_batch(val_b))
-        base_l1, base_ssim = _scores(_as_batch(val_a), _as_batch(val_b))
-        train_l1, _ = _scores(_translate_all(model, [data.a[i] for i in seen]), _as_batch([data.b[i] for i in seen]))
-
-        mosaic = torch.cat([torch.cat(val_a[r * 8:(r + 1) * 8], dim=2) for r in range(8)], dim=1)
-        image = torch.nn.functional.interpolate(mosaic[None].float(), size=(SPEED_SIDE, SPEED_SIDE))[0]
-        image = image.round().to(torch.uint8).permute(1, 2, 0).numpy()
-        translate_array(model, image)  # warm-up (kernel selection)
-        t = time.perf_counter()
-        for _ in range(SPEED_REPEATS):
-            translate_array(model, image)
-        mps = SPEED_REPEATS * SPEED_SIDE ** 2 / 1e6 / (time.perf_counter() - t)
+        held = HeldOut.load(args.data, options)
+        test_l1, test_ssim = held.scores(model, held.test)
+        base_l1, base_ssim = held.identity_scores()
+        train_l1, _ = held.scores(model, held.train_sample())
+        mps = inference_speed(model, held)
 
     ratio = test_l1 / base_l1
-    epochs = finished.step * args.batch_size / len(train_idx)
-    print(f"\npix2pix on {args.data.name}: {len(train_idx)} training / {len(val_idx)} held-out pairs, "
+    epochs = finished.step * config.batch_size / len(held.train)
+    shown = {k: v for k, v in dataclasses.asdict(options).items() if k not in ("a_dir", "b_dir")}
+    print(f"\npix2pix on {args.data.name}: {len(held.train)} training / {len(held.test)} held-out pairs, "
           f"{args.minutes:g} min on {args.threads} threads ({wall:.0f} s wall with loading)")
-    print(f"steps {finished.step}, {epochs:.1f} epochs, {speed:.0f} img/s; "
-          f"options: {json.dumps({k: v for k, v in dataclasses.asdict(options).items() if k not in ('a_dir', 'b_dir')})}")
+    print(f"steps {finished.step} (batch {config.batch_size}, lr_g {config.lr_g:g}), {epochs:.1f} epochs, "
+          f"{speed:.0f} img/s\noptions: {json.dumps(shown)}")
     print(f"\n{'':24}{'L1':>8}{'SSIM':>8}")
     print(f"{'identity baseline':24}{base_l1:8.4f}{base_ssim:8.4f}")
     print(f"{'pix2pix, held-out':24}{test_l1:8.4f}{test_ssim:8.4f}")

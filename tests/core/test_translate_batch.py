@@ -82,17 +82,18 @@ def test_cli_translate(tmp_path, model_file, capsys):
 def test_cli_train_translate_options(tmp_path):
     a, b = make_pairs(tmp_path / "data", n=4, size=(16, 16))
     args = build_parser().parse_args(["train-translate", "--unpaired", str(a), str(b), "--out", str(tmp_path / "r"),
-                                      "--crop-size", "16", "--load-size", "16", "--no-flip", "--steps", "2"])
+                                      "--crop-size", "16", "--load-size", "16", "--no-flip", "--steps", "2",
+                                      "--d-layers", "3"])
     with pytest.raises(ConfigError, match="d_layers 3 needs crops of at least 24"):
         translate_options_from_args(args)
-    args.d_layers = 2
+    args.d_layers = None    # automatic: 2 layers for small crops
     opts = translate_options_from_args(args)
     assert (opts.mode, opts.a_dir, opts.crop_size, opts.flip) == ("unpaired", str(a), 16, False)
     sbs = build_parser().parse_args(["train-translate", "--side-by-side", str(a), "--split", "B|A", "--out", "x",
                                      "--crop-size", "32"])
     assert translate_options_from_args(sbs).side_by_side and translate_options_from_args(sbs).split == "B|A"
     code = main(["train-translate", "--paired", str(a), str(b), "--out", str(tmp_path / "run"), "--quiet",
-                 "--crop-size", "16", "--load-size", "16", "--ngf", "4", "--ndf", "4", "--d-layers", "2", "--steps", "2",
+                 "--crop-size", "16", "--load-size", "16", "--ngf", "4", "--ndf", "4", "--steps", "2",
                  "--batch-size", "2", "--threads", "1"])
     assert code == 0
     assert main(["export-translator", str(tmp_path / "run"), str(tmp_path / "m.safetensors")]) == 0

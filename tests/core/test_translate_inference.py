@@ -12,7 +12,7 @@ from ganstudio.core.errors import CheckpointError, ConfigError
 from ganstudio.core.translate.inference import (TILED_TOLERANCE, load_translator, save_translator,
                                                 translate_array, translator_from_generators)
 from ganstudio.core.translate.models import (PatchDiscriminator, ResnetGenerator, UNetGenerator, build_generator,
-                                             generator_spec, pad_to_multiple, required_multiple)
+                                             generator_spec, pad_for, pad_to_multiple, required_multiple)
 
 
 def _smooth_image(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -68,8 +68,11 @@ def test_generators_handle_grey_and_rgb_and_report_their_multiple():
 def test_pad_to_multiple_reflects_even_tiny_images():
     x = torch.arange(6.0).view(1, 1, 2, 3)
     padded, size = pad_to_multiple(x, 8)
-    assert size == (2, 3) and padded.shape == (1, 1, 16, 16)
+    assert size == (2, 3) and padded.shape == (1, 1, 8, 8)
     assert torch.equal(padded[..., :2, :3], x)
+    assert pad_to_multiple(x, 8, min_side=16)[0].shape == (1, 1, 16, 16)
+    assert pad_for(UNetGenerator(ngf=2, depth=6), torch.zeros(1, 3, 64, 64))[0].shape == (1, 3, 64, 64)
+    assert pad_for(ResnetGenerator(ngf=2, n_blocks=1), torch.zeros(1, 3, 1, 5))[0].shape == (1, 3, 8, 8)
 
 
 @pytest.mark.parametrize("shape", [(37, 53, 3), (1, 1, 3), (5, 300), (64, 64, 1), (30, 17, 4)])

@@ -29,6 +29,8 @@ from ..errors import ConfigError, DatasetError
 from ..upscale.imageio import read_image
 
 CHANNEL_MODES = ("auto", "rgb", "grey")
+#: share of training crops that are zoomed: resampling blurs a little, so the rest stay pixel-exact
+ZOOM_SHARE = 0.5
 SPLITS = ("A|B", "B|A")
 
 Progress = Callable[[str, float], None] | None
@@ -329,7 +331,7 @@ class Augment:
     crop_size: int
     flip: bool = True          # horizontal flips, half the time
     shift: float = 0.0         # max shift as a fraction of the crop (whole pixels; edges reflected)
-    zoom: float = 0.0          # max relative zoom in or out (0.1: 0.9x..1.1x), bilinear
+    zoom: float = 0.0          # max relative zoom in or out (0.1: 0.9x..1.1x), bilinear, on ZOOM_SHARE of them
 
 
 def random_crops(sides: Sequence[Sequence[torch.Tensor]], indices: Sequence[int], size: int,
@@ -374,7 +376,8 @@ def augment(batch: torch.Tensor, aug: Augment, rng: torch.Generator) -> torch.Te
     size = batch.shape[-1]
     max_px = int(math.floor(aug.shift * size))
     shifts = torch.randint(-max_px, max_px + 1, (n, 2), generator=rng).float() * (2.0 / size)
-    scale = 1.0 + (torch.rand(n, generator=rng) * 2 - 1) * aug.zoom
+    zoomed = torch.rand(n, generator=rng) < ZOOM_SHARE
+    scale = 1.0 + (torch.rand(n, generator=rng) * 2 - 1) * aug.zoom * zoomed
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = scale
     theta[:, 1, 1] = scale

@@ -44,7 +44,7 @@ from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError, ExportError
 from ..export import file_sha256
 from .data import over_white, rgb_to_tensor
-from .models import TileSafeInstanceNorm, build_generator, generator_spec, pad_to_multiple, required_multiple
+from .models import TileSafeInstanceNorm, build_generator, generator_spec, pad_for, required_multiple
 
 FORMAT = "ganstudio-translator"
 FORMAT_VERSION = 1
@@ -111,8 +111,13 @@ def translator_from_generators(generators: dict[str, nn.Module], info: dict[str,
                       resolve_precision(precision, dev))
 
 
-def save_translator(translator: Translator, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write the generators as one safetensors file (weights only) with JSON metadata, atomically."""
+def save_translator(translator: Translator, path: str | os.PathLike, *, overwrite: bool = False,
+                    half: bool = False) -> Path:
+    """Write the generators as one safetensors file (weights only) with JSON metadata, atomically.
+
+    ``half`` stores float weights as fp16 (half the size, e.g. for bundled models); they are
+    widened back to fp32 on loading.
+    """
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ExportError(f"Translator files end in .safetensors, got {path.name}.")
@@ -123,7 +128,10 @@ def save_translator(translator: Translator, path: str | os.PathLike, *, overwrit
     for direction, G in translator.generators.items():
         generators[direction] = generator_spec(G)
         for key, value in G.state_dict().items():
-            tensors[f"model/{direction}/{key}"] = value.detach().to("cpu").contiguous().clone()
+            value = value.detach().to("cpu")
+            if half and value.is_floating_point():
+                value = value.half()
+            tensors[f"model/{direction}/{key}"] = value.contiguous().clone()
     info = {k: v for k, v in translator.info.items() if k != "generators"}
     info["generators"] = generators
     doc = {"format": FORMAT, "version": FORMAT_VERSION, "app_version": __version__, "info": info}
@@ -195,9 +203,13 @@ def _read_metadata(file: Path) -> dict[str, Any]:
         raise CheckpointError(f"{file} has damaged metadata: {e}.") from e
 
 
-def export_translator(source: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Export a run's (or checkpoint's) inference generators as a small translator file."""
-    return save_translator(load_translator(source, device="cpu", precision="fp32"), out, overwrite=overwrite)
+def export_translator(source: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False,
+                      half: bool = False, info: dict[str, Any] | None = None) -> Path:
+    """Export a run's (or checkpoint's) inference generators as a small translator file, with
+    ``info`` (e.g. a model card's facts) added to its metadata."""
+    model = load_translator(source, device="cpu", precision="fp32")
+    model.info.update(info or {})
+    return save_translator(model, out, overwrite=overwrite, half=half)
 
 
 # -- arrays in, arrays out ---------------------------------------------------------------------
@@ -294,7 +306,7 @@ def translate_array(model: Translator, image: np.ndarray, direction: str = "AtoB
         raise ConfigError(f"The tile size must be 0 (no tiles) or positive, got {tile}.")
 
     def run(t: torch.Tensor) -> torch.Tensor:
-        padded, (th, tw) = pad_to_multiple(t, multiple)
+        padded, (th, tw) = pad_for(G, t)
         padded = padded.to(model.device).contiguous(memory_format=torch.channels_last)
         with torch.no_grad(), _autocast(model):
             return G(padded).float()[..., :th, :tw].clamp_(-1, 1).cpu()

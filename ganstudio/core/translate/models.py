@@ -270,15 +270,27 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Reflect-pad an NCHW batch on the right and bottom to multiples of ``multiple`` (at least
-    twice the multiple, so that instance norms never see a single pixel).
+def minimum_side(model: nn.Module) -> int:
+    """The smallest input side the network can take: its multiple, or twice that for the ResNet,
+    whose instance norms at the lowest resolution need more than one pixel."""
+    multiple = required_multiple(model)
+    return 2 * multiple if isinstance(model, ResnetGenerator) else multiple
+
+
+def pad_for(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """``pad_to_multiple`` with what ``model`` needs; returns the padded batch and the original (H, W)."""
+    return pad_to_multiple(x, required_multiple(model), minimum_side(model))
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad an NCHW batch on the right and bottom to multiples of ``multiple`` that are at
+    least ``min_side``.
 
     Reflection needs a pad smaller than the side, so tiny images are reflected repeatedly (the
     image mirrored, then the mirror mirrored...). Returns the padded batch and the original (H, W).
     """
     h, w = x.shape[-2:]
-    ph, pw = (max(h, 2 * multiple) - h), (max(w, 2 * multiple) - w)
+    ph, pw = max(h, min_side) - h, max(w, min_side) - w
     ph, pw = ph + (-(h + ph)) % multiple, pw + (-(w + pw)) % multiple
     while ph or pw:
         ch, cw = min(ph, x.shape[-2] - 1), min(pw, x.shape[-1] - 1)
