@@ -10,6 +10,7 @@ images and starts training as soon as they are scanned.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import logging.handlers
 import sys
@@ -40,6 +41,36 @@ _LOG_BACKUPS = 3
 GUI_SWITCH_INTERVAL_S = 0.001
 #: time for the splash to be painted before the main window's import blocks the event loop
 _SPLASH_PAINT_MS = 50
+
+
+def tune_runtime_for_gui() -> None:
+    """Keep the event loop prompt while a training thread runs Python in the same process.
+
+    Call once the main window exists (torch, Qt and pyqtgraph imported). Two measured causes of
+    late GUI events (benchmarks/ui_responsiveness.py): the GIL switch interval (see
+    ``GUI_SWITCH_INTERVAL_S``), and full garbage collections, which scan every tracked object
+    (~400k after start-up) in whichever thread triggers them and hold the GIL for 150-250 ms.
+    Freezing the start-up objects takes them out of every later collection.
+    """
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
+    gc.collect()
+    gc.freeze()
+
+
+def freeze_long_lived_objects() -> None:
+    """Exempt every object alive now from the cyclic garbage collector's scans (not from freeing).
+
+    The Train panel calls this once a run has taken its first steps: by then the run has imported
+    what it needs (the optimiser alone pulls in ~100k objects from torch._dynamo), and without this
+    the next full collection, in the training thread, would hold the GIL for ~100 ms.
+    """
+    gc.freeze()
+
+
+def release_frozen_objects() -> None:
+    """Undo ``freeze_long_lived_objects`` when a run ends, so that cycles left by the finished run
+    (its model, its dataset) can be collected again."""
+    gc.unfreeze()
 
 
 def log_dir() -> Path:
@@ -208,7 +239,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, qt_args = parse_args(argv)
     setup_logging()
-    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
     QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication([sys.argv[0], *qt_args])
     configure_application(app)
@@ -226,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
         splash.finish(window)
         windows.append(window)
+        tune_runtime_for_gui()
 
     QTimer.singleShot(_SPLASH_PAINT_MS, open_main_window)
     code = app.exec()

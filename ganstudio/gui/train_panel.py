@@ -31,6 +31,7 @@ from ganstudio.core.errors import DatasetError, GanStudioError
 from ganstudio.core.resources import demo_dataset_dir
 from ganstudio.core.trainer import METRICS_NAME, PauseControl, load_run_config, resume_run, train
 
+from .app import freeze_long_lived_objects, release_frozen_objects
 from .errors import show_error, show_exception
 from .jobs import Job, JobContext
 from .settings import Preferences
@@ -98,6 +99,7 @@ class TrainPanel(QWidget):
         self._total_steps: int | None = None
         self._limit_seconds: float | None = None
         self._last_step = 0
+        self._objects_frozen = False
         self._autostart = False
         self._shutting_down = False
 
@@ -295,6 +297,9 @@ class TrainPanel(QWidget):
         self._scan_job = self._preview_job = self._train_job = None
         self._pause = None
         self._state = IDLE
+        if self._objects_frozen:
+            release_frozen_objects()
+            self._objects_frozen = False
 
     def autostart_when_ready(self) -> None:
         """Start training as soon as the current folder's scan has found images (for demos)."""
@@ -639,6 +644,9 @@ class TrainPanel(QWidget):
             window.show_device(event.device)
 
     def _on_step_ended(self, event: ev.StepEnded) -> None:
+        if not self._objects_frozen:
+            freeze_long_lived_objects()      # keeps full GC pauses out of the running event loop
+            self._objects_frozen = True
         self._last_step = event.step
         self.loss_chart.add_point(event.step, event.metrics)
         if self._total_steps:
@@ -692,6 +700,9 @@ class TrainPanel(QWidget):
     def _on_train_job_ended(self) -> None:
         job, self._train_job = self._train_job, None
         self._pause = None
+        if self._objects_frozen:
+            release_frozen_objects()
+            self._objects_frozen = False
         self._set_state(IDLE)
         self._set_activity("")
         self.runs_list.set_active_run(None)

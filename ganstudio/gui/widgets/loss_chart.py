@@ -146,7 +146,7 @@ class LossChart(QWidget):
         # D(x) sits near the top and D(G(z)) near the bottom; the middle right is usually free.
         self._prob_plot.legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-10, 0))
         self._prob_plot.setLabel("bottom", self.tr("step"))
-        self._loss_plot.getAxis("bottom").setStyle(showValues=False)   # the linked plot below shows the steps
+        self._loss_plot.hideAxis("bottom")      # the linked plot below shows the steps (one axis less to paint)
         self._prob_plot.setYRange(0.0, 1.0, padding=0.05)
         self._prob_plot.enableAutoRange(axis="y", enable=False)
 
