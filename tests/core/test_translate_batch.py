@@ -13,14 +13,7 @@ from ganstudio.core.translate.batch import translate_batch
 from ganstudio.core.translate.cli_commands import translate_options_from_args
 from ganstudio.core.translate.inference import load_translator, save_translator, translator_from_generators
 from ganstudio.core.translate.models import UNetGenerator
-from tests.core.test_translate_data import make_pairs
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+from tests.core.test_translate_data import make_pairs, one_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

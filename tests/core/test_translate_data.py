@@ -13,6 +13,17 @@ from ganstudio.core.translate.data import (Augment, PairedFolders, SideBySideFol
                                            match_pairs, random_crops, split_side_by_side)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny nets gain nothing from a second thread, and on a shared 2-core machine a 2-thread
+    torch job slows several-fold when another process is busy. Restores the setting afterwards
+    (the trainer applies ``threads`` to torch globally)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make_pairs(root: Path, n: int = 8, size: tuple[int, int] = (20, 24), grey_a: bool = False) -> tuple[Path, Path]:
     """``n`` random A images and their B partners (B = inverted A; with ``grey_a`` A is grey and B
     tinted), same names, in root/A and root/B."""

@@ -13,6 +13,7 @@ from ganstudio.core.translate.inference import (TILED_TOLERANCE, load_translator
                                                 translate_array, translator_from_generators)
 from ganstudio.core.translate.models import (PatchDiscriminator, ResnetGenerator, UNetGenerator, build_generator,
                                              generator_spec, pad_for, pad_to_multiple, required_multiple)
+from tests.core.test_translate_data import one_thread  # noqa: F401 (autouse fixture)
 
 
 def _smooth_image(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray:

@@ -18,17 +18,9 @@ from ganstudio.core.trainer import resume_run, train
 from ganstudio.core.translate import CycleGanTask, Pix2PixTask, TranslateOptions
 from ganstudio.core.translate.inference import load_translator, translate_array
 from ganstudio.core.translate.task import validation_split
-from tests.core.test_translate_data import make_pairs
+from tests.core.test_translate_data import make_pairs, one_thread  # noqa: F401 (autouse fixture)
 
 TINY = dict(load_size=16, crop_size=16, ngf=4, ndf=4, n_blocks=1, d_layers=2, preview_count=3)
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    """The trainer applies ``threads`` to torch globally; give other tests their setting back."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def _config(steps: int, **kw) -> TrainConfig:

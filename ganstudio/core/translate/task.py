@@ -13,7 +13,6 @@ pool's random stream is checkpointed, so a resumed run continues exactly.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +39,8 @@ MODEL_KIND = "translate"
 MIN_PAIRS_FOR_VALIDATION = 20
 #: fixed training crops used to recompute the EMA generator's BatchNorm statistics
 BN_RECALIBRATION_EXAMPLES = 64
-#: images per forward pass in validation and statistics passes
-EVAL_BATCH = 32
+#: pixels per forward pass in validation and statistics passes (128 glyphs of 64 px, 2 photos of 512 px)
+EVAL_PIXELS = 128 * 64 * 64
 #: validation L1 above this multiple of the training L1 is reported as memorising
 OVERFIT_RATIO = 2.0
 #: steps with D's loss below the threshold before the "D is winning" note
@@ -291,7 +290,7 @@ class TranslateTask(TrainingTask):
             m.momentum = None  # cumulative average over the passes
             m.train()
         with self.ctx.autocast():
-            for chunk in inputs.split(EVAL_BATCH):
+            for chunk in inputs.split(_chunk(inputs)):
                 G(chunk.to(self.ctx.device).contiguous(memory_format=self.memory_format))
         for m, momentum in zip(bns, momenta):
             m.momentum = momentum
@@ -303,7 +302,7 @@ class TranslateTask(TrainingTask):
         padded, (h, w) = pad_for(G, x)
         outs = []
         with self.ctx.autocast():
-            for chunk in padded.split(EVAL_BATCH):
+            for chunk in padded.split(_chunk(padded)):
                 outs.append(G(chunk.to(self.ctx.device).contiguous(memory_format=self.memory_format)).float())
         return torch.cat(outs)[..., :h, :w].clamp(-1, 1)
 
@@ -334,6 +333,11 @@ class TranslateTask(TrainingTask):
         return {"kind": MODEL_KIND, "mode": o.mode, "channels": {"A": a_channels, "B": b_channels},
                 "domains": {"A": Path(o.a_dir).name, "B": Path(o.b_dir).name if o.b_dir else ""},
                 "load_size": o.load_size, "crop_size": o.crop_size}
+
+
+def _chunk(batch: torch.Tensor) -> int:
+    """Images per forward pass for a batch of this size (bounded memory for large images)."""
+    return max(1, EVAL_PIXELS // (batch.shape[-2] * batch.shape[-1]))
 
 
 def _rows_grid(columns: Sequence[np.ndarray], padding: int = 2) -> np.ndarray:
