@@ -134,7 +134,7 @@ def test_foreign_and_pickled_files_are_refused(tmp_path):
         load_translator(pickled)
     from safetensors.torch import save_file
     save_file({"w": torch.zeros(2)}, tmp_path / "other.safetensors")
-    with pytest.raises(CheckpointError, match="not a GAN Studio model"):
+    with pytest.raises(CheckpointError, match="not a GAN Studio"):
         load_translator(tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="does not exist"):
         load_translator(tmp_path / "missing")

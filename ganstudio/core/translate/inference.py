@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,11 +33,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from ... import __version__
-from ..checkpoint import META_KEY, Checkpoint, find_checkpoint, load_module_state, read_checkpoint
+from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
+from ..checkpoint import META_KEY, find_checkpoint, load_module_state, read_checkpoint, write_checkpoint
 from ..data import Cancelled
 from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError, ExportError
@@ -129,22 +128,12 @@ def save_translator(translator: Translator, path: str | os.PathLike, *, overwrit
         generators[direction] = generator_spec(G)
         for key, value in G.state_dict().items():
             value = value.detach().to("cpu")
-            if half and value.is_floating_point():
-                value = value.half()
-            tensors[f"model/{direction}/{key}"] = value.contiguous().clone()
+            tensors[f"model/{direction}/{key}"] = value.half() if half and value.is_floating_point() else value
     info = {k: v for k, v in translator.info.items() if k != "generators"}
     info["generators"] = generators
     doc = {"format": FORMAT, "version": FORMAT_VERSION, "app_version": __version__, "info": info}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(doc)})
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ExportError(f"Could not write {path}: {e.strerror or e}.") from e
-    return path
+    # channels_last weights are not contiguous, and safetensors wants contiguous, unshared tensors
+    return write_checkpoint(path, {k: v.contiguous().clone() for k, v in tensors.items()}, doc)
 
 
 def load_translator(path: str | os.PathLike, *, device: str | torch.device = "auto", precision: str = "auto",
@@ -158,16 +147,11 @@ def load_translator(path: str | os.PathLike, *, device: str | torch.device = "au
     if not path.exists():
         raise CheckpointError(f"{path} does not exist; choose a translation run folder or a model file.")
     file = find_checkpoint(path, prefer_best=prefer_best)
-    doc = _read_metadata(file)
-    if doc.get("format") == FORMAT:
-        if int(doc.get("version", 0)) > FORMAT_VERSION:
-            raise CheckpointError(f"{file} was written by a newer GAN Studio; update the app to open it.")
-        info = doc.get("info") or {}
-        with safe_open(str(file), framework="pt", device="cpu") as f:
-            ckpt = Checkpoint(file, doc, {k: f.get_tensor(k) for k in f.keys()})
+    ckpt = read_checkpoint(file, kind=FORMAT if _is_translator_file(file) else CHECKPOINT_FORMAT)
+    if ckpt.meta["format"] == FORMAT:
+        info = ckpt.meta.get("info") or {}
         modules = {d: d for d in info.get("generators", {})}
     else:
-        ckpt = read_checkpoint(file)
         info = ckpt.meta.get("model_info") or {}
         if info.get("kind") != "translate":
             what = ckpt.meta.get("task") or info.get("kind") or "unknown"
@@ -188,19 +172,14 @@ def load_translator(path: str | os.PathLike, *, device: str | torch.device = "au
     return Translator(generators, info, dev, resolve_precision(precision, dev), file, file_sha256(file))
 
 
-def _read_metadata(file: Path) -> dict[str, Any]:
+def _is_translator_file(file: Path) -> bool:
+    """Whether ``file``'s metadata names the translator format (anything unreadable: False, and
+    ``read_checkpoint`` then says what is wrong with it)."""
     try:
         with safe_open(str(file), framework="pt", device="cpu") as f:
-            raw = (f.metadata() or {}).get(META_KEY)
-    except Exception as e:  # safetensors raises its own types for headers that are not its own
-        raise CheckpointError(f"{file} is not a readable model file (corrupt, truncated, or not safetensors; "
-                              f"pickled .pt/.pth files are never loaded): {e}") from e
-    if raw is None:
-        raise CheckpointError(f"{file} is a safetensors file but not a GAN Studio model.")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{file} has damaged metadata: {e}.") from e
+            return json.loads((f.metadata() or {}).get(META_KEY, "{}")).get("format") == FORMAT
+    except Exception:  # noqa: BLE001 - safetensors and json raise many types for foreign files
+        return False
 
 
 def export_translator(source: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False,
