@@ -138,3 +138,19 @@ def test_side_by_side_pairs_train(tmp_path):
     assert isinstance(task, Pix2PixTask) and task.dataset_size == 4
     assert torch.equal(task.train.b[0], 255 - task.train.a[0])
     assert all(torch.isfinite(v) for v in task.train_step(0).values())
+
+
+def test_learning_rates_decay_over_the_last_half_and_keep_nan_cuts(pairs):
+    opts = TranslateOptions(a_dir=str(pairs[0]), b_dir=str(pairs[1]), lr_decay=0.5, **TINY)
+    task = get_task("translate")(opts, TaskContext(_config(10, lr_g=4e-4, lr_d=2e-4), torch.device("cpu"), None))
+
+    def lrs() -> tuple[float, float]:
+        return task.opt_G.param_groups[0]["lr"], task.opt_D.param_groups[0]["lr"]
+
+    task.train_step(0)
+    assert lrs() == pytest.approx((4e-4, 2e-4))
+    task.train_step(8)                         # 2 of the last 5 steps left
+    assert lrs() == pytest.approx((4e-4 * 0.4, 2e-4 * 0.4))
+    task.scale_learning_rates(0.5)             # NaN recovery's cut survives the schedule
+    task.train_step(5)
+    assert lrs() == pytest.approx((2e-4, 1e-4))

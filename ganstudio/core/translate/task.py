@@ -13,6 +13,7 @@ pool's random stream is checkpointed, so a resumed run continues exactly.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,7 @@ class TranslateOptions:
     identity_weight: float = 0.5       # unpaired: identity L1 weight, relative to cycle_weight
     pool_size: int = 50                # unpaired: history of generated images shown to the discriminators
     weight_decay: float = 0.0          # decoupled weight decay of the generator (AdamW); 0: plain Adam
+    lr_decay: float = 0.25             # final share of the run (steps or minutes) over which learning rates fall to 0
     val_fraction: float = 0.1          # paired: share of pairs held out for validation (every k-th by name)
     val_max: int = 200                 # paired: at most this many validation pairs
     preview_count: int = 6             # examples in the preview grid
@@ -119,6 +121,8 @@ class TranslateOptions:
         for name in ("shift", "zoom", "dropout", "val_fraction"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
+        if not 0 <= self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay must be in [0, 1], got {self.lr_decay}.")
         for name in ("l1_weight", "ssim_weight", "cycle_weight", "identity_weight", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}.")
@@ -229,6 +233,47 @@ class TranslateTask(TrainingTask):
         self._d_low_since: int | None = None
         self._last_eval: dict[str, float] | None = None
         self.startup_notes: list[tuple[str, str]] = []
+        self._lr_factor = 1.0       # what NaN recovery has cut the learning rates to
+        self._busy_seconds = 0.0    # time spent in this session's training steps
+
+    # -- the step, with the learning-rate schedule -----------------------------------------------
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        start = time.perf_counter()
+        self._schedule_learning_rates(step)
+        metrics_ = self._train_step(step)
+        self._busy_seconds += time.perf_counter() - start
+        return metrics_
+
+    def _train_step(self, step: int) -> dict[str, torch.Tensor]:
+        """One optimisation step of the mode (pix2pix or CycleGAN)."""
+        raise NotImplementedError
+
+    def run_fraction(self, step: int) -> float:
+        """How far the run is (0..1): by steps, or by this session's training time, whichever is further.
+
+        Time-limited runs therefore do not resume bit-exactly (their schedule follows the clock);
+        step-limited runs do.
+        """
+        cfg = self.ctx.config
+        parts = [step / cfg.steps] if cfg.steps else []
+        if cfg.minutes:
+            parts.append(self._busy_seconds / (cfg.minutes * 60))
+        return min(1.0, max(parts, default=0.0))
+
+    def _schedule_learning_rates(self, step: int) -> None:
+        # pix2pix/CycleGAN's recipe: constant, then linear decay to zero over the last lr_decay share
+        decay = self.options.lr_decay
+        left = 1.0 - self.run_fraction(step)
+        scale = 1.0 if decay <= 0 or left >= decay else left / decay
+        cfg = self.ctx.config
+        for name, opt in self.optimizers().items():
+            base = cfg.lr_d if name == "D" else cfg.lr_g
+            for group in opt.param_groups:
+                group["lr"] = base * self._lr_factor * scale
+
+    def scale_learning_rates(self, factor: float) -> None:
+        self._lr_factor *= factor
+        super().scale_learning_rates(factor)
 
     # -- shared helpers ------------------------------------------------------------------------
     def _to_device(self, module: nn.Module) -> nn.Module:
@@ -448,7 +493,7 @@ class Pix2PixTask(TranslateTask):
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
 
-    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+    def _train_step(self, step: int) -> dict[str, torch.Tensor]:
         ctx, o = self.ctx, self.options
         ab = self._batch([self.train.a, self.train.b], self.sampler.next_indices())
         ca = self.data.a_channels
@@ -632,7 +677,7 @@ class CycleGanTask(TranslateTask):
                                    "exactly.")
             pool.load(tensors[key], self.ctx.device, self.memory_format)
 
-    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+    def _train_step(self, step: int) -> dict[str, torch.Tensor]:
         ctx, o = self.ctx, self.options
         real_a = self._batch([self.data.a], self.sampler_a.next_indices())
         real_b = self._batch([self.data.b], self.sampler_b.next_indices())
