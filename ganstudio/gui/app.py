@@ -13,14 +13,15 @@ import argparse
 import gc
 import logging
 import logging.handlers
+import os
 import sys
 import threading
 import traceback
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import (QCoreApplication, QLibraryInfo, QLocale, QObject, QPointF, QRectF, Qt, QTimer,
-                            QTranslator, Signal)
+from PySide6.QtCore import (QCoreApplication, QLibraryInfo, QLocale, QObject, QPointF, QRectF, QSettings, Qt,
+                            QTimer, QTranslator, Signal)
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QLinearGradient, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication, QSplashScreen
 
@@ -108,7 +109,12 @@ def setup_logging() -> Path | None:
 
 
 def configure_application(app: QCoreApplication) -> None:
-    """Names (QSettings keys follow them) and the window icon."""
+    """Names (QSettings keys follow them), the window icon, and where QSettings is kept.
+
+    With ``GANSTUDIO_SETTINGS_DIR`` set, the window layout (QSettings) goes there too, as an ini
+    file beside the preferences: a test, a screenshot or a portable install leaves the user's own
+    layout alone (a window saved on an 800x600 offscreen screen would otherwise come back small).
+    """
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
     app.setOrganizationDomain(ORG_DOMAIN)
@@ -116,6 +122,11 @@ def configure_application(app: QCoreApplication) -> None:
     if isinstance(app, QApplication):
         app.setWindowIcon(app_icon())
         app.setDesktopFileName("ganstudio")
+    from .settings import SETTINGS_ENV, settings_dir
+
+    if os.environ.get(SETTINGS_ENV):
+        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(settings_dir()))
 
 
 def app_icon() -> QIcon:

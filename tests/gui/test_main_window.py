@@ -159,3 +159,11 @@ def test_logging_goes_to_a_file_in_the_log_folder(isolated_settings, tmp_path):
                 root.removeHandler(handler)
                 handler.close()
         errors.set_log_file(None)
+
+
+def test_settings_dir_variable_also_holds_the_window_layout(qapp, isolated_settings):
+    from ganstudio.gui.app import configure_application
+
+    configure_application(qapp)
+    assert QSettings().fileName().startswith(str(isolated_settings))
+    assert qapp.applicationName() == "GAN Studio" and not qapp.windowIcon().isNull()
