@@ -83,6 +83,27 @@ class Printer:
             print(f"  [{self.label}] {e.level}: {e.message}", flush=True)
 
 
+def continue_one(run_dir: Path, train_dir: Path, minutes: float, threads: int) -> tuple[Path, float, int]:
+    """Resume an earlier run of this script for ``minutes`` more (0: only re-measure it)."""
+    import json
+
+    from ganstudio.core.trainer import load_run_config, resume_run
+
+    config, options = load_run_config(run_dir)
+    data = Path(options.data)
+    if not data.exists():  # the first run's temporary folder of links is gone: make it again
+        data.parent.mkdir(parents=True, exist_ok=True)
+        data.symlink_to(train_dir.resolve(), target_is_directory=True)
+    if minutes > 0:
+        scale = options.scale
+        fin = resume_run(run_dir, steps=None, minutes=minutes, threads=threads or None,
+                         observers=[Printer(f"x{scale}")])
+        if fin.reason not in ("completed", "time-limit"):
+            raise SystemExit(f"x{scale} training ended with {fin.reason}: {fin.message}")
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    return run_dir, float(last["time"]), int(last["step"])
+
+
 def train_one(scale: int, train_dir: Path, run_dir: Path, args: argparse.Namespace) -> tuple[Path, float, int]:
     recipe = RECIPES[scale]
     options = UpscaleOptions(data=str(train_dir), scale=scale, prescale=PRESCALE, max_side=MAX_SIDE,
@@ -172,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=Path, default=REPO / "runs" / "bundled-upscalers", help="run folders")
     p.add_argument("--out", type=Path, default=REPO / "resources" / "models", help="where the models go")
     p.add_argument("--smoke", action="store_true", help="3 steps each, written to a temp folder (checks the script)")
+    p.add_argument("--continue-run", nargs=2, action="append", default=[], metavar=("SCALE", "RUN"),
+                   help="resume this earlier run for --minutes more (0: only re-measure and export it)")
     args = p.parse_args(argv)
 
     photos = sorted(p for p in args.data.glob("*.png"))
@@ -187,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[int, dict] = {}
     try:
         for scale in args.scales:
-            run_dir, seconds, steps = train_one(scale, train_dir, runs / f"x{scale}-{stamp}", args)
+            earlier = {int(k): Path(v) for k, v in args.continue_run}
+            if scale in earlier:
+                run_dir, seconds, steps = continue_one(earlier[scale], train_dir, args.minutes, args.threads)
+            else:
+                run_dir, seconds, steps = train_one(scale, train_dir, runs / f"x{scale}-{stamp}", args)
             up = load_run_upscaler(run_dir)
             per_image = 1 if args.smoke else 4
             result = evaluate_crops(up, held[:1] if args.smoke else held, scale, per_image=per_image)

@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--demo-pairs", type=int, default=DEMO_PAIRS)
     p.add_argument("--runs", type=Path, default=None, help="keep the run folder here (default: temporary)")
     p.add_argument("--smoke", action="store_true", help="a few seconds of training and 8 demo pairs")
+    p.add_argument("--from-run", type=Path, default=None,
+                   help="export an existing run of the same recipe (e.g. the benchmark's --run) instead of training")
     args = p.parse_args(argv)
     if args.smoke:
         args.minutes, args.demo_pairs = min(args.minutes, 0.05), min(args.demo_pairs, 8)
@@ -131,12 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     config = glyph_config(args.minutes, args.threads)
     with tempfile.TemporaryDirectory(prefix="translate-demo-") as tmp:
         out = args.out or (Path(tmp) / "translate-demo" if args.smoke else DEFAULT_OUT)
-        run_dir = (args.runs or Path(tmp)) / f"demo-translator-{time.strftime('%Y%m%d-%H%M%S')}"
-        print(f"training {args.minutes:g} min -> {run_dir}", file=sys.stderr)
-        finished = train(config, options, run_dir)
-        if finished.reason not in ("completed", "time-limit"):
-            print(f"training ended: {finished.reason} {finished.message}", file=sys.stderr)
-            return 1
+        if args.from_run:
+            import json
+
+            from ganstudio.core.trainer import load_run_config
+
+            run_dir = args.from_run
+            config, options = load_run_config(run_dir)
+            last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+            args.minutes, args.threads = round(last["time"] / 60, 1), config.threads
+            finished = type("Done", (), {"step": int(last["step"])})()
+        else:
+            run_dir = (args.runs or Path(tmp)) / f"demo-translator-{time.strftime('%Y%m%d-%H%M%S')}"
+            print(f"training {args.minutes:g} min -> {run_dir}", file=sys.stderr)
+            finished = train(config, options, run_dir)
+            if finished.reason not in ("completed", "time-limit"):
+                print(f"training ended: {finished.reason} {finished.message}", file=sys.stderr)
+                return 1
         held = HeldOut.load(args.data, options)
         out.mkdir(parents=True, exist_ok=True)
         model_path = export_translator(run_dir, out / "model.safetensors", overwrite=True, half=True,

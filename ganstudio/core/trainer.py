@@ -126,11 +126,19 @@ def train(config: TrainConfig, options: Any, run_dir: str | os.PathLike, *,
 
 
 def resume_run(run_dir: str | os.PathLike, *, steps: int | None = None, minutes: float | None = None,
-               **kwargs: Any) -> Finished:
-    """Continue a run from its latest checkpoint; ``steps``/``minutes`` extend or replace its limits."""
+               threads: int | None = None, device: str | None = None, **kwargs: Any) -> Finished:
+    """Continue a run from its latest checkpoint.
+
+    ``steps``/``minutes`` replace its limits (``minutes`` counts this session's training time);
+    ``threads``/``device`` let it continue on other hardware. Everything else stays as configured.
+    """
     config, options = load_run_config(run_dir)
     if steps is not None or minutes is not None:
         config = replace(config, steps=steps, minutes=minutes)
+    if threads is not None:
+        config = replace(config, threads=threads)
+    if device is not None:
+        config = replace(config, device=device)
     return train(config, options, run_dir, resume=True, **kwargs)
 
 
