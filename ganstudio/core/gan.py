@@ -121,6 +121,14 @@ class GanTask(TrainingTask):
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
 
+    def extra_tensors(self) -> dict[str, torch.Tensor]:
+        # the fixed preview latents travel with the run, so previews stay comparable across resumes
+        return {"preview_latents": self.preview_latents}
+
+    def load_extra_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "preview_latents" in tensors and tensors["preview_latents"].shape == self.preview_latents.shape:
+            self.preview_latents = tensors["preview_latents"].clone()
+
     def model_info(self) -> dict[str, Any]:
         p = get_preset(self.options.preset)
         return {"kind": "gan", "preset": p.name, "nz": self.options.nz, "width": self.options.width,

@@ -47,3 +47,30 @@ def test_empty_folder_says_what_was_found(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--out", str(tmp_path / "r"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "No usable images" in err and "Traceback" not in err
+
+
+def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path, image_folder):
+    """A real SIGINT to a real process: exit 130, a readable checkpoint, no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ganstudio.core.checkpoint import latest_checkpoint, read_checkpoint
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "ganstudio.cli", "train", str(image_folder), "--preset", "seed-dcgan-16",
+                             "--steps", "100000", "--batch-size", "4", "--threads", "1", "--log-every", "1",
+                             "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    ckpt = latest_checkpoint(run)
+    assert ckpt is not None and read_checkpoint(ckpt).step > 0
