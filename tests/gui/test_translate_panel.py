@@ -207,6 +207,11 @@ def test_cancel_stops_a_tiled_translation(qtbot, make_panel, tmp_path, monkeypat
     assert panel.output_pixels() is None and "Translation was cancelled." in statuses
     assert not panel.findChild(QAbstractButton, "cancel").isEnabled()
 
+    gate.set()      # uninterrupted, the tiles add up to the whole image
+    with qtbot.waitSignal(panel.translation_finished, timeout=WAIT_MS):
+        panel.translate()
+    assert panel.output_pixels().shape == (96, 128, 3)
+
 
 def test_corrupt_model_file_gets_a_clear_message_and_the_model_stays(qtbot, make_panel, tmp_path,
                                                                      error_boxes):
