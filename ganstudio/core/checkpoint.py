@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from safetensors.torch import save_file
 
 from .. import __version__
 from .errors import CheckpointError
+from .export import make_temp_beside
 
 FORMAT = "ganstudio-checkpoint"
 FORMAT_VERSION = 1
@@ -91,8 +91,7 @@ def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], doc: dict[str
     """Write atomically: temp file in the same folder, fsync, ``os.replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = make_temp_beside(path)
     try:
         save_file(tensors, tmp, metadata={META_KEY: json.dumps(doc)})
         with open(tmp, "rb") as f:

@@ -17,6 +17,28 @@ from .errors import ExportError
 META_PREFIX = "ganstudio:"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: permissions of files we create: what a plain open() would give (mkstemp alone makes them 0600)
+FILE_MODE = 0o666 & ~_read_umask()
+
+
+def make_temp_beside(path: Path) -> str:
+    """A new empty temp file in ``path``'s folder (same file system, so ``os.replace`` is atomic),
+    with the user's normal file permissions."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, FILE_MODE)
+    except OSError:
+        pass
+    return tmp
+
+
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file (identifies the exact model that made an image)."""
     h = hashlib.sha256()
@@ -35,9 +57,9 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
     if path.exists() and not overwrite:
         raise ExportError(f"{path} already exists; choose another name or allow overwriting.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = make_temp_beside(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -84,3 +84,13 @@ def test_atomic_write_leaves_no_partial_file_on_a_full_disk(tmp_path, monkeypatc
     with pytest.raises(ExportError, match="No space left"):
         save_png(np.zeros((4, 4, 3), np.uint8), tmp_path / "a.png")
     assert os.listdir(tmp_path) == []
+
+
+def test_exported_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from ganstudio.core.export import FILE_MODE
+
+    path = save_png(np.zeros((4, 4, 3), np.uint8), tmp_path / "a.png")
+    assert stat.S_IMODE(os.stat(path).st_mode) == FILE_MODE
