@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=Path, default=REPO / "runs" / "bundled-upscalers", help="run folders")
     p.add_argument("--out", type=Path, default=REPO / "resources" / "models", help="where the models go")
     p.add_argument("--smoke", action="store_true", help="3 steps each, written to a temp folder (checks the script)")
-    p.add_argument("--continue-run", nargs=2, action="append", default=[], metavar=("SCALE", "RUN"),
-                   help="resume this earlier run for --minutes more (0: only re-measure and export it)")
+    p.add_argument("--continue-run", nargs=3, action="append", default=[], metavar=("SCALE", "RUN", "MINUTES"),
+                   help="resume an earlier run for MINUTES more (0: only re-measure and export it)")
     args = p.parse_args(argv)
 
     photos = sorted(p for p in args.data.glob("*.png"))
@@ -210,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[int, dict] = {}
     try:
         for scale in args.scales:
-            earlier = {int(k): Path(v) for k, v in args.continue_run}
+            earlier = {int(k): (Path(v), float(m)) for k, v, m in args.continue_run}
             if scale in earlier:
-                run_dir, seconds, steps = continue_one(earlier[scale], train_dir, args.minutes, args.threads)
+                run_dir, seconds, steps = continue_one(earlier[scale][0], train_dir, earlier[scale][1], args.threads)
             else:
                 run_dir, seconds, steps = train_one(scale, train_dir, runs / f"x{scale}-{stamp}", args)
             up = load_run_upscaler(run_dir)

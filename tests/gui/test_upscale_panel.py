@@ -277,3 +277,13 @@ def test_compare_view_split_drag_zoom_and_pan(qtbot):
     qtbot.mouseClick(view.findChild(QAbstractButton, "fit"), Qt.MouseButton.LeftButton)
     assert view.is_fitted() and view.zoom() == pytest.approx(min(276 / 400, 176 / 300))
     assert not view.grab().isNull()
+
+
+def test_upscale_asked_for_while_the_model_loads_runs_once_it_is_ready(qtbot, panel, tmp_path):
+    image = rgba_png(tmp_path / "a.png")
+    open_and_show(qtbot, panel, [image])
+    with qtbot.waitSignal(panel.upscale_finished, timeout=WAIT_MS):
+        panel.choose_model("lanczos-x4")   # starts loading in the background...
+        panel.upscale()                     # ...and the user presses Upscale at once
+    assert panel.model_key() == "lanczos-x4"
+    assert panel.preview_pixels().shape[:2] == (80, 96)
