@@ -29,7 +29,7 @@ from safetensors.torch import save_file
 
 from .. import __version__
 from .errors import CheckpointError
-from .export import make_temp_beside
+from .export import FILE_MODE, make_temp_beside
 
 FORMAT = "ganstudio-checkpoint"
 FORMAT_VERSION = 1
@@ -97,6 +97,7 @@ def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], doc: dict[str
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        os.chmod(path, FILE_MODE)  # safetensors writes 0600 files; a saved model is an ordinary file
     except BaseException as e:
         try:
             os.unlink(tmp)

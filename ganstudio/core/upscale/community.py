@@ -29,6 +29,7 @@ from ... import __version__
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
 from ..checkpoint import find_checkpoint, read_checkpoint
 from ..errors import CheckpointError, ConfigError
+from ..export import FILE_MODE
 from ..resources import resources_dir
 from .models import build_sr_model
 from .tiling import BASELINES, DEFAULT_CONTEXT, Upscaler, baseline
@@ -78,6 +79,7 @@ def save_upscaler(model: nn.Module, path: str | os.PathLike, info: dict[str, Any
     try:
         save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(doc)})
         os.replace(tmp, path)
+        os.chmod(path, FILE_MODE)  # safetensors writes 0600 files; a saved model is an ordinary file
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise CheckpointError(f"Could not write {path}: {e.strerror or e}.") from e
