@@ -30,12 +30,13 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def describe_device(device: torch.device) -> str:
-    """A short human description: the GPU's name, 'Apple GPU (MPS)' or 'CPU (N threads)'."""
+    """A short human description: the GPU's name, 'Apple GPU (MPS)', 'CPU (1 thread)' or 'CPU (N threads)'."""
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "Apple GPU (MPS)"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'' if threads == 1 else 's'})"
 
 
 @lru_cache(maxsize=1)
