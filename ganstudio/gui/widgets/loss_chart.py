@@ -1,14 +1,21 @@
-"""The live loss chart: D and G losses above, the discriminator's mean outputs below.
+"""The live training chart: one curve per metric, keyed by the metric's name, in stacked panes.
 
-Points arrive with every ``StepEnded`` event and go into growing numpy buffers; the curves are
-redrawn by a timer at most ``REDRAWS_PER_SECOND`` times a second (never once per event), with
-pyqtgraph's peak downsampling and clip-to-view, so a run of 100k+ logged steps still pans and
-zooms smoothly. Smoothing is TensorBoard's debiased exponential moving average, computed
-incrementally for new points and vectorised when the slider moves.
+A ``ChartLayout`` says which pane each known metric goes in and how it is drawn (the GAN's losses
+above its discriminator outputs; an upscaler's L1 above its validation PSNR...); a training metric
+the layout does not name still gets a curve, in the first pane, so whatever a task logs is seen.
+Validation results (``add_evaluation``) are sparse points drawn as dots, unsmoothed.
+
+Points go into growing numpy buffers; the curves are redrawn by a timer at most
+``REDRAWS_PER_SECOND`` times a second (never once per event), with pyqtgraph's peak downsampling
+and clip-to-view, so a run of 100k+ logged steps still pans and zooms smoothly. Smoothing is
+TensorBoard's debiased exponential moving average, computed incrementally for new points and
+vectorised when the slider moves. Clicking a name in a legend hides or shows its curve.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
@@ -29,6 +36,12 @@ _EMA_MIN_POWER = 1e-30
 _RAW_ALPHA = 60          # strength (0-255) of the unsmoothed curves' tint behind the smoothed ones
 _FOREGROUND = "#303030"
 _BACKGROUND = "w"
+#: colours given to curves whose layout names none, in order (colour-blind-safe Dark2 first)
+PALETTE = ("#1f78b4", "#d95f02", "#1b9e77", "#e7298a", "#7570b3", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+_EVAL_SYMBOL_SIZE = 5
+_UNLIMITED = 1e9       # a row's maximum height when it may grow
+#: prefix of validation metrics' internal names (a validation "l1" is not the training "l1")
+_EVAL = "eval:"
 
 
 class GrowingBuffer:
@@ -86,83 +99,133 @@ def ema_debiased(values: np.ndarray, weight: float, last: float = 0.0, count: in
     return biased / (1.0 - weight ** seen), last, count + n
 
 
-class _Series:
-    """One metric: raw buffer, smoothed buffer and its EMA state, and the two curves drawn."""
+@dataclass(frozen=True)
+class Pane:
+    """One plot of the chart; panes stack top to bottom in layout order and share the step axis."""
+    key: str
+    label: str                                   # the y axis title
+    y_range: tuple[float, float] | None = None   # a fixed range (e.g. probabilities); None: automatic
+    stretch: int = 3                             # its share of the height among the panes shown
+    legend: str = "top"                          # where its legend sits at the right: "top" | "middle"
+    padding: float = 0.02                        # automatic range: this share of the data's span added above
+                                                 # and below (room for the legend over rising curves)
+    legend_columns: int = 1                      # 2: names side by side, one line high (for short panes)
 
-    def __init__(self, plot: pg.PlotItem, name: str, color: str) -> None:
+
+@dataclass(frozen=True)
+class Curve:
+    """How one metric is drawn."""
+    label: str                  # the legend's name for it
+    pane: str                   # the key of its pane
+    color: str | None = None    # None: the next free colour of PALETTE
+    dashed: bool = False        # a reference line (e.g. bicubic's PSNR)
+    shown: bool = True          # False: listed in the legend with a crossed eye; a click shows it
+
+
+@dataclass(frozen=True)
+class ChartLayout:
+    """Panes and curves for one kind of run. The first pane is always shown, the others once one of
+    their curves has a point."""
+    panes: tuple[Pane, ...]
+    curves: dict[str, Curve] = field(default_factory=dict)       # training metric -> its curve
+    evaluation: dict[str, Curve] = field(default_factory=dict)   # validation metric -> its curve (others unshown)
+    help: str = ""                                               # what the curves mean, in plain words
+
+
+def generic_layout() -> ChartLayout:
+    """Every metric in one automatic pane (until a panel sets a task's layout)."""
+    return ChartLayout((Pane("loss", "loss"),))
+
+
+class _Series:
+    """One metric: its steps, raw values, smoothed values and EMA state, and the curves drawn.
+
+    Training series draw a faint raw curve behind a smoothed one; validation series are sparse
+    and drawn as unsmoothed dots joined by a line.
+    """
+
+    def __init__(self, plot: pg.PlotItem, curve: Curve, color: str, evaluation: bool) -> None:
+        self.evaluation = evaluation
+        self.color = color
+        self.steps = GrowingBuffer()
         self.raw = GrowingBuffer()
         self.smooth = GrowingBuffer()
         self.ema_last, self.ema_count = 0.0, 0
-        # The raw curve in a pale, opaque tint of the colour: alpha-blended lines cost several times
-        # more to paint in software, and the background is always white.
-        strong = pg.mkColor(color)
-        mix = _RAW_ALPHA / 255
-        faint = pg.mkColor(*(round(mix * c + (1 - mix) * 255) for c in strong.getRgb()[:3]))
-        self.raw_curve = plot.plot(pen=pg.mkPen(faint, width=1))
-        self.smooth_curve = plot.plot(pen=pg.mkPen(color, width=1), name=name)
+        style = Qt.PenStyle.DashLine if curve.dashed else Qt.PenStyle.SolidLine
+        pen = pg.mkPen(color, width=1, style=style)
+        if evaluation:
+            self.raw_curve = None
+            self.curve = plot.plot(pen=pen, name=curve.label, symbol="o", symbolSize=_EVAL_SYMBOL_SIZE,
+                                   symbolPen=None, symbolBrush=color)
+        else:
+            # The raw curve in a pale, opaque tint of the colour: alpha-blended lines cost several
+            # times more to paint in software, and the background is always white.
+            strong = pg.mkColor(color)
+            mix = _RAW_ALPHA / 255
+            faint = pg.mkColor(*(round(mix * c + (1 - mix) * 255) for c in strong.getRgb()[:3]))
+            self.raw_curve = plot.plot(pen=pg.mkPen(faint, width=1, style=style))
+            self.curve = plot.plot(pen=pen, name=curve.label)
+            # the legend toggles the named curve; its raw shadow follows
+            self.curve.visibleChanged.connect(lambda: self.raw_curve.setVisible(self.curve.isVisible()))
+        if not curve.shown:
+            self.curve.setVisible(False)
+            if self.raw_curve is not None:
+                self.raw_curve.setVisible(False)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def append(self, steps: np.ndarray, values: np.ndarray) -> None:
+        self.steps.extend(steps)
+        self.raw.extend(values)
 
     def clear(self) -> None:
+        self.steps.clear()
         self.raw.clear()
+        self.reset_smoothing()
+
+    def reset_smoothing(self) -> None:
         self.smooth.clear()
         self.ema_last, self.ema_count = 0.0, 0
 
-    def catch_up(self, weight: float) -> None:
-        """Smooth the values that arrived since the last redraw."""
-        done = len(self.smooth)
-        fresh = self.raw.view()[done:]
+    def draw(self, weight: float) -> None:
+        x = self.steps.view()
+        if self.evaluation:
+            self.curve.setData(x, self.raw.view())
+            return
+        fresh = self.raw.view()[len(self.smooth):]   # smooth only what arrived since the last redraw
         smoothed, self.ema_last, self.ema_count = ema_debiased(fresh, weight, self.ema_last, self.ema_count)
         self.smooth.extend(smoothed)
+        self.curve.setData(x, self.smooth.view())
+        if weight > 0:
+            self.raw_curve.setData(x, self.raw.view())
+        else:
+            self.raw_curve.setData([], [])
 
 
 class LossChart(QWidget):
-    """D and G losses plus mean D(x) and D(G(z)) over steps, with a smoothing slider."""
+    """Training metrics (smoothed, with a slider) and validation results over steps, in panes."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, layout: ChartLayout | None = None) -> None:
         super().__init__(parent)
-        self._steps = GrowingBuffer()
         self._weight = DEFAULT_SMOOTHING
         self._dirty = False
+        self._training_points = 0
+        self._layout = generic_layout()
+        self._pool: list[pg.PlotItem] = []
+        self._plots: dict[str, pg.PlotItem] = {}
+        self._series: dict[str, _Series] = {}
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(_BACKGROUND)
         self.graphics.setMinimumHeight(160)
-        self._loss_plot = self.graphics.addPlot(row=0, col=0)
-        self._prob_plot = self.graphics.addPlot(row=1, col=0)
-        self.graphics.ci.layout.setRowStretchFactor(0, 3)
-        self.graphics.ci.layout.setRowStretchFactor(1, 2)
-        self._prob_plot.setXLink(self._loss_plot)
-        for plot, label in ((self._loss_plot, self.tr("loss")), (self._prob_plot, self.tr("mean D output"))):
-            plot.setDownsampling(mode="peak", auto=True)
-            plot.setClipToView(True)
-            # No grid: its alpha-blended lines doubled the paint time (software rendering), and each
-            # paint holds up the event loop.
-            plot.setLabel("left", label)
-            for side in ("left", "bottom"):
-                axis = plot.getAxis(side)
-                axis.setPen(_FOREGROUND)
-                axis.setTextPen(_FOREGROUND)
-                axis.enableAutoSIPrefix(False)   # "step (x0.001)" helps nobody
-            plot.addLegend(offset=(-10, 10), labelTextColor=_FOREGROUND, brush=pg.mkBrush(255, 255, 255, 200))
-        # D(x) sits near the top and D(G(z)) near the bottom; the middle right is usually free.
-        self._prob_plot.legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-10, 0))
-        self._prob_plot.setLabel("bottom", self.tr("step"))
-        self._loss_plot.hideAxis("bottom")      # the linked plot below shows the steps (one axis less to paint)
-        self._prob_plot.setYRange(0.0, 1.0, padding=0.05)
-        self._prob_plot.enableAutoRange(axis="y", enable=False)
-
-        self._series = {
-            "loss_d": _Series(self._loss_plot, self.tr("D loss"), "#d95f02"),
-            "loss_g": _Series(self._loss_plot, self.tr("G loss"), "#1f78b4"),
-            "d_real": _Series(self._prob_plot, self.tr("D(x): real images"), "#1b9e77"),
-            "d_fake": _Series(self._prob_plot, self.tr("D(G(z)): generated"), "#e7298a"),
-        }
 
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
         self.smoothing_slider.setRange(0, SMOOTHING_STEPS)
         self.smoothing_slider.setValue(round(DEFAULT_SMOOTHING / MAX_SMOOTHING * SMOOTHING_STEPS))
         self.smoothing_slider.setToolTip(self.tr(
             "Smoothing averages each point with the ones before it, so the trend shows through the noise. "
-            "0 shows the raw values."))
+            "0 shows the raw values. Validation points are never smoothed."))
         self.smoothing_slider.valueChanged.connect(self._on_smoothing_slider_value_changed)
         self._smoothing_label = QLabel()
         self._smoothing_label.setMinimumWidth(32)
@@ -171,14 +234,8 @@ class LossChart(QWidget):
         fit.setToolTip(self.tr("Show the whole run again after zooming or panning "
                                "(drag to pan, scroll to zoom, right-click for more)."))
         fit.clicked.connect(self.fit_view)
-        help_label = QLabel(self.tr("What do these mean?"))
-        help_label.setToolTip(self.tr(
-            "D loss and G loss: how badly the discriminator (the critic) and the generator (the artist) "
-            "are doing; in a healthy run they wobble around each other instead of one falling to zero.\n"
-            "D(x): how real the critic thinks the real images are (1 = sure).\n"
-            "D(G(z)): how real it thinks the generated images are. Near 0 for a long time means the "
-            "critic is winning and the generator learns little."))
-        help_label.setStyleSheet("color: palette(link); text-decoration: underline;")
+        self.help_label = QLabel(self.tr("What do these mean?"))
+        self.help_label.setStyleSheet("color: palette(link); text-decoration: underline;")
 
         controls = QHBoxLayout()
         controls.setContentsMargins(4, 0, 4, 0)
@@ -187,18 +244,118 @@ class LossChart(QWidget):
         controls.addWidget(self._smoothing_label)
         controls.addWidget(fit)
         controls.addStretch(0)
-        controls.addWidget(help_label)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addWidget(self.graphics, 1)
-        layout.addLayout(controls)
+        controls.addWidget(self.help_label)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(2)
+        box.addWidget(self.graphics, 1)
+        box.addLayout(controls)
         self._show_smoothing()
 
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(1000 // REDRAWS_PER_SECOND)
         self._redraw_timer.timeout.connect(self.redraw)
+        self.set_layout(layout or generic_layout())
+
+    # -- layout --------------------------------------------------------------------------------
+    def set_layout(self, layout: ChartLayout) -> None:
+        """Use ``layout``'s panes and curves; the chart is emptied."""
+        self._redraw_timer.stop()
+        self._layout = layout
+        self._plots = {}
+        self._series = {}
+        self._training_points = 0
+        self._dirty = False
+        # Plot items are kept and reused (deleting them upsets pyqtgraph's legend anchors); the
+        # ones a layout does not need are hidden, and hidden items take no space in the layout.
+        while len(self._pool) < len(layout.panes):
+            self._pool.append(self._new_plot(len(self._pool)))
+        for row, plot in enumerate(self._pool):
+            plot.clear()                     # its curves and their legend entries
+            # The first pane always shows (empty axes before the first point); the others wait for
+            # a point. (With every item hidden, the layout would also clamp its own width to nothing.)
+            plot.setVisible(row == 0)
+            if row >= len(layout.panes):
+                continue
+            pane = layout.panes[row]
+            plot.setLabel("left", pane.label)
+            plot.getViewBox().setDefaultPadding(pane.padding)
+            plot.legend.setColumnCount(pane.legend_columns)
+            if pane.y_range is not None:
+                plot.setYRange(*pane.y_range, padding=0.05)
+                plot.enableAutoRange(axis="y", enable=False)
+            else:
+                plot.enableAutoRange(axis="y", enable=True)
+            if pane.legend == "middle":   # e.g. D(x) near the top, D(G(z)) near the bottom: the middle is free
+                plot.legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-10, 0))
+            else:
+                plot.legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-10, 10))
+            self._plots[pane.key] = plot
+        self.help_label.setToolTip(layout.help)
+        self.help_label.setVisible(bool(layout.help))
+        self._arrange_axes()
+
+    def _new_plot(self, row: int) -> pg.PlotItem:
+        plot = self.graphics.addPlot(row=row, col=0)
+        plot.setDownsampling(mode="peak", auto=True)
+        plot.setClipToView(True)
+        # No grid: its alpha-blended lines doubled the paint time (software rendering), and each
+        # paint holds up the event loop.
+        for side in ("left", "bottom"):
+            axis = plot.getAxis(side)
+            axis.setPen(_FOREGROUND)
+            axis.setTextPen(_FOREGROUND)
+            axis.enableAutoSIPrefix(False)   # "step (x0.001)" helps nobody
+        plot.addLegend(offset=(-10, 10), labelTextColor=_FOREGROUND, brush=pg.mkBrush(255, 255, 255, 200))
+        if self._pool:
+            plot.setXLink(self._pool[0])
+        return plot
+
+    def layout_spec(self) -> ChartLayout:
+        return self._layout
+
+    def shown_panes(self) -> list[str]:
+        """The y axis titles of the panes on screen, top to bottom."""
+        return [pane.label for pane in self._layout.panes if self._plots[pane.key].isVisible()]
+
+    def _arrange_axes(self) -> None:
+        # only the lowest pane shown draws the step axis (one axis less to paint per pane)
+        shown = [self._plots[p.key] for p in self._layout.panes if self._plots[p.key].isVisible()]
+        grid = self.graphics.ci.layout
+        for row, plot in enumerate(self._pool):
+            last = bool(shown) and plot is shown[-1]
+            plot.showAxis("bottom", last)
+            if last:
+                plot.setLabel("bottom", self.tr("step"))
+            # a hidden pane's row would still claim its stretch share and its preferred height
+            pane = self._layout.panes[row] if row < len(self._layout.panes) else None
+            shown_here = pane is not None and plot.isVisible()
+            grid.setRowStretchFactor(row, pane.stretch if shown_here else 0)
+            grid.setRowMaximumHeight(row, _UNLIMITED if shown_here else 0)
+        # the grid layout skips hidden items but does not notice one being shown again
+        grid.invalidate()
+
+    def _series_for(self, name: str, evaluation: bool) -> _Series | None:
+        key = _EVAL + name if evaluation else name
+        series = self._series.get(key)
+        if series is not None:
+            return series
+        specs = self._layout.evaluation if evaluation else self._layout.curves
+        curve = specs.get(name)
+        if curve is None:
+            if evaluation:
+                return None           # validation details the layout does not ask for are not drawn
+            curve = Curve(name, self._layout.panes[0].key)
+        plot = self._plots.get(curve.pane) or self._plots[self._layout.panes[0].key]
+        used = {s.color for s in self._series.values()}
+        color = curve.color or next((c for c in PALETTE if c not in used), PALETTE[len(self._series) % len(PALETTE)])
+        series = _Series(plot, curve, color, evaluation)
+        self._series[key] = series
+        if not plot.isVisible():
+            plot.show()
+            self._arrange_axes()
+        return series
 
     # -- data ----------------------------------------------------------------------------------
     def add_point(self, step: int, metrics: dict[str, float]) -> None:
@@ -207,32 +364,59 @@ class LossChart(QWidget):
 
     def add_points(self, steps: list[int], metrics: list[dict[str, float]]) -> None:
         """Append many logged steps at once (a resumed run's history)."""
+        self._append(steps, metrics, evaluation=False)
+        self._training_points += len(steps)
+
+    def add_evaluation(self, step: int, metrics: dict[str, float]) -> None:
+        """Append one validation result (only the metrics the layout names are drawn)."""
+        self.add_evaluations([step], [metrics])
+
+    def add_evaluations(self, steps: list[int], metrics: list[dict[str, float]]) -> None:
+        self._append(steps, metrics, evaluation=True)
+
+    def _append(self, steps: list[int], metrics: list[dict[str, float]], evaluation: bool) -> None:
         if not steps:
             return
-        self._steps.extend(np.asarray(steps, dtype=np.float64))
-        for key, series in self._series.items():
-            series.raw.extend(np.asarray([m.get(key, math.nan) for m in metrics], dtype=np.float64))
+        x = np.asarray(steps, dtype=np.float64)
+        for name in _keys_in_order(metrics):
+            series = self._series_for(name, evaluation)
+            if series is None:
+                continue
+            values = np.asarray([m.get(name, math.nan) for m in metrics], dtype=np.float64)
+            present = ~np.isnan(values)
+            if present.all():
+                series.append(x, values)
+            elif present.any():
+                series.append(x[present], values[present])
         self._dirty = True
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
     def clear(self) -> None:
-        self._steps.clear()
-        for series in self._series.values():
-            series.clear()
-        self._dirty = True
-        self.redraw()
+        """Empty the chart, keeping its layout."""
+        self.set_layout(self._layout)
         self.fit_view()
 
     def point_count(self) -> int:
-        """How many logged steps the chart holds."""
-        return len(self._steps)
+        """How many logged training steps the chart holds."""
+        return self._training_points
+
+    def evaluation_count(self, name: str) -> int:
+        """How many validation results of ``name`` the chart holds."""
+        series = self._series.get(_EVAL + name)
+        return len(series) if series is not None else 0
+
+    def series_names(self) -> list[str]:
+        """The training metrics that have a curve, in order of arrival."""
+        return [k for k in self._series if not k.startswith(_EVAL)]
 
     def last_values(self) -> dict[str, float]:
-        """The newest raw value of each metric (empty before the first point)."""
-        if not len(self._steps):
-            return {}
-        return {key: float(s.raw.view()[-1]) for key, s in self._series.items()}
+        """The newest raw value of each training metric (empty before the first point)."""
+        return {k: float(s.raw.view()[-1]) for k, s in self._series.items() if not s.evaluation and len(s)}
+
+    def last_evaluation(self) -> dict[str, float]:
+        """The newest value of each validation metric drawn."""
+        return {k[len(_EVAL):]: float(s.raw.view()[-1]) for k, s in self._series.items() if s.evaluation and len(s)}
 
     # -- drawing -------------------------------------------------------------------------------
     def redraw(self) -> None:
@@ -240,20 +424,17 @@ class LossChart(QWidget):
         if not self._dirty:
             return
         self._dirty = False
-        x = self._steps.view()
-        show_raw = self._weight > 0
         for series in self._series.values():
-            series.catch_up(self._weight)
-            series.smooth_curve.setData(x, series.smooth.view())
-            if show_raw:
-                series.raw_curve.setData(x, series.raw.view())
-            else:
-                series.raw_curve.setData([], [])
+            series.draw(self._weight)
 
     def fit_view(self) -> None:
-        self._loss_plot.enableAutoRange(axis="x", enable=True)
-        self._loss_plot.enableAutoRange(axis="y", enable=True)
-        self._prob_plot.setYRange(0.0, 1.0, padding=0.05)
+        for pane in self._layout.panes:
+            plot = self._plots[pane.key]
+            plot.enableAutoRange(axis="x", enable=True)
+            if pane.y_range is None:
+                plot.enableAutoRange(axis="y", enable=True)
+            else:
+                plot.setYRange(*pane.y_range, padding=0.05)
 
     def smoothing(self) -> float:
         return self._weight
@@ -265,11 +446,19 @@ class LossChart(QWidget):
         self._weight = value / SMOOTHING_STEPS * MAX_SMOOTHING
         self._show_smoothing()
         for series in self._series.values():   # recomputed in full (vectorised) at the next redraw
-            series.smooth.clear()
-            series.ema_last, series.ema_count = 0.0, 0
+            series.reset_smoothing()
         self._dirty = True
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
     def _show_smoothing(self) -> None:
         self._smoothing_label.setText(f"{self._weight:.2f}")
+
+
+def _keys_in_order(metrics: Iterable[dict[str, float]]) -> list[str]:
+    """Every key of the dicts, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for m in metrics:
+        for key in m:
+            seen.setdefault(key)
+    return list(seen)
