@@ -3,12 +3,14 @@ of exactly what the model will see after preprocessing."""
 from __future__ import annotations
 
 import html
+import os
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from ganstudio.core.data import ScanReport
+from ganstudio.core.data import Cancelled, ScanReport
 
 from .collapsible import CollapsibleSection
 from .image_view import ImageView
@@ -51,6 +53,7 @@ class DatasetView(QWidget):
         thumbs_title = QLabel(self.tr("<b>A few of your images</b>"))
         preview_title = QLabel(self.tr("<b>What the model sees</b>"))
         preview_title.setToolTip(self.preview.toolTip())
+        self._preview_title = preview_title
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -63,6 +66,11 @@ class DatasetView(QWidget):
         layout.addWidget(self.preview)
         self._report: ScanReport | None = None
 
+    def set_preview_visible(self, visible: bool) -> None:
+        """Show or hide "What the model sees" (an upscaler sees random patches; there is nothing to preview)."""
+        self._preview_title.setVisible(visible)
+        self.preview.setVisible(visible)
+
     # -- states --------------------------------------------------------------------------------
     def show_scanning(self, folder: str) -> None:
         self._report = None
@@ -72,6 +80,15 @@ class DatasetView(QWidget):
         self.progress.show()
         self.skipped_section.hide()
         self.thumbnails.clear(self.tr("Looking at the images…"))
+        self.preview.clear(self.tr("The preview appears after the scan."))
+
+    def show_prompt(self, message: str) -> None:
+        """No folder yet: say what to choose (not an error)."""
+        self._report = None
+        self.progress.hide()
+        self.skipped_section.hide()
+        self.summary.setText(html.escape(message))
+        self.thumbnails.clear(self.tr("No images yet."))
         self.preview.clear(self.tr("The preview appears after the scan."))
 
     def set_progress(self, fraction: float) -> None:
@@ -166,3 +183,28 @@ class DatasetView(QWidget):
         """(file, reason) rows of the skipped-file list."""
         return [(self.skipped_list.topLevelItem(i).text(0), self.skipped_list.topLevelItem(i).text(1))
                 for i in range(self.skipped_list.topLevelItemCount())]
+
+
+def image_thumbnails(paths: Sequence[str | os.PathLike[str]], side: int,
+                     should_stop: Callable[[], bool] = lambda: False) -> list[np.ndarray]:
+    """Each image fitted into a white ``side`` square (uint8 HxWx3); unreadable files are left out.
+
+    Plain Python (it runs in background jobs). Raises ``Cancelled`` when ``should_stop()`` turns True.
+    """
+    from PIL import Image, ImageOps
+
+    tiles = []
+    for path in paths:
+        if should_stop():
+            raise Cancelled("Thumbnails were cancelled.")
+        try:
+            with Image.open(path) as im:
+                im.draft("RGB", (side * 2, side * 2))
+                im = ImageOps.exif_transpose(im).convert("RGBA")
+                im.thumbnail((side, side), Image.Resampling.LANCZOS)
+                tile = Image.new("RGBA", (side, side), (255, 255, 255, 255))
+                tile.alpha_composite(im, ((side - im.width) // 2, (side - im.height) // 2))
+                tiles.append(np.asarray(tile.convert("RGB")))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue     # the scan accepted it; a thumbnail is not worth an error
+    return tiles

@@ -1,4 +1,5 @@
-"""Earlier training runs found in the runs folder: resume one, open its folder, load it into Generate.
+"""Earlier training runs found in the runs folder: resume one, open its folder, or use its model
+where it belongs (a GAN in Generate, an upscaler in Upscale, a translator in Translate).
 
 Reading the runs folder happens in a background job (it may sit on a slow or network drive);
 ``scan_runs`` is plain Python so it can run there and in tests.
@@ -21,6 +22,7 @@ from ganstudio.core.checkpoint import list_step_checkpoints
 from ganstudio.core.trainer import CONFIG_NAME
 
 from ..jobs import Job, run_job
+from .task_views import task_short_name
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,9 @@ class RunInfo:
     """What the list shows about one run folder."""
     path: Path
     name: str
-    task: str
-    preset: str
+    task: str                 # "gan" | "upscale" | "translate"
+    preset: str               # a GAN's preset ("" for other tasks)
+    model: str                # what the list shows: the preset, "×2 compact", "pix2pix"...
     step: int                 # step of the newest checkpoint (0: none yet)
     total_steps: int | None   # the run's step limit (None: limited by time)
     modified: float           # when the run last wrote a checkpoint or its config (epoch seconds)
@@ -72,17 +75,28 @@ def scan_runs(folder: Path, should_stop: Callable[[], bool] = lambda: False) -> 
             except OSError:
                 pass
         total = cfg.get("steps")
-        runs.append(RunInfo(path, path.name, str(cfg.get("task", "gan")), str(opts.get("preset", "")), step,
+        task = str(cfg.get("task", "gan"))
+        runs.append(RunInfo(path, path.name, task, str(opts.get("preset", "")), _model_text(task, opts), step,
                             total if isinstance(total, int) else None, modified))
     runs.sort(key=lambda r: r.modified, reverse=True)
     return runs
+
+
+def _model_text(task: str, options: dict) -> str:
+    if task == "upscale":
+        return f"×{options.get('scale', '?')} {options.get('arch', '')}".strip()
+    if task == "translate":
+        return "pix2pix" if options.get("mode", "paired") == "paired" else "CycleGAN"
+    return str(options.get("preset", ""))
 
 
 class RunsList(QWidget):
     """The list of earlier runs and its actions; the Train panel decides what Resume means."""
 
     resume_requested = Signal(Path)
-    load_into_generate = Signal(Path)
+    load_into_generate = Signal(Path)    # a GAN run's "Load into Generate"
+    use_in_upscale = Signal(Path)        # an upscaler run's "Use in Upscale"
+    use_in_translate = Signal(Path)      # a translator run's "Use in Translate"
     change_folder_requested = Signal()
     refreshed = Signal(int)           # the list was re-read; how many runs it shows
 
@@ -111,17 +125,19 @@ class RunsList(QWidget):
         header.addWidget(self.refresh_button)
 
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels([self.tr("Run"), self.tr("Preset"), self.tr("Steps"), self.tr("Date")])
+        self.tree.setHeaderLabels([self.tr("Run"), self.tr("Task"), self.tr("Model"), self.tr("Steps"),
+                                   self.tr("Date")])
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):
+        for column in (1, 2, 3, 4):
             self.tree.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._on_tree_item_selection_changed)
         self.tree.itemDoubleClicked.connect(self._on_tree_item_double_clicked)
-        self.tree.setToolTip(self.tr("Double-click a run to open it in Generate."))
+        self.tree.setToolTip(self.tr("Double-click a run to use its model: a GAN in Generate, an upscaler in "
+                                     "Upscale, a translator in Translate."))
 
         self.resume_button = QPushButton(self.tr("Resume"))
         self.resume_button.setToolTip(self.tr("Continue training this run from its last checkpoint."))
@@ -132,10 +148,22 @@ class RunsList(QWidget):
         self.generate_button = QPushButton(self.tr("Load into Generate"))
         self.generate_button.setToolTip(self.tr("Make images with this run's generator in the Generate panel."))
         self.generate_button.clicked.connect(lambda: self._emit_for_selection(self.load_into_generate))
+        self.upscale_button = QPushButton(self.tr("Use in Upscale"))
+        self.upscale_button.setToolTip(self.tr("Upscale images with this run's upscaler in the Upscale panel."))
+        self.upscale_button.clicked.connect(lambda: self._emit_for_selection(self.use_in_upscale))
+        self.translate_button = QPushButton(self.tr("Use in Translate"))
+        self.translate_button.setToolTip(self.tr("Translate images with this run's model in the Translate panel."))
+        self.translate_button.clicked.connect(lambda: self._emit_for_selection(self.use_in_translate))
+        # the button of the selected run's task is shown (Generate's while nothing is selected)
+        self._use_buttons = {"gan": self.generate_button, "upscale": self.upscale_button,
+                             "translate": self.translate_button}
+        self._use_signals = {"gan": self.load_into_generate, "upscale": self.use_in_upscale,
+                             "translate": self.use_in_translate}
         buttons = QHBoxLayout()
         buttons.addWidget(self.resume_button)
         buttons.addWidget(self.open_button)
-        buttons.addWidget(self.generate_button)
+        for button in self._use_buttons.values():
+            buttons.addWidget(button)
         buttons.addStretch(1)
 
         layout = QVBoxLayout(self)
@@ -203,7 +231,7 @@ class RunsList(QWidget):
             item.setFont(column, font)
         item.setToolTip(0, item.data(0, _PATH_ROLE) + ("\n" + self.tr("Training now") if active else ""))
         # Its checkpoint count lags behind; the progress bar above has the live step.
-        item.setText(2, self.tr("training…") if active else item.data(0, _STEPS_ROLE))
+        item.setText(3, self.tr("training…") if active else item.data(0, _STEPS_ROLE))
 
     def set_resume_allowed(self, allowed: bool) -> None:
         """Resume is off while another run trains."""
@@ -226,10 +254,10 @@ class RunsList(QWidget):
         for run in runs:
             steps = f"{run.step:,}" if run.total_steps is None else f"{run.step:,} / {run.total_steps:,}"
             date = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified))
-            item = QTreeWidgetItem([run.name, run.preset, steps, date])
+            item = QTreeWidgetItem([run.name, task_short_name(run.task), run.model, steps, date])
             item.setData(0, _PATH_ROLE, str(run.path))
             item.setData(0, _STEPS_ROLE, steps)
-            item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self._mark(item, run.path == self._active)
             items.append(item)
         self.tree.addTopLevelItems(items)
@@ -249,8 +277,8 @@ class RunsList(QWidget):
 
     def _on_tree_item_double_clicked(self, item: QTreeWidgetItem, column: int) -> None:
         run = self.selected_run()
-        if run is not None and run.has_checkpoint:
-            self.load_into_generate.emit(run.path)
+        if run is not None and run.has_checkpoint and run.task in self._use_signals:
+            self._use_signals[run.task].emit(run.path)
 
     def _on_open_button_clicked(self) -> None:
         run = self.selected_run()
@@ -264,7 +292,10 @@ class RunsList(QWidget):
 
     def _update_buttons(self) -> None:
         run = self.selected_run()
-        usable = run is not None and run.has_checkpoint and run.task == "gan"
+        usable = run is not None and run.has_checkpoint
         self.resume_button.setEnabled(usable and self._can_resume)
         self.open_button.setEnabled(run is not None)
-        self.generate_button.setEnabled(usable)
+        shown = run.task if run is not None and run.task in self._use_buttons else "gan"
+        for task, button in self._use_buttons.items():
+            button.setVisible(task == shown)
+            button.setEnabled(usable and task == shown)

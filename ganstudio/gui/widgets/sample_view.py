@@ -1,6 +1,7 @@
-"""The live sample grid of a training run and the step it shows.
+"""The live preview of a training run (a GAN's sample grid, an upscaler's before/after crops, a
+translator's examples) and the step it shows.
 
-The trainer sends a new grid at every sample interval; with a tiny model that can be many per
+The trainer sends a new image at every sample interval; with a tiny model that can be many per
 second. The newest grid is kept and drawn at most ``MAX_UPDATES_PER_SECOND`` times a second, so a
 fast run cannot flood the event loop with image conversions and repaints.
 """
@@ -23,6 +24,7 @@ class SampleView(ImageView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(self.tr("Samples appear here while the model trains: the same random inputs "
                                  "each time, so you can watch them sharpen."), caption_above=True, parent=parent)
+        self._caption = self.tr("Samples at step {0}")
         self._pending: tuple[int, np.ndarray] | None = None
         self._shown_step: int | None = None
         self._timer = QTimer(self)
@@ -39,11 +41,16 @@ class SampleView(ImageView):
         elif not self._timer.isActive():
             self._timer.start()
 
-    def reset(self) -> None:
+    def set_texts(self, placeholder: str, caption: str) -> None:
+        """What shows before the first image, and the caption (``{0}``: the step); the view is emptied."""
+        self._caption = caption
+        self.reset(placeholder)
+
+    def reset(self, placeholder: str | None = None) -> None:
         self._pending = None
         self._timer.stop()
         self._shown_step = None
-        self.clear()
+        self.clear(placeholder)
 
     def shown_step(self) -> int | None:
         """The training step of the grid on screen, or None."""
@@ -57,6 +64,6 @@ class SampleView(ImageView):
     def _draw_pending(self) -> None:
         step, grid = self._pending
         self._pending = None
-        self.set_image(grid, self.tr("Samples at step {0}").format(f"{step:,}"))
+        self.set_image(grid, self._caption.format(f"{step:,}"))
         self._shown_step = step
         self.samples_shown.emit(step)

@@ -1,9 +1,10 @@
-"""The training options of the Train panel: preset, preprocessing and an "Advanced" section.
+"""The training options of the Train panel: the chosen task's own options, and an "Advanced"
+section with that task's finer options above the ones every run shares (``TrainConfig``).
 
-Every control maps onto one field of ``TrainConfig`` or ``GanOptions`` (the same fields as the CLI
-flags and a run's config.json). Tooltips are plain-words explanations written here for artists,
-followed by the field name and its one-line definition from ``field_help``, so a tooltip also tells
-which CLI flag does the same.
+Every control maps onto one field of ``TrainConfig`` or of the task's options dataclass
+(``GanOptions``, ``UpscaleOptions``, ``TranslateOptions``): the same fields as the CLI flags and a
+run's config.json. When the task changes, the shared options take that task's defaults
+(``default_train_config``); the panel then applies what the user chose for it last time.
 """
 from __future__ import annotations
 
@@ -11,34 +12,38 @@ import os
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ganstudio.core.config import TrainConfig, field_help
+from ganstudio.core.config import TrainConfig
 from ganstudio.core.data import Preprocess
 from ganstudio.core.device import default_threads
 from ganstudio.core.gan import GanOptions
 from ganstudio.core.models import PRESETS, get_preset
+from ganstudio.core.tasks import default_train_config
 
 from .collapsible import CollapsibleSection
+from .task_options import OptionForm, align_labels, form_layout
+from .task_translate import TranslateForm
+from .task_upscale import UpscaleForm
 
-#: the GUI's sample interval: a new grid every 100 steps shows progress sooner than the core's 200
+#: the GUI's preview interval: a new image every 100 steps shows progress sooner than the core's 200+
 GUI_SAMPLE_EVERY = 100
+#: options about the machine rather than the model: they stay as they are when the task changes
+MACHINE_OPTIONS = ("precision", "device", "threads")
 _MAX_STEPS = 10_000_000
 _MAX_MINUTES = 100_000.0
 _MAX_BATCH = 4096
 _MAX_SEED = 2**31 - 1
 
 
-class TrainingForm(QWidget):
-    """Options for a GAN run; ``build(folder)`` turns them into (TrainConfig, GanOptions)."""
+class GanForm(OptionForm):
+    """The GAN's own options: preset, preprocessing, and (in ``advanced``) the loss."""
 
-    changed = Signal()                # any option changed
+    task = "gan"
     preprocess_changed = Signal()     # an option that changes what the model sees changed
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._help = {**field_help(TrainConfig), **field_help(GanOptions)}
+        super().__init__(GanOptions, parent=parent)
         self._preset_texts = {
             "seed-dcgan-16": self.tr("Tiny and fast: 16×16 colour images. Good for a first try; "
                                      "shapes and colours only."),
@@ -48,9 +53,7 @@ class TrainingForm(QWidget):
             "dcgan-128": self.tr("128×128 colour images. Much slower; best with a GPU and thousands of images."),
             "mlp-gan-28": self.tr("28×28 grey images with a simple fully connected network (MNIST-style digits)."),
         }
-        self._widgets: dict[str, QWidget] = {}
-
-        # -- model -------------------------------------------------------------------------------
+        # -- model ---------------------------------------------------------------------------------
         self.preset = QComboBox()
         for name, preset in PRESETS.items():
             self.preset.addItem(name, name)
@@ -62,7 +65,7 @@ class TrainingForm(QWidget):
         self._register("preset", self.preset, self.tr(
             "The network and the image size it makes. Bigger sizes need more images, more time and more memory."))
         model_box = QGroupBox(self.tr("Model"))
-        model_form = QFormLayout(model_box)
+        model_form = form_layout(model_box)
         model_form.addRow(self.tr("Preset"), self.preset)
         model_form.addRow(self.preset_description)
 
@@ -85,26 +88,76 @@ class TrainingForm(QWidget):
             ("white", self.tr("White")),
             ("black", self.tr("Black")),
         ], self.tr("What transparent pixels (and the borders added by 'Fit inside') become."))
-        self.hflip = QCheckBox(self.tr("Mirror images at random"))
-        self._register("hflip", self.hflip, self.tr(
+        self.hflip = self._check("hflip", self.tr("Mirror images at random"), False, self.tr(
             "Flip a random half of each batch left-right. Doubles a small dataset; avoid it for text or "
             "anything whose direction matters."))
         pre_box = QGroupBox(self.tr("Preprocessing"))
-        pre_form = QFormLayout(pre_box)
+        pre_form = form_layout(pre_box)
         pre_form.addRow(self.tr("Size"), self.size_label)
         pre_form.addRow(self.tr("Fit"), self.fit)
         pre_form.addRow(self.tr("Colour"), self.color)
         pre_form.addRow(self.tr("Background"), self.background)
         pre_form.addRow(self.hflip)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(model_box)
+        layout.addWidget(pre_box)
 
         # -- advanced ------------------------------------------------------------------------------
-        cfg = TrainConfig()
         self.loss = self._combo("loss", [
             ("bce", self.tr("Standard (BCE)")),
             ("lsgan", self.tr("Least squares (LSGAN)")),
             ("hinge", self.tr("Hinge")),
         ], self.tr("How the critic's mistakes are scored. Standard is the classic choice; least squares and hinge "
                    "can be steadier when training collapses."))
+        self.advanced = QWidget()
+        self.advanced_form = form_layout(self.advanced, 8)
+        self.advanced_form.addRow(self.tr("Loss"), self.loss)
+
+        self.preset.currentIndexChanged.connect(self._on_preset_current_index_changed)
+        for name in ("preset", "fit", "color", "background", "hflip"):
+            widget = self._widgets[name]
+            (widget.toggled if name == "hflip" else widget.currentIndexChanged).connect(self.preprocess_changed)
+        self._on_preset_current_index_changed()
+
+    def _on_preset_current_index_changed(self, *_: object) -> None:
+        name = self.preset.currentData()
+        preset = get_preset(name)
+        self.preset_description.setText(self._preset_texts.get(name, preset.description))
+        self.size_label.setText(self.tr("{0}×{0} pixels").format(preset.size))
+
+    def options(self, data: dict[str, Any]) -> GanOptions:
+        return GanOptions(data=data["data"], preset=self.preset.currentData(), loss=self.loss.currentData(),
+                          color=self.color.currentData(), fit=self.fit.currentData(),
+                          background=self.background.currentData(), hflip=self.hflip.isChecked())
+
+    def preprocess(self) -> Preprocess:
+        """What the model will see with the current options (for the live preview)."""
+        return self.options({"data": "."}).preprocess()
+
+    def run_label(self, options: GanOptions) -> str:
+        """The model part of a new run folder's name."""
+        return options.preset
+
+
+class TrainingForm(OptionForm):
+    """Options for a run of the chosen task; ``build(data)`` turns them into (TrainConfig, options)."""
+
+    preprocess_changed = Signal()     # (GAN) an option that changes what the model sees changed
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(TrainConfig, parent=parent)
+        self._task = "gan"
+        self.gan = GanForm()
+        self.upscale = UpscaleForm()
+        self.translate = TranslateForm()
+        self._task_forms: dict[str, GanForm | UpscaleForm | TranslateForm] = {
+            form.task: form for form in (self.gan, self.upscale, self.translate)}
+        # the GAN's controls under their old names (the panel's preview and the tests use them)
+        self.preset, self.fit, self.color = self.gan.preset, self.gan.fit, self.gan.color
+        self.background, self.hflip, self.loss = self.gan.background, self.gan.hflip, self.gan.loss
+
+        cfg = TrainConfig()
         self.lr_g = self._float_spin("lr_g", cfg.lr_g, 1e-6, 0.1, 5e-5, 6, self.tr(
             "How big a step the generator takes when it learns. Too high: training blows up or samples flicker; "
             "too low: nothing seems to happen."))
@@ -124,21 +177,19 @@ class TrainingForm(QWidget):
                                            "training (pauses do not count)."))
         self.steps = self._int_spin("steps", cfg.steps or 2000, 1, _MAX_STEPS, self.tr(
             "How many training steps to run. Each step shows the model one batch. You can stop earlier; "
-            "a checkpoint is saved either way."))
-        self.steps.setSingleStep(500)
+            "a checkpoint is saved either way."), step=500)
         self.minutes = self._float_spin("minutes", 30.0, 0.1, _MAX_MINUTES, 5.0, 1, self.tr(
             "How many minutes to train (pauses do not count)."))
         self.limit_kind.currentIndexChanged.connect(self._on_limit_kind_current_index_changed)
+        self.limit_kind.currentIndexChanged.connect(self.changed)
         limit_row = QHBoxLayout()
         limit_row.setContentsMargins(0, 0, 0, 0)
         limit_row.addWidget(self.steps, 1)
         limit_row.addWidget(self.minutes, 1)
         limit_row.addWidget(self.limit_kind)
-        self.ema = QCheckBox(self.tr("Keep an average of the generator"))
-        self._register("ema", self.ema, self.tr(
+        self.ema = self._check("ema", self.tr("Keep an average of the generator"), cfg.ema, self.tr(
             "Previews and exports use a slowly moving average of the generator, which gives cleaner, steadier "
             "images than the latest weights."))
-        self.ema.setChecked(cfg.ema)
         self.ema_decay = self._float_spin("ema_decay", cfg.ema_decay, 0.5, 0.99999, 0.0005, 5, self.tr(
             "How slowly the average follows the generator: 0.999 averages about the last 1000 steps."))
         self.ema.toggled.connect(self.ema_decay.setEnabled)
@@ -157,14 +208,16 @@ class TrainingForm(QWidget):
         self.seed = self._int_spin("seed", cfg.seed, 0, _MAX_SEED, self.tr(
             "The starting point of every random choice. The same seed and options give the same run."))
         self.sample_every = self._int_spin("sample_every", GUI_SAMPLE_EVERY, 1, _MAX_STEPS, self.tr(
-            "How often (in steps) to draw a new grid of samples and save it in the run folder."))
+            "How often (in steps) to draw a new preview and save it in the run folder."))
+        self.eval_every = self._int_spin("eval_every", cfg.eval_every, 1, _MAX_STEPS, self.tr(
+            "How often (in steps) to measure the model on the held-out images. The best result so far is "
+            "kept as its own checkpoint."))
         self.checkpoint_every = self._int_spin("checkpoint_every", cfg.checkpoint_every, 1, _MAX_STEPS, self.tr(
-            "How often (in steps) to save the model so a run can be resumed or used in Generate. Stopping "
+            "How often (in steps) to save the model so a run can be resumed or used elsewhere. Stopping "
             "always saves too."))
-        advanced = QWidget()
-        adv_form = QFormLayout(advanced)
-        adv_form.setContentsMargins(8, 0, 0, 0)
-        adv_form.addRow(self.tr("Loss"), self.loss)
+        shared = QWidget()
+        self._shared_form = form_layout(shared, 8)
+        adv_form = self._shared_form
         adv_form.addRow(self.tr("Learning rate G"), self.lr_g)
         adv_form.addRow(self.tr("Learning rate D"), self.lr_d)
         adv_form.addRow(self.tr("Adam beta1"), self.beta1)
@@ -177,57 +230,27 @@ class TrainingForm(QWidget):
         adv_form.addRow(self.tr("Device"), self.device)
         adv_form.addRow(self.tr("CPU threads"), self.threads)
         adv_form.addRow(self.tr("Seed"), self.seed)
-        adv_form.addRow(self.tr("Samples every"), self.sample_every)
+        adv_form.addRow(self.tr("Previews every"), self.sample_every)
+        adv_form.addRow(self.tr("Validate every"), self.eval_every)
         adv_form.addRow(self.tr("Save every"), self.checkpoint_every)
+        advanced = QWidget()
+        adv_layout = QVBoxLayout(advanced)
+        adv_layout.setContentsMargins(0, 0, 0, 0)
+        for form in self._task_forms.values():
+            adv_layout.addWidget(form.advanced)
+        adv_layout.addWidget(shared)
+        align_labels([form.advanced_form for form in self._task_forms.values()] + [self._shared_form])
         self.advanced = CollapsibleSection(self.tr("Advanced"), advanced)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(model_box)
-        layout.addWidget(pre_box)
+        for form in self._task_forms.values():
+            layout.addWidget(form)
+            form.changed.connect(self.changed)
         layout.addWidget(self.advanced)
-
-        self.preset.currentIndexChanged.connect(self._on_preset_current_index_changed)
-        for name in ("preset", "fit", "color", "background", "hflip"):
-            _changed_signal(self._widgets[name]).connect(self.preprocess_changed)
-        for widget in self._widgets.values():
-            _changed_signal(widget).connect(self.changed)
-        self.limit_kind.currentIndexChanged.connect(self.changed)
-        self._on_preset_current_index_changed()
+        self.gan.preprocess_changed.connect(self.preprocess_changed)
         self._on_limit_kind_current_index_changed()
-
-    # -- building controls ---------------------------------------------------------------------
-    def _register(self, name: str, widget: QWidget, plain: str) -> None:
-        self._widgets[name] = widget
-        widget.setObjectName(name)
-        technical = self._help.get(name)
-        flag = "--" + name.replace("_", "-")
-        widget.setToolTip(plain + (f"\n\n{flag}: {technical}" if technical else ""))
-
-    def _combo(self, name: str, items: list[tuple[str, str]], plain: str) -> QComboBox:
-        combo = QComboBox()
-        for value, text in items:
-            combo.addItem(text, value)
-        self._register(name, combo, plain)
-        return combo
-
-    def _int_spin(self, name: str, value: int, low: int, high: int, plain: str) -> QSpinBox:
-        spin = QSpinBox()
-        spin.setRange(low, high)
-        spin.setValue(value)
-        spin.setGroupSeparatorShown(True)
-        self._register(name, spin, plain)
-        return spin
-
-    def _float_spin(self, name: str, value: float, low: float, high: float, step: float, decimals: int,
-                    plain: str) -> QDoubleSpinBox:
-        spin = QDoubleSpinBox()
-        spin.setDecimals(decimals)
-        spin.setRange(low, high)
-        spin.setSingleStep(step)
-        spin.setValue(value)
-        self._register(name, spin, plain)
-        return spin
+        self._show_task()
 
     def _device_choices(self) -> list[tuple[str, str]]:
         import torch
@@ -240,12 +263,46 @@ class TrainingForm(QWidget):
             choices.append(("mps", self.tr("Apple GPU (MPS)")))
         return choices
 
-    # -- reacting ------------------------------------------------------------------------------
-    def _on_preset_current_index_changed(self, *_: object) -> None:
-        name = self.preset.currentData()
-        preset = get_preset(name)
-        self.preset_description.setText(self._preset_texts.get(name, preset.description))
-        self.size_label.setText(self.tr("{0}×{0} pixels").format(preset.size))
+    # -- the task ------------------------------------------------------------------------------
+    def task(self) -> str:
+        return self._task
+
+    def task_form(self, task: str | None = None) -> GanForm | UpscaleForm | TranslateForm:
+        return self._task_forms[task or self._task]
+
+    def set_task(self, task: str) -> None:
+        """Show ``task``'s options and give the shared ones that task's defaults (machine options stay)."""
+        if task not in self._task_forms:
+            raise ValueError(f"unknown task {task!r}")
+        self._task = task
+        self.apply_defaults(task)
+        self._show_task()
+
+    def apply_defaults(self, task: str) -> None:
+        """The shared options' defaults for ``task`` (``default_train_config``), except the machine's."""
+        cfg = default_train_config(task)
+        self.lr_g.setValue(cfg.lr_g)
+        self.lr_d.setValue(cfg.lr_d)
+        self.beta1.setValue(cfg.beta1)
+        self.beta2.setValue(cfg.beta2)
+        self.batch_size.setValue(cfg.batch_size)
+        self.limit_kind.setCurrentIndex(self.limit_kind.findData("steps" if cfg.steps is not None else "minutes"))
+        self.steps.setValue(cfg.steps or 2000)
+        if cfg.minutes:
+            self.minutes.setValue(cfg.minutes)
+        self.ema.setChecked(cfg.ema)
+        self.ema_decay.setValue(cfg.ema_decay)
+        self.seed.setValue(cfg.seed)
+        self.sample_every.setValue(GUI_SAMPLE_EVERY)
+        self.eval_every.setValue(cfg.eval_every)
+        self.checkpoint_every.setValue(cfg.checkpoint_every)
+
+    def _show_task(self) -> None:
+        for task, form in self._task_forms.items():
+            form.setVisible(task == self._task)
+            form.advanced.setVisible(task == self._task)
+        # a GAN has no validation (a translator only with enough pairs; the row stays for it)
+        self._shared_form.setRowVisible(self.eval_every, self._task != "gan")
 
     def _on_limit_kind_current_index_changed(self, *_: object) -> None:
         by_steps = self.limit_kind.currentData() == "steps"
@@ -254,48 +311,47 @@ class TrainingForm(QWidget):
 
     # -- values --------------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
-        """Every option as plain JSON values, keyed by config field name (plus ``limit``)."""
-        out: dict[str, Any] = {"limit": self.limit_kind.currentData()}
-        for name, widget in self._widgets.items():
-            out[name] = _value(widget)
-        return out
+        """The current task's options and the shared ones, as plain JSON values keyed by field name
+        (plus ``limit``)."""
+        return {"limit": self.limit_kind.currentData(), **super().values(), **self.task_form().values()}
 
     def set_values(self, values: dict[str, Any]) -> None:
-        """Apply remembered options; values that no longer fit a control are ignored."""
+        """Apply remembered options of the current task; values that no longer fit are ignored."""
         if values.get("limit") in ("steps", "minutes"):
             self.limit_kind.setCurrentIndex(self.limit_kind.findData(values["limit"]))
-        for name, value in values.items():
-            widget = self._widgets.get(name)
-            if widget is not None:
-                _set_value(widget, value)
+        super().set_values(values)
+        self.task_form().set_values(values)
+
+    def option_widgets(self) -> dict[str, QWidget]:
+        """The control of each option of the current task, by config field name."""
+        return {**super().option_widgets(), **self.task_form().option_widgets()}
 
     def preprocess(self) -> Preprocess:
-        """What the model will see with the current options (for the live preview)."""
-        return self.gan_options(".").preprocess()
-
-    def gan_options(self, data: str) -> GanOptions:
-        return GanOptions(data=data, preset=self.preset.currentData(), loss=self.loss.currentData(),
-                          color=self.color.currentData(), fit=self.fit.currentData(),
-                          background=self.background.currentData(), hflip=self.hflip.isChecked())
+        """(GAN) What the model will see with the current options (for the live preview)."""
+        return self.gan.preprocess()
 
     def train_config(self) -> TrainConfig:
         by_steps = self.limit_kind.currentData() == "steps"
         return TrainConfig(
+            task=self._task,
             steps=self.steps.value() if by_steps else None,
             minutes=None if by_steps else self.minutes.value(),
             batch_size=self.batch_size.value(), lr_g=self.lr_g.value(), lr_d=self.lr_d.value(),
             beta1=self.beta1.value(), beta2=self.beta2.value(), ema=self.ema.isChecked(),
             ema_decay=self.ema_decay.value(), precision=self.precision.currentData(),
             device=self.device.currentData(), threads=self.threads.value(), seed=self.seed.value(),
-            sample_every=self.sample_every.value(), checkpoint_every=self.checkpoint_every.value())
+            sample_every=self.sample_every.value(), eval_every=self.eval_every.value(),
+            checkpoint_every=self.checkpoint_every.value())
 
-    def build(self, data: str) -> tuple[TrainConfig, GanOptions]:
-        """(TrainConfig, GanOptions) for training on ``data``; raises ``ConfigError`` for bad values."""
-        return self.train_config(), self.gan_options(data)
+    def build(self, data: str | dict[str, Any]) -> tuple[TrainConfig, Any]:
+        """(TrainConfig, the task's options) for training on ``data``: a folder (GAN, Upscale) or the
+        Translate data fields; raises ``ConfigError`` for bad values."""
+        fields = {"data": data} if isinstance(data, str) else data
+        return self.train_config(), self.task_form().options(fields)
 
-    def option_widgets(self) -> dict[str, QWidget]:
-        """The control of each option, by config field name (for tooltips checks and tests)."""
-        return dict(self._widgets)
+    def run_label(self, options: Any) -> str:
+        """The model part of a new run folder's name (the GAN's preset, "upscale-x2-compact"...)."""
+        return self.task_form().run_label(options)
 
     def set_preset(self, name: str) -> None:
         self.preset.setCurrentIndex(self.preset.findData(get_preset(name).name))
@@ -303,37 +359,3 @@ class TrainingForm(QWidget):
 
 def _cpu_count() -> int:
     return max(1, os.cpu_count() or 1)
-
-
-def _changed_signal(widget: QWidget):
-    if isinstance(widget, QComboBox):
-        return widget.currentIndexChanged
-    if isinstance(widget, QCheckBox):
-        return widget.toggled
-    return widget.valueChanged
-
-
-def _value(widget: QWidget) -> Any:
-    if isinstance(widget, QComboBox):
-        return widget.currentData()
-    if isinstance(widget, QCheckBox):
-        return widget.isChecked()
-    return widget.value()
-
-
-def _set_value(widget: QWidget, value: Any) -> None:
-    if isinstance(widget, QComboBox):
-        index = widget.findData(value)
-        if index >= 0:
-            widget.setCurrentIndex(index)
-    elif isinstance(widget, QCheckBox):
-        if isinstance(value, bool):
-            widget.setChecked(value)
-    elif isinstance(widget, QDoubleSpinBox):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            widget.setValue(float(value))
-    elif isinstance(widget, QSpinBox):
-        if isinstance(value, int) and not isinstance(value, bool):
-            widget.setValue(value)
-
-
