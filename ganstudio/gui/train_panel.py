@@ -1,10 +1,22 @@
-"""The Train panel: choose a dataset, set options, train a GAN and watch it learn.
+"""The Train panel: choose what to train (a GAN, an upscaler or a translator), its data and
+options, then train it and watch it learn.
 
-Everything slow runs in a ``Job`` (folder scans, the preprocessing preview, reading the runs
-folder, training itself); the panel only displays the typed events the core sends. Redraws are
-throttled by the widgets (chart and sample grid at most twice a second), so a fast run cannot flood the
-event loop. Training writes its own run directory (<runs>/<dataset>-<preset>-<timestamp>), the
+The task choice at the top changes the dataset section (one folder of images; one folder of
+high-resolution images; paired or unpaired A/B folders with a pairing report), the model options,
+the Advanced defaults (``default_train_config``), the chart's curves and the live preview's
+captions. Everything else (Start/Pause/Stop, progress, log, earlier runs) is the same for all
+tasks, because the core's one trainer drives all of them with the same events.
+
+Everything slow runs in a ``Job`` (folder scans, pairing, the preprocessing preview, reading the
+runs folder, training itself); the panel only displays the typed events the core sends. Redraws are
+throttled by the widgets (chart and preview at most twice a second), so a fast run cannot flood the
+event loop. Training writes its own run directory (<runs>/<dataset>-<model>-<timestamp>), the
 same as a CLI run.
+
+Preferences: the task and each task's options are remembered in ``last_options`` (the GAN's under
+their plain field names, the others as "upscale.<field>", "translate.<field>"), with the Upscale
+folder as "upscale.folder" and the Translate data choices as "translate.data.<key>"; the GAN's
+folder is the first of the recent folders, as before.
 """
 from __future__ import annotations
 
@@ -18,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QProgressBar,
-                               QPushButton, QSizePolicy, QStyle, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu,
+                               QProgressBar, QPushButton, QSizePolicy, QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from ganstudio.core import events as ev
 from ganstudio.core.checkpoint import list_step_checkpoints
@@ -35,13 +47,16 @@ from .app import freeze_long_lived_objects, release_frozen_objects
 from .errors import show_error, show_exception
 from .jobs import Job, JobContext
 from .settings import Preferences
-from .widgets.dataset_view import DatasetView
+from .widgets.dataset_view import DatasetView, image_thumbnails
 from .widgets.layout import named_splitter, side_column
 from .widgets.log_view import LogView
 from .widgets.loss_chart import LossChart
 from .widgets.runs_list import RunsList
 from .widgets.sample_view import SampleView
-from .widgets.training_form import TrainingForm
+from .widgets.task_translate import TranslateDataReport, TranslateDataView, check_translate_data
+from .widgets.task_views import (TASKS, chart_layout, chart_title, describe_evaluation, preview_texts,
+                                 task_description, task_name)
+from .widgets.training_form import MACHINE_OPTIONS, TrainingForm
 
 log = logging.getLogger(__name__)
 
@@ -56,26 +71,38 @@ THUMBNAIL_SIDE = 48
 THUMBNAIL_COLUMNS = 6
 #: how long closing the app waits for a training thread to save its checkpoint and end
 SHUTDOWN_WAIT_MS = 120_000
+#: validation results in a run folder (written by the trainer beside metrics.jsonl)
+EVAL_NAME = "eval.jsonl"
+#: tasks whose data is one folder of images (the Translate task has its own data section)
+FOLDER_TASKS = ("gan", "upscale")
+#: what metrics.jsonl records hold beside the task's metrics (not drawn as curves)
+_RECORD_EXTRAS = ("step", "time", "img_per_s")
 
 IDLE, LOADING, TRAINING, PAUSING, PAUSED, STOPPING = "idle", "loading", "training", "pausing", "paused", "stopping"
 
 
 @dataclass(frozen=True)
 class _History:
-    """A resumed run's earlier metrics, sent by the resume job before training continues."""
+    """A resumed run's earlier metrics and validations, sent by the resume job before training continues."""
     steps: list[int]
     metrics: list[dict[str, float]]
+    eval_steps: list[int]
+    eval_metrics: list[dict[str, float]]
 
 
 class TrainPanel(QWidget):
-    """Dataset, options, Start/Pause/Stop, live chart and samples, log, and earlier runs."""
+    """Task, dataset, options, Start/Pause/Stop, live chart and preview, log, and earlier runs."""
 
-    load_into_generate = Signal(Path)   # "Load into Generate" on an earlier run
+    load_into_generate = Signal(Path)   # "Load into Generate" on an earlier GAN run
+    use_in_upscale = Signal(Path)       # "Use in Upscale" on an earlier upscaler run
+    use_in_translate = Signal(Path)     # "Use in Translate" on an earlier translator run
+    task_changed = Signal(str)          # the task choice changed: "gan" | "upscale" | "translate"
     activity_changed = Signal(str)      # one line for the status bar ("" when idle)
     state_changed = Signal(str)         # idle | loading | training | pausing | paused | stopping
-    dataset_scanned = Signal(int)       # a scan ended; how many usable images (0: unusable folder)
+    dataset_scanned = Signal(int)       # a scan ended; usable images (Translate: pairs, or A + B images; 0: unusable)
     preview_updated = Signal()          # the "what the model sees" preview was redrawn
     step_ended = Signal(int)            # a StepEnded event was shown (its step)
+    evaluation_done = Signal(int)       # a validation result was shown (its step)
     training_finished = Signal(object)  # the run's Finished event, or None when it failed to start
     shutdown_ready = Signal()           # after begin_shutdown(): the training thread has ended
 
@@ -86,10 +113,16 @@ class TrainPanel(QWidget):
         self.setAcceptDrops(True)
         self.prefs = preferences
         self._state = IDLE
+        self._task = "gan"
         self._folder: str | None = None
         self._report: ScanReport | None = None
+        # the folder of each folder task, and its last scan (switching back shows it without a rescan)
+        self._folders: dict[str, str] = {}
+        self._scans: dict[str, tuple[str, ScanReport, np.ndarray | None]] = {}
+        self._translate_report: TranslateDataReport | None = None
+        self._task_values: dict[str, dict[str, Any]] = {}   # each task's options, as last shown
         self._jobs: set[Job] = set()          # every job still running, cancelled ones included
-        self._scan_job: Job | None = None
+        self._scan_job: Job | None = None     # the check of the current task's data (a folder scan, A/B matching)
         self._preview_job: Job | None = None
         self._preview_again = False
         self._train_job: Job | None = None
@@ -99,6 +132,9 @@ class TrainPanel(QWidget):
         self._total_steps: int | None = None
         self._limit_seconds: float | None = None
         self._last_step = 0
+        self._run_task = "gan"                # the task of the run training (or last trained)
+        self._run_mode = ""                   # and its Translate mode
+        self._best_step = -1                  # the step of the latest best validation (its checkpoint follows)
         self._objects_frozen = False
         self._autostart = False
         self._shutting_down = False
@@ -112,14 +148,19 @@ class TrainPanel(QWidget):
         self._preview_timer.timeout.connect(self._start_preview)
         self.form.preprocess_changed.connect(self._preview_timer.start)
 
-        self.form.set_values(self.prefs.last_options)
+        task, self._task_values, upscale_folder, translate_data = read_task_preferences(self.prefs.last_options)
+        if initial_folder:
+            task = "gan"           # a folder given at start (the demo) is a GAN's dataset
+        gan_folder = initial_folder or self._initial_folder()
+        if gan_folder:
+            self._folders["gan"] = str(Path(gan_folder).expanduser())
+        if upscale_folder and Path(upscale_folder).is_dir():
+            self._folders["upscale"] = upscale_folder
+        self.translate_data.set_values(translate_data)
+        self.form.translate.set_mode(self.translate_data.current_mode())
         self.runs_list.set_folder(self.prefs.resolved_runs_dir())
         self._set_state(IDLE)
-        first = initial_folder or self._initial_folder()
-        if first:
-            self.choose_folder(first)
-        else:
-            self.dataset_view.show_error(self.tr("Choose a folder of images to start."))
+        self._switch_task(task if task in TASKS else "gan", remember=False)
 
     # ------------------------------------------------------------------------------------------
     # building
@@ -162,7 +203,21 @@ class TrainPanel(QWidget):
                 self.start_action, self.pause_action, self.stop_action]
 
     def _build(self) -> None:
-        # -- left: dataset and options, scrolling --------------------------------------------------
+        # -- left: task, dataset and options, scrolling ---------------------------------------------
+        self.task_combo = QComboBox()
+        for task in TASKS:
+            self.task_combo.addItem(task_name(task), task)
+            self.task_combo.setItemData(self.task_combo.count() - 1, task_description(task),
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.task_combo.setToolTip(self.tr("What to train. Each kind of model has its own data and options."))
+        self.task_combo.currentIndexChanged.connect(self._on_task_combo_current_index_changed)
+        self.task_description = QLabel()
+        self.task_description.setWordWrap(True)
+        task_box = QGroupBox(self.tr("What to train"))
+        task_layout = QVBoxLayout(task_box)
+        task_layout.addWidget(self.task_combo)
+        task_layout.addWidget(self.task_description)
+
         self.folder_edit = QLineEdit()
         self.folder_edit.setReadOnly(True)
         self.folder_edit.setPlaceholderText(self.tr("No folder chosen"))
@@ -180,18 +235,32 @@ class TrainPanel(QWidget):
         folder_row.addWidget(choose)
         drop_hint = QLabel(self.tr("Or drop a folder anywhere on this panel."))
         drop_hint.setEnabled(False)
+        self.folder_hint = QLabel()
+        self.folder_hint.setWordWrap(True)
         self.dataset_view = DatasetView()
-        dataset_box = QGroupBox(self.tr("Dataset"))
-        dataset_layout = QVBoxLayout(dataset_box)
-        dataset_layout.addLayout(folder_row)
-        dataset_layout.addWidget(drop_hint)
-        dataset_layout.addWidget(self.dataset_view)
+        # one folder of images (GAN, Upscale)
+        self.folder_section = QWidget()
+        folder_layout = QVBoxLayout(self.folder_section)
+        folder_layout.setContentsMargins(0, 0, 0, 0)
+        folder_layout.addWidget(self.folder_hint)
+        folder_layout.addLayout(folder_row)
+        folder_layout.addWidget(drop_hint)
+        folder_layout.addWidget(self.dataset_view)
+        # A and B images (Translate)
+        self.translate_data = TranslateDataView()
+        self.translate_data.changed.connect(self._on_translate_data_changed)
+        self.translate_data.mode_changed.connect(self._on_translate_data_mode_changed)
+        self.dataset_box = QGroupBox(self.tr("Dataset"))
+        dataset_layout = QVBoxLayout(self.dataset_box)
+        dataset_layout.addWidget(self.folder_section)
+        dataset_layout.addWidget(self.translate_data)
 
         self.form = TrainingForm()
         settings = QWidget()
         settings_layout = QVBoxLayout(settings)
         settings_layout.setContentsMargins(0, 0, 4, 0)
-        settings_layout.addWidget(dataset_box)
+        settings_layout.addWidget(task_box)
+        settings_layout.addWidget(self.dataset_box)
         settings_layout.addWidget(self.form)
         settings_layout.addStretch(1)
         scroll = side_column(settings, 340)
@@ -218,12 +287,12 @@ class TrainPanel(QWidget):
         self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.loss_chart = LossChart()
         self.sample_view = SampleView()
-        samples_box = QGroupBox(self.tr("Samples"))
-        QVBoxLayout(samples_box).addWidget(self.sample_view)
-        chart_box = QGroupBox(self.tr("Losses"))
-        QVBoxLayout(chart_box).addWidget(self.loss_chart)
+        self.samples_box = QGroupBox(self.tr("Samples"))
+        QVBoxLayout(self.samples_box).addWidget(self.sample_view)
+        self.chart_box = QGroupBox(self.tr("Losses"))
+        QVBoxLayout(self.chart_box).addWidget(self.loss_chart)
         self.charts_splitter = named_splitter(Qt.Orientation.Horizontal, "train_charts_splitter",
-                                              [chart_box, samples_box], [1, 1])
+                                              [self.chart_box, self.samples_box], [1, 1])
         self.charts_splitter.setSizes([520, 460])
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -237,6 +306,8 @@ class TrainPanel(QWidget):
         self.runs_list = RunsList()
         self.runs_list.resume_requested.connect(self.resume_run)
         self.runs_list.load_into_generate.connect(self.load_into_generate)
+        self.runs_list.use_in_upscale.connect(self.use_in_upscale)
+        self.runs_list.use_in_translate.connect(self.use_in_translate)
         self.runs_list.change_folder_requested.connect(self._on_runs_list_change_folder_requested)
         runs_box = QGroupBox()
         QVBoxLayout(runs_box).addWidget(self.runs_list)
@@ -252,14 +323,26 @@ class TrainPanel(QWidget):
         layout.addWidget(self.main_splitter)
         # Locked while training (the run uses the options it started with); the dataset report stays
         # readable.
-        self._settings_widgets = [self.folder_edit, choose, self.form]
+        self._settings_widgets = [self.task_combo, self.folder_edit, choose, self.form]
 
     # ------------------------------------------------------------------------------------------
     # public
     def state(self) -> str:
         return self._state
 
+    def task(self) -> str:
+        """The task chosen: "gan" | "upscale" | "translate"."""
+        return self._task
+
+    def set_task(self, task: str) -> None:
+        """Choose what to train (as the task choice at the top does); ignored while training."""
+        if task not in TASKS:
+            raise ValueError(f"Invalid task {task!r}. Only {', '.join(TASKS)} are supported.")
+        if task != self._task and self._train_job is None:
+            self._switch_task(task)
+
     def folder(self) -> str | None:
+        """The dataset folder of the current task (GAN, Upscale); None for Translate or when none is chosen."""
         return self._folder
 
     def run_dir(self) -> Path | None:
@@ -283,6 +366,8 @@ class TrainPanel(QWidget):
 
     def shutdown(self) -> None:
         """Cancel all background work and wait for every thread (the window is closing)."""
+        if self._train_job is None:
+            self._save_task_preferences()        # what the user chose since the last start or task switch
         self._preview_timer.stop()
         self._autostart = False
         for job in self._jobs:
@@ -302,11 +387,96 @@ class TrainPanel(QWidget):
             self._objects_frozen = False
 
     def autostart_when_ready(self) -> None:
-        """Start training as soon as the current folder's scan has found images (for demos)."""
+        """Start training as soon as the current task's data has been checked (for demos)."""
         self._autostart = True
-        if self._report is not None and self._report.image_count() and self._scan_job is None:
+        self._maybe_autostart()
+
+    def _maybe_autostart(self) -> None:
+        if self._autostart and self._can_start():
             self._autostart = False
             self.start_training()
+
+    # ------------------------------------------------------------------------------------------
+    # the task
+    def _on_task_combo_current_index_changed(self, index: int) -> None:
+        task = self.task_combo.itemData(index)
+        if task and task != self._task:
+            self._switch_task(task)
+
+    def _switch_task(self, task: str, remember: bool = True) -> None:
+        """Show ``task``'s data, options, chart and preview; the options it had last time come back."""
+        if remember:
+            self._task_values[self._task] = self.form.values()
+        machine = {k: v for k, v in self.form.values().items() if k in MACHINE_OPTIONS}
+        self._task = task
+        with QSignalBlocker(self.task_combo):
+            self.task_combo.setCurrentIndex(self.task_combo.findData(task))
+        self.task_description.setText(task_description(task))
+        self.form.set_task(task)
+        values = dict(self._task_values.get(task, {}))
+        if remember:
+            values.update(machine)      # the machine's settings carry over from the task shown before
+        self.form.set_values(values)
+        self.folder_section.setVisible(task in FOLDER_TASKS)
+        self.translate_data.setVisible(task == "translate")
+        self.dataset_view.set_preview_visible(task == "gan")
+        hints = {"gan": self.tr("A folder of images like the ones the model should make."),
+                 "upscale": self.tr("A folder of high-resolution images: photos or artwork at full size. "
+                                    "Smaller copies are made from them while training, and the upscaler "
+                                    "learns to restore the originals.")}
+        self.folder_hint.setText(hints.get(task, ""))
+        self.dataset_box.setTitle(self.tr("High-resolution images") if task == "upscale"
+                                  else self.tr("Images A → B") if task == "translate" else self.tr("Dataset"))
+        if self._train_job is None:
+            self._show_run_views(task, self._translate_mode())
+        # the data of the task shown: a folder (rescanned only if it changed) or the A/B folders
+        self._preview_timer.stop()
+        if self._preview_job is not None:
+            self._preview_job.cancel()
+        if self._scan_job is not None:
+            self._scan_job.cancel()       # its result is ignored when it ends
+            self._scan_job = None
+        self._folder, self._report = None, None
+        self._set_activity("")
+        if task in FOLDER_TASKS:
+            self._show_task_folder(task)
+        else:
+            self._check_translate_data()
+        if remember:
+            self._save_task_preferences()
+        self._update_actions()
+        self.task_changed.emit(task)
+
+    def _show_task_folder(self, task: str) -> None:
+        folder = self._folders.get(task)
+        cached = self._scans.get(task)
+        if folder and cached is not None and cached[0] == folder and Path(folder).is_dir():
+            self._show_folder_text(folder)
+            self._folder = folder
+            self._accept_scan(folder, cached[1], cached[2])
+        elif folder:
+            self.choose_folder(folder)
+        else:
+            self._show_folder_text("")
+            self.dataset_view.show_prompt(self.tr("Choose a folder of high-resolution images to start.")
+                                          if task == "upscale" else self.tr("Choose a folder of images to start."))
+            self._set_activity("")
+
+    def _translate_mode(self) -> str:
+        return self.translate_data.current_mode()
+
+    def _show_run_views(self, task: str, mode: str) -> None:
+        """The chart's curves, the preview's texts and the boxes' titles for a run of ``task``."""
+        texts = preview_texts(task, mode)
+        self.samples_box.setTitle(texts.title)
+        self.sample_view.set_texts(texts.placeholder, texts.caption)
+        self.chart_box.setTitle(chart_title(task, mode))
+        self.loss_chart.set_layout(chart_layout(task, mode))
+
+    def _save_task_preferences(self) -> None:
+        self._task_values[self._task] = self.form.values()
+        self.prefs.set_last_options(task_preferences(self._task, self._task_values, self._folders.get("upscale"),
+                                                     self.translate_data.values()))
 
     # ------------------------------------------------------------------------------------------
     # dataset
@@ -320,15 +490,17 @@ class TrainPanel(QWidget):
             return None
 
     def choose_folder(self, folder: str | Path) -> None:
-        """Use ``folder`` as the dataset: scan it in the background and show what it holds."""
-        if self._train_job is not None:
+        """Use ``folder`` as the current task's dataset (GAN, Upscale): scan it in the background and
+        show what it holds."""
+        if self._train_job is not None or self._task not in FOLDER_TASKS:
             return
         folder = str(Path(folder).expanduser())
+        task = self._task
         self._folder = folder
+        self._folders[task] = folder
+        self._scans.pop(task, None)
         self._report = None
-        self.folder_edit.setText(folder)
-        self.folder_edit.setToolTip(folder)
-        self.folder_edit.setCursorPosition(len(folder))    # the end (the folder's own name) is what matters
+        self._show_folder_text(folder)
         if self._scan_job is not None:
             self._scan_job.cancel()          # its result is ignored when it ends
         if self._preview_job is not None:
@@ -345,7 +517,7 @@ class TrainPanel(QWidget):
 
         job = self._new_job(scan)
         job.progressed.connect(lambda _what, fraction: self._on_scan_job_progressed(job, fraction))
-        job.succeeded.connect(lambda result: self._on_scan_job_succeeded(job, folder, result))
+        job.succeeded.connect(lambda result: self._on_scan_job_succeeded(job, task, folder, result))
         job.failed.connect(lambda exc, tb: self._on_scan_job_failed(job, exc, tb))
         job.ended.connect(lambda: self._on_scan_job_ended(job))
         self._scan_job = job
@@ -355,29 +527,51 @@ class TrainPanel(QWidget):
         if job is self._scan_job:
             self.dataset_view.set_progress(fraction)
 
-    def _on_scan_job_succeeded(self, job: Job, folder: str, result: tuple[ScanReport, np.ndarray | None]) -> None:
-        if job is not self._scan_job:
+    def _show_folder_text(self, folder: str) -> None:
+        self.folder_edit.setText(folder)
+        self.folder_edit.setToolTip(folder)
+        self.folder_edit.setCursorPosition(len(folder))    # the end (the folder's own name) is what matters
+
+    def _on_scan_job_succeeded(self, job: Job, task: str, folder: str,
+                               result: tuple[ScanReport, np.ndarray | None]) -> None:
+        if job is not self._scan_job or task != self._task:
             return
         report, thumbnails = result
+        if self._accept_scan(folder, *result):
+            self._scans[task] = (folder, report, thumbnails)
+            if task == "gan":
+                self.prefs.add_recent_folder(folder)
+            else:
+                self._save_task_preferences()
+
+    def _accept_scan(self, folder: str, report: ScanReport, thumbnails: np.ndarray | None) -> bool:
+        """Show a scan of the current task's folder; True if the task can train on it."""
         self.dataset_view.show_report(report, thumbnails)
         try:
+            if self._task == "upscale" and report.kind != "images":
+                raise DatasetError(self.tr("{0} holds a packed dataset; an upscaler trains on ordinary image "
+                                           "files.").format(Path(folder).name))
             check_usable(report)
         except DatasetError as e:
             self.dataset_view.show_error(str(e))
             self.dataset_scanned.emit(0)
-            return
+            return False
         self._report = report
-        self.prefs.add_recent_folder(folder)
-        self._start_preview()
+        if self._task == "gan":
+            self._start_preview()
         self.dataset_scanned.emit(report.image_count())
+        self._update_actions()
+        return True
 
     def _on_scan_job_failed(self, job: Job, exc: object, tb: str) -> None:
         if job is not self._scan_job or isinstance(exc, Cancelled):
             return
+        view = self.translate_data if self._task == "translate" else self.dataset_view
         if isinstance(exc, GanStudioError):
-            self.dataset_view.show_error(str(exc))
+            view.show_error(str(exc))
         else:
-            self.dataset_view.show_error(self.tr("The folder could not be read."))
+            view.show_error(self.tr("The folders could not be read.") if self._task == "translate"
+                            else self.tr("The folder could not be read."))
             show_exception(self, exc, tb)
         self.dataset_scanned.emit(0)
 
@@ -386,26 +580,80 @@ class TrainPanel(QWidget):
             self._scan_job = None
             self._set_activity("")
             self._update_actions()
-            if self._autostart and self._report is not None:
-                self._autostart = False
-                self.start_training()
+            self._maybe_autostart()
         job.deleteLater()
 
     def _on_open_folder_action_triggered(self) -> None:
+        if self._task == "translate":
+            self.translate_data.a_row.button.click()
+            return
         start = self._folder or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, self.tr("Choose a Folder of Images"), start)
+        title = (self.tr("Choose a Folder of High-Resolution Images") if self._task == "upscale"
+                 else self.tr("Choose a Folder of Images"))
+        folder = QFileDialog.getExistingDirectory(self, title, start)
         if folder:
             self.choose_folder(folder)
 
     def _on_demo_action_triggered(self) -> None:
         try:
+            if self._task != "gan":
+                self._switch_task("gan")
             self.choose_folder(demo_dataset_dir())
         except GanStudioError as e:
             show_exception(self, e)
 
+    # -- Translate: A and B folders --------------------------------------------------------------
+    def translate_report(self) -> TranslateDataReport | None:
+        """What the chosen A/B folders hold (None until checked, or when unusable)."""
+        return self._translate_report
+
+    def _on_translate_data_changed(self) -> None:
+        if self._task == "translate" and self._train_job is None:
+            self._check_translate_data()
+            self._save_task_preferences()
+
+    def _on_translate_data_mode_changed(self, mode: str) -> None:
+        self.form.translate.set_mode(mode)
+        if self._train_job is None:
+            self._show_run_views("translate", mode)
+
+    def _check_translate_data(self) -> None:
+        """Match (paired) or count (unpaired) the A/B images in the background; the report follows."""
+        self._translate_report = None
+        if self._scan_job is not None:
+            self._scan_job.cancel()      # its result is ignored when it ends
+            self._scan_job = None
+        view = self.translate_data
+        if not view.is_complete():
+            view.show_incomplete()
+            self._update_actions()
+            return
+        data = view.data()
+        view.show_checking()
+        self._set_activity(self.tr("Checking the images of {0}…").format(view.dataset_name()))
+        job = self._new_job(lambda ctx: check_translate_data(data, ctx.should_stop))
+        job.succeeded.connect(lambda report: self._on_translate_job_succeeded(job, report))
+        job.failed.connect(lambda exc, tb: self._on_scan_job_failed(job, exc, tb))
+        job.ended.connect(lambda: self._on_scan_job_ended(job))
+        self._scan_job = job
+        self._update_actions()
+        job.start()
+
+    def _on_translate_job_succeeded(self, job: Job, report: TranslateDataReport) -> None:
+        if job is not self._scan_job or self._task != "translate":
+            return
+        self.translate_data.show_report(report)
+        if report.usable():
+            self._translate_report = report
+        self.dataset_scanned.emit(report.pairs if report.mode == "paired" else report.count_a + report.count_b)
+
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         folders = [f for f in self.prefs.recent_folders if Path(f).is_dir()]
+        if self._task == "upscale" and self._folders.get("upscale") in folders:
+            folders.remove(self._folders["upscale"])
+        if self._task == "upscale" and self._folders.get("upscale"):
+            folders.insert(0, self._folders["upscale"])
         for folder in folders:
             act = self.recent_menu.addAction(folder)
             act.triggered.connect(lambda _checked=False, f=folder: self.choose_folder(f))
@@ -416,13 +664,14 @@ class TrainPanel(QWidget):
         self.recent_menu.addAction(self.demo_action)
 
     # drag and drop: a folder (or a file, meaning its folder) dropped anywhere on the panel
+    # (Translate: its folder rows take drops themselves)
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        if self._train_job is None and _dropped_folder(event.mimeData()) is not None:
+        if self._train_job is None and self._task in FOLDER_TASKS and _dropped_folder(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802
         folder = _dropped_folder(event.mimeData())
-        if folder is not None and self._train_job is None:
+        if folder is not None and self._train_job is None and self._task in FOLDER_TASKS:
             event.acceptProposedAction()
             self.choose_folder(folder)
 
@@ -430,7 +679,7 @@ class TrainPanel(QWidget):
     # preview of what the model sees
     def _start_preview(self) -> None:
         report = self._report
-        if report is None:
+        if report is None or self._task != "gan":
             return
         if self._preview_job is not None:
             self._preview_again = True
@@ -460,7 +709,7 @@ class TrainPanel(QWidget):
         return self.tr("{0}×{0} pixels, {1}, {2}").format(p.size, fits.get(p.fit, p.fit), colour)
 
     def _on_preview_job_succeeded(self, job: Job, report: ScanReport, grid: np.ndarray | None, caption: str) -> None:
-        if self._preview_again or report is not self._report:
+        if self._preview_again or report is not self._report or self._task != "gan":
             return
         self.dataset_view.show_preview(grid, caption if grid is not None else self.tr("No image could be prepared."))
         self.preview_updated.emit()
@@ -484,27 +733,36 @@ class TrainPanel(QWidget):
     # ------------------------------------------------------------------------------------------
     # training
     def start_training(self) -> None:
-        """Start a new run on the scanned folder with the current options."""
+        """Start a new run of the current task on its checked data with the current options."""
         if not self._can_start():
             return
+        task = self._task
+        if task == "translate":
+            data, dataset = self.translate_data.data(), self.translate_data.dataset_name()
+            report = self._translate_report
+            count = report.pairs if report.mode == "paired" else report.count_a + report.count_b
+            reading = (self.tr("Preparing: reading {0} image pairs…") if report.mode == "paired"
+                       else self.tr("Preparing: reading {0} images…")).format(f"{count:,}")
+        else:
+            data, dataset = {"data": self._folder}, Path(self._folder).name
+            reading = self.tr("Preparing: reading {0} images…").format(f"{self._report.image_count():,}")
         try:
-            config, options = self.form.build(self._folder)
+            config, options = self.form.build(data)
         except GanStudioError as e:
             show_exception(self, e)
             return
-        run_dir = self._new_run_dir(Path(self._folder).name, options.preset)
-        self.prefs.set_last_options(self.form.values())
+        run_dir = self._new_run_dir(dataset, self.form.run_label(options))
+        self._save_task_preferences()
         limit_s = config.minutes * 60 if config.steps is None and config.minutes else None
         pause = PauseControl()
-        self.loss_chart.clear()
-        self.sample_view.reset()
-        self.log_view.add("info", self.tr("Preparing: reading {0} images…").format(f"{self._report.image_count():,}"))
+        self._show_run_views(task, getattr(options, "mode", "paired"))
+        self.log_view.add("info", reading)
 
         def work(ctx: JobContext) -> ev.Finished:
             return train(config, options, run_dir, observers=[ctx.emit], should_stop=ctx.should_stop, pause=pause,
                          progress=ctx.progress)
 
-        self._launch(work, pause, run_dir, limit_s)
+        self._launch(work, pause, run_dir, limit_s, task, getattr(options, "mode", ""))
 
     def resume_run(self, run_dir: Path) -> None:
         """Continue an earlier run from its latest checkpoint (extending it if it had finished)."""
@@ -512,7 +770,7 @@ class TrainPanel(QWidget):
             return
         run_dir = Path(run_dir)
         try:
-            config, _options = load_run_config(run_dir)
+            config, options = load_run_config(run_dir)
         except GanStudioError as e:
             show_exception(self, e)
             return
@@ -525,8 +783,9 @@ class TrainPanel(QWidget):
         if config.steps is not None and done >= config.steps:
             steps = done + self.form.steps.value()     # a finished run continues for "Stop after" more steps
         pause = PauseControl()
-        self.loss_chart.clear()
-        self.sample_view.reset()
+        if config.task in TASKS and config.task != self._task:
+            self._switch_task(config.task)      # the panel shows the kind of model that trains
+        self._show_run_views(config.task, getattr(options, "mode", "paired"))
         limit_s = config.minutes * 60 if steps is None and config.steps is None and config.minutes else None
         if steps or config.steps:
             self.log_view.add("info", self.tr("Resuming {0} from step {1} until step {2}…").format(
@@ -539,7 +798,7 @@ class TrainPanel(QWidget):
             return resume_run(run_dir, steps=steps, observers=[ctx.emit], should_stop=ctx.should_stop, pause=pause,
                               progress=ctx.progress)
 
-        self._launch(work, pause, run_dir, limit_s)
+        self._launch(work, pause, run_dir, limit_s, config.task, getattr(options, "mode", ""))
 
     def toggle_pause(self) -> None:
         if self._pause is None:
@@ -560,13 +819,18 @@ class TrainPanel(QWidget):
         self.log_view.add("info", self.tr("Stopping after the current step and saving a checkpoint…"))
 
     def _can_start(self) -> bool:
-        return (self._train_job is None and self._scan_job is None and self._report is not None
-                and self._report.image_count() > 0)
+        if self._train_job is not None:
+            return False
+        if self._scan_job is not None:
+            return False
+        if self._task == "translate":
+            return self._translate_report is not None
+        return self._report is not None and self._report.image_count() > 0
 
-    def _new_run_dir(self, dataset: str, preset: str) -> Path:
+    def _new_run_dir(self, dataset: str, model: str) -> Path:
         root = self.prefs.resolved_runs_dir()
         safe = re.sub(r"[^\w.-]+", "_", dataset).strip("._") or "dataset"
-        base = f"{safe}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        base = f"{safe}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
         path, n = root / base, 2
         while path.exists():
             path, n = root / f"{base}-{n}", n + 1
@@ -578,7 +842,9 @@ class TrainPanel(QWidget):
         job.ended.connect(lambda: self._jobs.discard(job))
         return job
 
-    def _launch(self, work, pause: PauseControl, run_dir: Path, limit_seconds: float | None) -> None:
+    def _launch(self, work, pause: PauseControl, run_dir: Path, limit_seconds: float | None, task: str,
+                mode: str) -> None:
+        self._run_task, self._run_mode = task, mode
         self._pause = pause
         self._run_dir = run_dir
         self._run_name = run_dir.name
@@ -619,15 +885,22 @@ class TrainPanel(QWidget):
                 self._set_state(TRAINING)
             self.log_view.add("info", self.tr("Resumed."), event.step)
         elif isinstance(event, ev.CheckpointSaved):
-            self.log_view.add("info", self.tr("Checkpoint saved."), event.step)
+            if event.step != self._best_step:     # a best validation already said it was saved
+                self.log_view.add("info", self.tr("Checkpoint saved."), event.step)
             self.runs_list.refresh(select=self._run_dir)
         elif isinstance(event, ev.EvaluationDone):
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
-            self.log_view.add("info", self.tr("Evaluation: {0}").format(shown), event.step)
+            self.loss_chart.add_evaluation(event.step, event.metrics)
+            text = describe_evaluation(self._run_task, event.metrics)
+            if event.best:
+                text += " " + self.tr("The best so far; saved.")
+                self._best_step = event.step
+            self.log_view.add("info", text, event.step)
+            self.evaluation_done.emit(event.step)
         elif isinstance(event, ev.Finished):
             self._on_finished(event)
         elif isinstance(event, _History):
             self.loss_chart.add_points(event.steps, event.metrics)
+            self.loss_chart.add_evaluations(event.eval_steps, event.eval_metrics)
 
     def _on_started(self, event: ev.Started) -> None:
         self._total_steps = event.total_steps
@@ -636,8 +909,11 @@ class TrainPanel(QWidget):
             self._set_state(TRAINING)
         self.runs_list.set_active_run(self._run_dir)
         self.runs_list.refresh(select=self._run_dir)     # the new run is listed while it trains
-        self.log_view.add("info", self.tr("Training on {0} images with {1}. Run folder: {2}").format(
-            f"{event.dataset_size:,}", event.device, event.run_dir), event.start_step)
+        what = (self.tr("Training on {0} image pairs with {1}. Run folder: {2}")
+                if event.task == "translate" and self._run_mode == "paired"
+                else self.tr("Training on {0} images with {1}. Run folder: {2}"))
+        self.log_view.add("info", what.format(f"{event.dataset_size:,}", event.device, event.run_dir),
+                          event.start_step)
         self.progress.setFormat(self.tr("Step {0} · starting…").format(f"{event.start_step:,}"))
         window = self.window()
         if hasattr(window, "show_device"):
@@ -730,9 +1006,11 @@ class TrainPanel(QWidget):
         running = self._train_job is not None
         state = self._state
         self.start_action.setEnabled(self._can_start())
+        ready = self._report is not None if self._task in FOLDER_TASKS else self._translate_report is not None
         self.start_action.setToolTip(_with_shortcut(
-            self.tr("Start training a new model on this dataset") if self._report is not None or running
-            else self.tr("Choose a folder with usable images first"), self.start_action))
+            self.tr("Start training a new model on this dataset") if ready or running
+            else self.tr("Choose a folder with usable images first") if self._task in FOLDER_TASKS
+            else self.tr("Choose A and B folders with usable images first"), self.start_action))
         self.pause_action.setEnabled(state in (TRAINING, PAUSING, PAUSED))
         self.pause_action.setText(self.tr("Resume") if state in (PAUSED, PAUSING) else self.tr("Pause"))
         self.pause_action.setIcon(self.style().standardIcon(
@@ -740,8 +1018,10 @@ class TrainPanel(QWidget):
         self.stop_action.setEnabled(running and state != STOPPING)
         self.open_folder_action.setEnabled(not running)
         self.demo_action.setEnabled(not running)
+        self.recent_menu.setEnabled(not running and self._task in FOLDER_TASKS)
         for widget in self._settings_widgets:
             widget.setEnabled(not running)
+        self.translate_data.set_inputs_enabled(not running)
         self.runs_list.set_resume_allowed(not running)
         if state == PAUSED:
             self.progress.setFormat(self.tr("Paused at step {0}").format(f"{self._last_step:,}"))
@@ -813,6 +1093,40 @@ def format_duration(seconds: float) -> str:
 # ----------------------------------------------------------------------------------------------
 # background work (plain functions: they run in Jobs and never touch widgets)
 
+def read_task_preferences(options: dict[str, Any]) -> tuple[str, dict[str, dict[str, Any]], str | None,
+                                                          dict[str, Any]]:
+    """(task, each task's options, the Upscale folder, the Translate data choices) from ``last_options``."""
+    values: dict[str, dict[str, Any]] = {task: {} for task in TASKS}
+    translate_data: dict[str, Any] = {}
+    for key, value in options.items():
+        prefix, dot, name = key.partition(".")
+        if not dot:
+            if key != "task":
+                values["gan"][key] = value
+        elif prefix == "translate" and name.startswith("data."):
+            translate_data[name[len("data."):]] = value
+        elif prefix in values and name != "folder":
+            values[prefix][name] = value
+    task = options.get("task")
+    folder = options.get("upscale.folder")
+    return (task if task in TASKS else "gan"), values, (folder if isinstance(folder, str) and folder else None), \
+        translate_data
+
+
+def task_preferences(task: str, values: dict[str, dict[str, Any]], upscale_folder: str | None,
+                     translate_data: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of ``read_task_preferences``: one flat dict of plain values for ``last_options``."""
+    flat: dict[str, Any] = dict(values.get("gan", {}))
+    for other in TASKS:
+        if other != "gan":
+            flat.update({f"{other}.{k}": v for k, v in values.get(other, {}).items()})
+    flat.update({f"translate.data.{k}": v for k, v in translate_data.items()})
+    if upscale_folder:
+        flat["upscale.folder"] = upscale_folder
+    flat["task"] = task
+    return flat
+
+
 def thumbnail_grid(report: ScanReport, should_stop=lambda: False, count: int = THUMBNAIL_COUNT,
                    side: int = THUMBNAIL_SIDE) -> np.ndarray | None:
     """A grid of ``count`` images spread over the folder, each fitted into a white ``side`` square."""
@@ -826,24 +1140,11 @@ def thumbnail_grid(report: ScanReport, should_stop=lambda: False, count: int = T
             return None
         images = array[..., None] if array.ndim == 3 else array.transpose(0, 2, 3, 1)
         return make_grid(np.ascontiguousarray(images), nrow=THUMBNAIL_COLUMNS)
-    from PIL import Image, ImageOps
-
     usable = report.usable
-    picks = sorted({round(i * (len(usable) - 1) / max(count - 1, 1)) for i in range(min(count, len(usable)))})
-    tiles = []
-    for index in picks:
-        if should_stop():
-            raise Cancelled("Thumbnails were cancelled.")
-        try:
-            with Image.open(usable[index]) as im:
-                im.draft("RGB", (side * 2, side * 2))
-                im = ImageOps.exif_transpose(im).convert("RGBA")
-                im.thumbnail((side, side), Image.Resampling.LANCZOS)
-                tile = Image.new("RGBA", (side, side), (255, 255, 255, 255))
-                tile.alpha_composite(im, ((side - im.width) // 2, (side - im.height) // 2))
-                tiles.append(np.asarray(tile.convert("RGB")))
-        except (OSError, ValueError, Image.DecompressionBombError):
-            continue     # the scan accepted it; a thumbnail is not worth an error
+    # ``shown`` images spread evenly over the folder (every one when it holds fewer than ``count``)
+    shown = min(count, len(usable))
+    picks = sorted({round(i * (len(usable) - 1) / max(shown - 1, 1)) for i in range(shown)})
+    tiles = image_thumbnails([usable[i] for i in picks], side, should_stop)
     if not tiles:
         return None
     return make_grid(np.stack(tiles), nrow=THUMBNAIL_COLUMNS)
@@ -863,11 +1164,17 @@ def preview_grid(report: ScanReport, preprocess: Preprocess, should_stop=lambda:
 
 
 def read_history(run_dir: Path, up_to_step: int) -> _History:
-    """A run's logged metrics up to ``up_to_step`` (what the resumed run keeps), for the chart."""
+    """A run's logged metrics and validations up to ``up_to_step`` (what the resumed run keeps), for the chart."""
+    steps, metrics = _read_records(run_dir / METRICS_NAME, up_to_step)
+    eval_steps, eval_metrics = _read_records(run_dir / EVAL_NAME, up_to_step)
+    return _History(steps, metrics, eval_steps, eval_metrics)
+
+
+def _read_records(path: Path, up_to_step: int) -> tuple[list[int], list[dict[str, float]]]:
     steps: list[int] = []
-    metrics: list[dict[str, float]] = []
+    records: list[dict[str, float]] = []
     try:
-        lines = (run_dir / METRICS_NAME).read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
         lines = []
     for line in lines:
@@ -875,8 +1182,8 @@ def read_history(run_dir: Path, up_to_step: int) -> _History:
             record = json.loads(line)
         except ValueError:
             continue
-        step = record.get("step")
+        step = record.get("step") if isinstance(record, dict) else None
         if isinstance(step, int) and step <= up_to_step:
             steps.append(step)
-            metrics.append({k: v for k, v in record.items() if isinstance(v, (int, float))})
-    return _History(steps, metrics)
+            records.append({k: v for k, v in record.items() if k not in _RECORD_EXTRAS and isinstance(v, (int, float))})
+    return steps, records
