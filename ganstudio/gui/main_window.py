@@ -1,4 +1,4 @@
-"""The main window: a composer of panels (Train, Generate, and later others), a menu and a status bar.
+"""The main window: a composer of panels (Train, Generate, Translate, Upscale), a menu and a status bar.
 
 Panels are plain widgets added with ``add_panel``. A panel may offer any of these (all optional):
 
@@ -6,9 +6,17 @@ Panels are plain widgets added with ``add_panel``. A panel may offer any of thes
 - ``activity_changed`` (or ``status_changed``) Signal(str): what it is doing, for the status bar
   ("" when idle); the current panel's line is shown, else another busy panel's (training goes on
   while the user generates);
+- ``is_busy()`` -> bool: with it, the panel's line shows on other tabs only while it is busy (a
+  line it keeps when idle, such as the model it has loaded, belongs to its own tab);
 - ``busy_reason()`` -> str | None: work that closing would interrupt (the window asks first);
 - ``begin_shutdown()`` + ``shutdown_ready`` Signal(): stop that work cleanly, then signal;
 - ``shutdown()``: cancel remaining background jobs and wait for their threads (blocking, short).
+
+Only training is worth a question before closing (``busy_reason``); an upscale or translate batch
+running when the window closes is cancelled and joined by that panel's ``shutdown``.
+
+The Generate and Translate panels are built separately and imported lazily: a build without one
+simply has no such tab.
 
 Window geometry and the state of every named QSplitter inside the panels are kept in QSettings;
 preferences (recent folders, options) live in ``settings.Preferences``.
@@ -30,6 +38,7 @@ from ganstudio.core.device import describe_device, resolve_device
 from .errors import show_error, show_exception
 from .settings import Preferences
 from .train_panel import TrainPanel
+from .upscale_panel import UpscalePanel
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +76,20 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self.prefs, initial_folder=initial)
         self.add_panel(self.train_panel, self.tr("Train"),
                        self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
-        self.generate_panel = self._make_generate_panel()
+        self.generate_panel = self._make_optional_panel("generate_panel", "GeneratePanel")
         if self.generate_panel is not None:
             self.add_panel(self.generate_panel, self.tr("Generate"),
                            self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView))
+        self.translate_panel = self._make_optional_panel("translate_panel", "TranslatePanel")
+        if self.translate_panel is not None:
+            self.add_panel(self.translate_panel, self.tr("Translate"),
+                           self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self.upscale_panel = UpscalePanel(self)
+        self.add_panel(self.upscale_panel, self.tr("Upscale"),
+                       self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowUp))
         self.train_panel.load_into_generate.connect(self._on_train_panel_load_into_generate)
+        self.train_panel.use_in_upscale.connect(self._on_train_panel_use_in_upscale)
+        self.train_panel.use_in_translate.connect(self._on_train_panel_use_in_translate)
         self._restore_layout()
         if autostart_demo:
             self.train_panel.autostart_when_ready()
@@ -114,25 +132,38 @@ class MainWindow(QMainWindow):
     def show_panel(self, widget: QWidget) -> None:
         self.tabs.setCurrentWidget(widget)
 
-    def _make_generate_panel(self) -> QWidget | None:
-        # Imported lazily: the Generate panel is built separately and may not be installed yet.
+    def _make_optional_panel(self, module_name: str, class_name: str) -> QWidget | None:
+        # Imported lazily: these panels are built separately and may not be in this build yet.
+        full_name = f"ganstudio.gui.{module_name}"
         try:
-            module = importlib.import_module("ganstudio.gui.generate_panel")
+            module = importlib.import_module(full_name)
         except ModuleNotFoundError as e:
-            if e.name != "ganstudio.gui.generate_panel":
+            if e.name != full_name:
                 raise
-            log.info("no Generate panel in this build")
+            log.info("no %s in this build", class_name)
             return None
-        return module.GeneratePanel(self)
+        return getattr(module, class_name)(self)
 
     @Slot(Path)
     def _on_train_panel_load_into_generate(self, path: Path) -> None:
-        if self.generate_panel is None:
-            show_error(self, self.tr("This version of GAN Studio has no Generate panel."))
+        self._open_in(self.generate_panel, "open_model", Path(path), self.tr("Generate"))
+
+    @Slot(Path)
+    def _on_train_panel_use_in_upscale(self, path: Path) -> None:
+        self._open_in(self.upscale_panel, "choose_model", str(path), self.tr("Upscale"))
+
+    @Slot(Path)
+    def _on_train_panel_use_in_translate(self, path: Path) -> None:
+        self._open_in(self.translate_panel, "open_model", Path(path), self.tr("Translate"))
+
+    def _open_in(self, panel: QWidget | None, method: str, argument: object, title: str) -> None:
+        """Show ``panel`` and hand it a trained model (a run folder)."""
+        if panel is None:
+            show_error(self, self.tr("This version of GAN Studio has no {0} panel.").format(title))
             return
-        self.show_panel(self.generate_panel)
+        self.show_panel(panel)
         try:
-            self.generate_panel.open_model(Path(path))
+            getattr(panel, method)(argument)
         except Exception as e:  # the panel's own errors must not take the window down
             show_exception(self, e)
 
@@ -190,7 +221,7 @@ class MainWindow(QMainWindow):
         current = self.tabs.currentWidget()
         text = self._activities.get(current, "")
         if not text:
-            text = next((t for p, t in self._activities.items() if t and p is not current), "")
+            text = next((t for p, t in self._activities.items() if t and p is not current and _is_busy(p)), "")
         self._activity.setText(text)
 
     def _on_show_log_triggered(self) -> None:
@@ -275,6 +306,13 @@ class MainWindow(QMainWindow):
         if not waiting and self._closing:
             self._closing = False
             self.close()
+
+
+def _is_busy(panel: QWidget) -> bool:
+    """Whether a panel's status line is worth showing while another panel is on screen: panels with
+    ``is_busy()`` keep a status line when idle too ("Upscaler: …"), shown only on their own tab."""
+    busy = getattr(panel, "is_busy", None)
+    return bool(busy()) if callable(busy) else True
 
 
 class AboutDialog(QDialog):

@@ -1,27 +1,73 @@
-"""The main window: its panels, status bar, menus, remembered layout, closing during training, and
-the app's exception hooks and logging."""
+"""The main window: its panels, status bar, menus, remembered layout, closing during training or a
+batch, handing trained models to the Upscale and Translate panels, and the app's exception hooks
+and logging."""
 from __future__ import annotations
 
 import logging
 import sys
 import threading
+import types
+from pathlib import Path
 
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMessageBox
+import pytest
+import torch
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ganstudio.core.checkpoint import list_step_checkpoints
+from ganstudio.core.device import describe_device
 
 from .conftest import WAIT_MS, fast_options
+from .test_train_tasks import smooth_images, tiny_upscale_run
+
+
+class StubTranslatePanel(QWidget):
+    """Stands in for the Translate panel (built separately): records what it is asked to do."""
+
+    status_changed = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.opened: list[Path] = []
+        self.shutdowns: list[int] = []
+        self.busy = False
+
+    def open_model(self, path) -> None:
+        self.opened.append(Path(path))
+
+    def menu_actions(self) -> list:
+        return []
+
+    def is_busy(self) -> bool:
+        return self.busy
+
+    def shutdown(self, wait_ms: int = 5000) -> bool:
+        self.shutdowns.append(wait_ms)
+        self.busy = False
+        return True
+
+
+@pytest.fixture(autouse=True)
+def stub_translate_panel(monkeypatch):
+    module = types.ModuleType("ganstudio.gui.translate_panel")
+    module.TranslatePanel = StubTranslatePanel
+    monkeypatch.setitem(sys.modules, "ganstudio.gui.translate_panel", module)
+    return StubTranslatePanel
 
 
 def menu_titles(window) -> list[str]:
     return [a.text().replace("&", "") for a in window.menuBar().actions() if a.isVisible()]
 
 
-def test_window_has_train_and_generate_panels_menus_and_the_device(qtbot, make_window, tiny_folder):
+def test_window_has_four_panels_menus_and_the_device(qtbot, make_window, tiny_folder):
     window = make_window(tiny_folder)
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Train", "Generate"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Train", "Generate", "Translate",
+                                                                            "Upscale"]
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    assert [(a.text(), a.shortcut().toString()) for a in view.actions()] == [
+        ("Train", "Ctrl+1"), ("Generate", "Ctrl+2"), ("Translate", "Ctrl+3"), ("Upscale", "Ctrl+4")]
     assert window.device_text().startswith("Device: CPU") or "GPU" in window.device_text()
+    assert "(1 threads)" not in window.device_text()
     assert menu_titles(window) == ["File", "View", "Train", "Help"]
     train_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "Train")
     shortcuts = {a.text(): a.shortcut().toString() for a in train_menu.actions() if a.text()}
@@ -30,6 +76,71 @@ def test_window_has_train_and_generate_panels_menus_and_the_device(qtbot, make_w
     assert shortcuts["Open Dataset Folder…"] == "Ctrl+O"
     window.show_panel(window.generate_panel)                 # the Train menu belongs to the Train panel
     assert "Train" not in menu_titles(window)
+    window.show_panel(window.upscale_panel)
+    assert menu_titles(window) == ["File", "View", "Upscale", "Help"]
+
+
+def test_without_a_translate_panel_the_window_has_no_such_tab(qtbot, make_window, tiny_folder, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ganstudio.gui.translate_panel", None)    # not in this build
+    window = make_window(tiny_folder)
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Train", "Generate", "Upscale"]
+    assert window.translate_panel is None
+
+
+def test_cpu_device_names_one_thread_in_the_singular():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe_device(torch.device("cpu")) == "CPU (1 thread)"
+        torch.set_num_threads(2)
+        assert describe_device(torch.device("cpu")) == "CPU (2 threads)"
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_runs_hand_their_models_to_the_upscale_and_translate_panels(qtbot, make_window, tiny_folder, prefs, tmp_path):
+    sr = tmp_path / "sr"
+    smooth_images(sr)
+    run = tiny_upscale_run(prefs.resolved_runs_dir() / "sr-upscale-x2", sr, steps=2)
+    window = make_window(tiny_folder)
+    runs = window.train_panel.runs_list
+    qtbot.waitUntil(lambda: len(runs.runs()) == 1, timeout=WAIT_MS)
+    assert runs.select_run(run)
+    upscale = window.upscale_panel
+    qtbot.waitUntil(lambda: not upscale.is_busy(), timeout=WAIT_MS)      # its first model has loaded
+    with qtbot.waitSignal(upscale.model_loaded, timeout=WAIT_MS):
+        qtbot.mouseClick(runs.upscale_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is upscale
+    assert upscale.model_key() == str(run) and upscale.upscaler() is not None
+
+    translator_run = tmp_path / "runs" / "a-translator"
+    window.train_panel.use_in_translate.emit(translator_run)
+    assert window.translate_panel.opened == [translator_run]
+    assert window.tabs.currentWidget() is window.translate_panel
+
+
+def test_closing_during_a_batch_cancels_it_without_asking(qtbot, make_window, tiny_folder, monkeypatch):
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    window = make_window(tiny_folder)
+    window.translate_panel.busy = True          # a batch is translating
+    window.close()
+    assert not asked and not window.isVisible()
+    assert window.translate_panel.shutdowns and not window.translate_panel.is_busy()
+    assert not window.upscale_panel.is_busy()
+
+
+def test_an_idle_panels_status_line_stays_on_its_own_tab(qtbot, make_window, tiny_folder):
+    window = make_window(tiny_folder)
+    window.show_panel(window.translate_panel)
+    window.translate_panel.status_changed.emit("Model: demo translator.")
+    assert window.activity_text() == "Model: demo translator."
+    window.show_panel(window.train_panel)
+    window.translate_panel.status_changed.emit("Model: demo translator.")
+    assert window.activity_text() == ""
+    window.translate_panel.busy = True
+    window.translate_panel.status_changed.emit("Translating 3 of 10…")
+    assert window.activity_text() == "Translating 3 of 10…"
 
 
 def test_status_bar_says_what_is_running(qtbot, make_window, tiny_folder):
