@@ -1119,6 +1119,15 @@ class ImageDataset:
         else:
             flips = [False] * count
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if spare == 0:
+            # Nothing to crop: one gather plus one masked flip beats a copy per sample here
+            # (64 slice copies cost ~5 ms a step at 16 px, more than the gather of the whole batch).
+            batch = self.images.index_select(0, torch.as_tensor(index, dtype=torch.long, device=self.images.device))
+            if any(flips):
+                mask = torch.as_tensor(flips, device=batch.device).view(-1, 1, 1, 1)
+                batch = torch.where(mask, batch.flip(-1), batch)
+            batch = batch.contiguous(memory_format=memory_format)
+            return self._to_float(batch, device)
         batch = torch.empty(
             (count, self.preprocess.channels, size, size), dtype=torch.uint8, memory_format=memory_format,
             device=self.images.device,
@@ -1129,6 +1138,10 @@ class ImageDataset:
         for row, (image, top, left, flip) in enumerate(zip(index, tops, lefts, flips)):
             window = self.images[image, :, top:top + size, left:left + size]
             batch[row].copy_(window.flip(-1) if flip else window)
+        return self._to_float(batch, device)
+
+    @staticmethod
+    def _to_float(batch: torch.Tensor, device: torch.device | str) -> torch.Tensor:
         # Transfer in uint8 (a quarter of float32's bytes), convert on the device.
         device = torch.device(device)
         if device.type == "cuda" and batch.device.type == "cpu":

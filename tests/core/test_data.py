@@ -582,6 +582,21 @@ def test_batch_without_augmentation_is_the_image_and_channels_last_works():
     assert torch.equal(batch, expected)
 
 
+def test_flips_without_crops_come_from_the_generator():
+    dataset = arange_dataset(fit="center-crop", hflip=True)
+    indices = torch.tensor([0, 1, 2, 3, 4, 5, 0, 1])
+    generator = torch.Generator().manual_seed(5)
+    state = generator.get_state()
+    batch = dataset.batch(indices, generator, channels_last=True)
+    generator.set_state(state)
+    assert torch.equal(batch, dataset.batch(indices, generator))
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    as_uint8 = torch.round((batch + 1) * 127.5).to(torch.uint8)
+    flipped = [torch.equal(s, dataset.images[i].flip(-1)) for s, i in zip(as_uint8, indices.tolist())]
+    plain = [torch.equal(s, dataset.images[i]) for s, i in zip(as_uint8, indices.tolist())]
+    assert all(f or p for f, p in zip(flipped, plain)) and any(flipped) and any(plain)
+
+
 def test_preview_is_the_unflipped_centre_window():
     dataset = arange_dataset()
     preview = dataset.preview_images(10)
