@@ -42,8 +42,8 @@ from ..core.translate.inference import Translator, load_translator, translate_ar
 from ..core.translate.models import count_parameters
 from ..core.upscale.batch import IMAGE_SUFFIXES, plan_batch
 from ..core.upscale.imageio import LoadedImage, read_image
-from .errors import describe_exception, show_error
-from .jobs import Job, JobContext
+from .jobs import JobContext
+from .panel_jobs import PanelJobs
 from .train_panel import format_duration
 # the Upscale panel's helpers for listing images and naming failed files: the same behaviour here
 from .upscale_panel import (ETA_AFTER_S, MAX_LISTED_FAILURES, MAX_THUMBNAILS, PREVIEWS_PER_MESSAGE,
@@ -100,7 +100,7 @@ def is_run_folder(path: Path) -> bool:
     return path.is_dir() and (path / "checkpoints").is_dir()
 
 
-class TranslatePanel(QWidget):
+class TranslatePanel(PanelJobs, QWidget):
     """Translate images with a pix2pix or CycleGAN model at their full resolution.
 
     Public API: ``open_model(path)`` (a run folder or model file), ``open_paths(paths)`` (images
@@ -109,6 +109,8 @@ class TranslatePanel(QWidget):
     ``export_png(path)``, ``run_batch(out_dir, existing)``, ``set_view_mode("side"|"split")``,
     ``output_pixels()``, ``is_busy()``, ``shutdown()`` and ``menu_actions()``.
     """
+
+    PROGRESS_KINDS = ("translate", "batch")
 
     status_changed = Signal(str)          # a one-line status for the status bar
     model_loaded = Signal(str)            # what the model is, in one line
@@ -123,8 +125,7 @@ class TranslatePanel(QWidget):
     def __init__(self, parent: QWidget | None = None, *, device: str = "auto") -> None:
         super().__init__(parent)
         self._device = device
-        self._jobs: dict[str, Job] = {}        # the current job of each kind
-        self._running: set[Job] = set()        # every job whose thread may still run
+        self._init_jobs()
         self._model_lock = threading.Lock()    # held by every job that runs the translator
         self._model: LoadedModel | None = None
         self._sources: list[Path] = []         # files and folders as opened (a batch mirrors these)
@@ -1098,71 +1099,11 @@ class TranslatePanel(QWidget):
         self.run_batch()
 
     # ------------------------------------------------------------------ jobs
-    def is_busy(self) -> bool:
-        """True while any background work of this panel is running."""
-        return bool(self._running)
-
     def shutdown(self, wait_ms: int = 5000) -> bool:
         """Cancel all background work and wait for its threads (the main window calls this before
         closing). True if every thread ended within ``wait_ms``."""
         self._pending_translate = False
-        for job in list(self._running):
-            job.cancel()
-        deadline = time.monotonic() + wait_ms / 1000
-        # every job gets its wait (no short-circuit), within one shared deadline
-        waited = [job.wait(max(0, int((deadline - time.monotonic()) * 1000))) for job in list(self._running)]
-        self._jobs.clear()
-        return all(waited)
-
-    def _start_job(self, kind: str, work: Callable[[JobContext], Any], on_success: Callable[[Any], None], *,
-                   failure: str = "", on_failure: Callable[[object, str], None] | None = None,
-                   on_message: Callable[[Any], None] | None = None) -> None:
-        """Run ``work`` as the current job of ``kind``; an earlier one of that kind is cancelled and
-        whatever it still sends is ignored."""
-        self._cancel_job(kind)
-        job = Job(work, self)
-        self._jobs[kind] = job
-        self._running.add(job)
-
-        def current() -> bool:
-            return self._jobs.get(kind) is job
-
-        def failed(error: object, details: str) -> None:
-            if on_failure is not None:
-                on_failure(error, details)
-            else:
-                self._report_failure(failure, error, details)
-
-        job.succeeded.connect(lambda result: on_success(result) if current() else None)
-        job.failed.connect(lambda error, details: failed(error, details) if current() else None)
-        if on_message is not None:
-            job.message.connect(lambda message: on_message(message) if current() else None)
-        job.ended.connect(lambda: self._on_job_ended(kind, job))
-        job.start()
-        self._update_actions()
-
-    def _cancel_job(self, kind: str) -> None:
-        job = self._jobs.pop(kind, None)
-        if job is not None:
-            job.cancel()
-
-    def _on_job_ended(self, kind: str, job: Job) -> None:
-        if self._jobs.get(kind) is job:
-            del self._jobs[kind]
-        self._running.discard(job)
-        job.deleteLater()
-        if "translate" not in self._jobs and "batch" not in self._jobs:
-            self._progress.setVisible(False)
-        self._update_actions()
-
-    def _report_failure(self, summary: str, error: object, details: str) -> None:
-        if isinstance(error, BaseException):
-            reason, more = describe_exception(error, details or None)
-        else:
-            reason, more = str(error), details or None
-        self._status(summary)
-        self.error_shown.emit(summary)
-        show_error(self, f"{summary}\n\n{reason}", more)
+        return self._stop_all_jobs(wait_ms)
 
     def _show_progress(self, text: str, fraction: float) -> None:
         self._progress.setVisible(True)
