@@ -49,7 +49,12 @@ SPEED_REPEATS = 3
 #: the benchmark's data-specific choices; everything else is TranslateOptions' defaults
 GLYPH_OPTIONS = dict(mode="paired", load_size=64, crop_size=64,
                      flip=False,          # glyphs are not mirror-symmetric: mirrored Kai is not Kai
+                     # 10 minutes is ~10 epochs: the net underfits (test/train L1 ~1.05), so little
+                     # dropout and a longer final decay (measured: 0.382x vs 0.396x, SSIM 0.611 vs 0.591)
+                     dropout=0.1, lr_decay=0.5,
                      val_fraction=0.1, val_max=1_000_000)
+#: TrainConfig values of the recipe (with the task's defaults for the rest)
+GLYPH_CONFIG = dict(lr_g=1e-3)
 
 
 @dataclass
@@ -93,7 +98,7 @@ def glyph_config(minutes: float, threads: int, seed: int = 0, **overrides) -> Tr
     """The translate task's training defaults, limited by time, with nothing else inside the timed run
     (no previews, validations or checkpoints: the trainer writes one at the end)."""
     never = 10 ** 9
-    values = {**TRANSLATE_TRAIN_DEFAULTS, "task": "translate", "steps": None, "minutes": minutes, "threads": threads,
+    values = {**TRANSLATE_TRAIN_DEFAULTS, **GLYPH_CONFIG, "task": "translate", "steps": None, "minutes": minutes, "threads": threads,
               "seed": seed, "log_every": 50, "sample_every": never, "eval_every": never, "checkpoint_every": never}
     return TrainConfig(**{**values, **overrides})
 
