@@ -477,6 +477,15 @@ def _check_image(path: Path, max_pixels: int) -> _Decoded:
         return _Decoded(_displayed_size(stored, image), image.format or "unknown")
 
 
+def _check_header(path: Path, max_pixels: int) -> _Decoded:
+    """Check what can be checked without decoding pixels: readable, a known format, within the pixel
+    limit. The size is the stored one (EXIF orientation may swap it)."""
+    _stat_file(path)
+    image = _open_image(path, max_pixels)
+    with image:
+        return _Decoded(image.size, image.format or "unknown")
+
+
 def _decode_image(path: Path, preprocess: Preprocess, max_pixels: int) -> _Decoded:
     """Decode ``path`` once and return it preprocessed to [C, S, S] uint8."""
     image = _open_image(path, max_pixels)
@@ -789,20 +798,24 @@ def scan_folder(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    decode: bool = True,
 ) -> ScanReport:
     """Find and fully decode every image below ``root`` (or parse its MNIST / CIFAR-10 files).
 
     Returns the report even when nothing is usable, so ``dataset check`` can print it; use
     ``check_usable`` to turn that into an error. Raises ``DatasetError`` if ``root`` is not a
     folder, ``Cancelled`` if ``should_stop()`` becomes true. ``progress(done, total)`` is called
-    now and then.
+    now and then. ``decode=False`` checks headers only (readable, known format, pixel limit): for
+    callers that decode every usable file right after and skip the ones that fail then, so that
+    no image is decoded twice (truncated data is then found by that decode, not here).
     """
     _check_max_pixels(max_pixels)
     listing = _list_folder(_require_folder(root))
     report = _new_report(listing)
     tracker = _Progress(len(listing.files), progress)
     if listing.kind == "images":
-        work = lambda path: _check_image(path, max_pixels)  # noqa: E731
+        check = _check_image if decode else _check_header
+        work = lambda path: check(path, max_pixels)  # noqa: E731
         for done, (path, outcome) in enumerate(_outcomes(work, listing.files, should_stop), start=1):
             _record(report, path, outcome)
             tracker.update(done)

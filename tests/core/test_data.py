@@ -626,3 +626,20 @@ def test_make_grid_places_images_with_padding():
     assert grey.shape == (4, 25, 1)
     with pytest.raises(ValueError):
         make_grid(images.astype(np.float32))
+
+
+def test_header_only_scan_skips_what_headers_show_and_leaves_decoding_to_the_loader(tmp_path):
+    from PIL import Image as _Image
+
+    import numpy as _np
+
+    good = tmp_path / "good.png"
+    _Image.fromarray(_np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=_np.uint8)).save(good)
+    data = good.read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.png").write_text("not an image")
+    full = scan_folder(tmp_path)
+    quick = scan_folder(tmp_path, decode=False)
+    assert {p.name for p in full.usable} == {"good.png"}
+    assert {p.name for p in quick.usable} == {"good.png", "truncated.png"}
+    assert {s.path.name for s in quick.skipped} == {"text.png"}

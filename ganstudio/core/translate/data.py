@@ -86,8 +86,9 @@ def _progress(progress: Progress, should_stop: ShouldStop, what: str, done: int,
 
 def checked_images(root: str | os.PathLike, label: str, progress: Progress = None,
                    should_stop: ShouldStop = None) -> tuple[list[Path], list[SkippedFile]]:
-    """Usable image files below ``root`` and the skipped ones with reasons (``data.scan_folder``)."""
-    report = scan_folder(root, should_stop=should_stop,
+    """Image files below ``root`` that pass the header checks, and the skipped ones with reasons
+    (``data.scan_folder`` without decoding: the loaders decode each file once and skip failures)."""
+    report = scan_folder(root, should_stop=should_stop, decode=False,
                          progress=None if progress is None else
                          lambda done, total: progress(f"Checking the {label} images", done / max(1, total)))
     return report.usable, list(report.skipped)

@@ -170,8 +170,9 @@ class UpscaleTask(TrainingTask):
         scan_progress = None
         if ctx.progress is not None:
             scan_progress = lambda d, t: ctx.progress("Checking images", d / max(1, t))  # noqa: E731
+        # headers only: load_hr_image below decodes each file once and skips the ones that fail
         report = scan_folder(options.data, max_pixels=options.max_pixels, progress=scan_progress,
-                             should_stop=ctx.should_stop)
+                             should_stop=ctx.should_stop, decode=False)
         if report.kind != "images":
             raise DatasetError(f"{options.data} holds {report.kind} data; an upscaler trains on ordinary "
                                "image files.")
