@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QSettings, QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QProgressBar, QScrollArea, QSizePolicy, QSlider,
                                QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.errors import ExportError
 from .errors import describe_exception, show_error
+from .actions import panel_action
 from .jobs import Job, JobContext
 from .widgets.gen_image_grid import GenImageGrid, GenTile
 from .widgets.gen_interpolation import MAX_SEED, GenInterpolationBox
@@ -226,18 +227,8 @@ class GeneratePanel(QWidget):
     def _make_actions(self) -> None:
         """The panel's actions: its buttons show them, and the main window puts them in a menu.
         Shortcuts work while the focus is inside this panel, so other panels may reuse the keys."""
-        def action(text: str, button_text: str, slot: Callable[[], object], tip: str,
-                   keys: str = "") -> QAction:
-            act = QAction(text, self)
-            act.setIconText(button_text)    # what a button shows; menus show ``text``
-            if keys:
-                act.setShortcut(QKeySequence(keys))
-                act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                tip += " (" + act.shortcut().toString(QKeySequence.SequenceFormat.NativeText) + ")"
-            act.setToolTip(tip)
-            act.triggered.connect(lambda _checked=False: slot())
-            self.addAction(act)
-            return act
+        def action(*args: object) -> QAction:
+            return panel_action(self, *args)
 
         self._open_run_action = action(
             self.tr("Open Run Folder…"), self.tr("Open run folder…"), self._on_open_run_action_triggered,

@@ -18,7 +18,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from ..core.translate.inference import Translator, load_translator, translate_ar
 from ..core.translate.models import count_parameters
 from ..core.upscale.batch import IMAGE_SUFFIXES, plan_batch
 from ..core.upscale.imageio import LoadedImage, read_image
+from .actions import panel_action
 from .jobs import JobContext
 from .panel_jobs import PanelJobs
 from .train_panel import format_duration
@@ -315,18 +315,8 @@ class TranslatePanel(PanelJobs, QWidget):
     def _make_actions(self) -> None:
         """The panel's actions: its buttons show them and the main window puts them in a menu. Their
         keys (the Upscale panel's) work while the focus is inside this panel."""
-        def action(text: str, button_text: str, slot: Callable[[], object], tip: str,
-                   keys: QKeySequence | str = "") -> QAction:
-            act = QAction(text, self)
-            act.setIconText(button_text)
-            if keys:
-                act.setShortcut(QKeySequence(keys))
-                act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                tip += " (" + act.shortcut().toString(QKeySequence.SequenceFormat.NativeText) + ")"
-            act.setToolTip(tip)
-            act.triggered.connect(lambda _checked=False: slot())
-            self.addAction(act)
-            return act
+        def action(*args: object) -> QAction:
+            return panel_action(self, *args)
 
         self._open_images_action = action(
             self.tr("Open Images…"), self.tr("Open images…"), self._on_open_images_action_triggered,

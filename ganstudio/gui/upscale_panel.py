@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QCoreApplication, QSettings, QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QScrollArea,
                                QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
@@ -33,6 +33,7 @@ from ..core.upscale import (BatchResult, InferenceSettings, LoadedImage, Upscale
 from ..core.upscale.batch import IMAGE_SUFFIXES
 from ..core.upscale.community import COMMUNITY_SUFFIXES
 from ..core.upscale.imageio import image_from_pil
+from .actions import panel_action
 from .jobs import JobContext
 from .panel_jobs import PanelJobs
 from .train_panel import format_duration
@@ -256,18 +257,8 @@ class UpscalePanel(PanelJobs, QWidget):
     def _make_actions(self) -> None:
         """The panel's actions: its buttons show them and the main window puts them in a menu. Their
         keys work while the focus is inside this panel, so other panels may use the same keys."""
-        def action(text: str, button_text: str, slot: Callable[[], object], tip: str,
-                   keys: str = "") -> QAction:
-            act = QAction(text, self)
-            act.setIconText(button_text)
-            if keys:
-                act.setShortcut(QKeySequence(keys))
-                act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                tip += " (" + act.shortcut().toString(QKeySequence.SequenceFormat.NativeText) + ")"
-            act.setToolTip(tip)
-            act.triggered.connect(lambda _checked=False: slot())
-            self.addAction(act)
-            return act
+        def action(*args: object) -> QAction:
+            return panel_action(self, *args)
 
         self._open_images_action = action(
             self.tr("Open Images…"), self.tr("Open images…"), self._on_open_images_action_triggered,
