@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupB
                                QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.errors import ExportError
-from .errors import describe_exception, show_error
 from .actions import panel_action
 from .jobs import Job, JobContext
+from .panel_jobs import PanelJobs
 from .widgets.gen_image_grid import GenImageGrid, GenTile
 from .widgets.gen_interpolation import MAX_SEED, GenInterpolationBox
 
@@ -47,10 +47,9 @@ GENERATION_BATCH = 8
 MODEL_SUFFIXES = (".safetensors",)
 
 #: "model" | "generate" | "interpolate" | "png" (at most one current job each) | "export-N"
-_Kind = str
 
 
-class GeneratePanel(QWidget):
+class GeneratePanel(PanelJobs, QWidget):
     """Open a run folder or checkpoint, generate images from seeds, interpolate, export PNG/GIF.
 
     Public API: ``open_model(path)``, ``open_png(path)``, ``open_path(path)`` (what a drop does),
@@ -58,6 +57,8 @@ class GeneratePanel(QWidget):
     asks for a destination with a dialog when given none), ``is_busy()`` and ``shutdown()``, which
     the main window calls before closing.
     """
+
+    PROGRESS_KINDS = None   # every job shows the progress bar
 
     status_changed = Signal(str)            # a one-line status for the status bar
     activity_changed = Signal(str)          # the same, under the name the main window listens to
@@ -74,8 +75,7 @@ class GeneratePanel(QWidget):
         # seed reproduces the same pixels anywhere (GPU kernels may differ in the last bit).
         self._device = device
         self._generator: LoadedGenerator | None = None
-        self._jobs: dict[_Kind, Job] = {}        # the current job of each kind
-        self._running: set[Job] = set()          # every job whose thread may still run
+        self._init_jobs()
         self._pending_png: Path | None = None    # dropped while a model was loading
         self._rng = random.Random()
         self._export_count = 0
@@ -727,72 +727,15 @@ class GeneratePanel(QWidget):
         self._start_job(f"export-{self._export_count}", run, done, failure=failure)
 
     # ------------------------------------------------------------------ jobs
-    def is_busy(self) -> bool:
-        """True while any background work of this panel is running."""
-        return bool(self._running)
-
     def shutdown(self, wait_ms: int = 30_000) -> bool:
         """Cancel all background work and wait for it (call before the window closes). True if every
         thread ended within ``wait_ms``."""
         self._interpolation.stop()
-        for job in list(self._running):
-            job.cancel()
-        deadline = time.monotonic() + wait_ms / 1000
-        ended = True
-        for job in list(self._running):
-            ended &= job.wait(max(0, int((deadline - time.monotonic()) * 1000)))
-        self._jobs.clear()
-        return ended
+        return self._stop_all_jobs(wait_ms)
 
-    def _start_job(self, kind: _Kind, work: Callable[[JobContext], Any], on_success: Callable[[Any], None], *,
-                   failure: str, on_message: Callable[[object], None] | None = None) -> Job:
-        """Run ``work`` in the background as the current job of ``kind``; a previous one of the same
-        kind is cancelled and its late results are ignored."""
-        self._cancel_job(kind)
-        job = Job(work, self)
-        self._jobs[kind] = job
-        self._running.add(job)
-
-        def current() -> bool:
-            return self._jobs.get(kind) is job
-
-        def succeeded(result: object) -> None:
-            if current():
-                del self._jobs[kind]   # no longer running: the actions it blocked are free again
-                on_success(result)
-                self._update_actions()
-
-        def failed(error: object, details: str) -> None:
-            if current():
-                del self._jobs[kind]
-                self._update_actions()
-                self._status(failure)
-                self._show_error(failure, error, details)
-
-        job.succeeded.connect(succeeded)
-        job.failed.connect(failed)
-        if on_message is not None:
-            job.message.connect(lambda message: on_message(message) if current() else None)
-        job.progressed.connect(lambda what, fraction: self._on_job_progressed(what, fraction) if current()
-                               else None)
-        job.ended.connect(lambda: self._on_job_ended(kind, job))
-        job.start()
-        self._update_actions()
-        return job
-
-    def _cancel_job(self, kind: _Kind) -> None:
-        job = self._jobs.pop(kind, None)
-        if job is not None:
-            job.cancel()
-
-    def _on_job_ended(self, kind: _Kind, job: Job) -> None:
-        if self._jobs.get(kind) is job:
-            del self._jobs[kind]
-        self._running.discard(job)
-        job.deleteLater()
-        if not self._jobs:
-            self._progress.setVisible(False)
-        self._update_actions()
+    def _start_job(self, *args: Any, **kwargs: Any) -> Job:
+        # every job of this panel reports its progress on the panel's bar
+        return super()._start_job(*args, on_progress=self._on_job_progressed, **kwargs)
 
     def _on_job_progressed(self, what: str, fraction: float) -> None:
         self._progress.setVisible(True)
@@ -803,15 +746,6 @@ class GeneratePanel(QWidget):
         self._progress.setRange(0, max(1, count) if what else 1000)
         self._progress.setFormat(what or "%p%")
         self._progress.setValue(int(round(fraction * self._progress.maximum())))
-
-    def _show_error(self, summary: str, error: object, details: str) -> None:
-        """The app's error dialog: what failed, why (the user's to fix, or a bug with its traceback)."""
-        if isinstance(error, BaseException):
-            reason, details_or_none = describe_exception(error, details or None)
-        else:
-            reason, details_or_none = str(error), details or None
-        self.error_shown.emit(summary)
-        show_error(self, f"{summary}\n\n{reason}", details_or_none)
 
     # ------------------------------------------------------------------ state and small slots
     def _status(self, text: str) -> None:

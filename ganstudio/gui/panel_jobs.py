@@ -19,7 +19,7 @@ class PanelJobs:
     ``error_shown`` signal and a ``_progress`` bar, and lists in ``PROGRESS_KINDS`` the job kinds
     that show the progress bar (it is hidden when none of them runs)."""
 
-    PROGRESS_KINDS: tuple[str, ...] = ()
+    PROGRESS_KINDS: tuple[str, ...] | None = ()   # None: every kind shows the progress bar
 
     def _init_jobs(self) -> None:
         self._jobs: dict[str, Job] = {}        # the current job of each kind
@@ -42,9 +42,11 @@ class PanelJobs:
 
     def _start_job(self, kind: str, work: Callable[[JobContext], Any], on_success: Callable[[Any], None], *,
                    failure: str = "", on_failure: Callable[[object, str], None] | None = None,
-                   on_message: Callable[[Any], None] | None = None) -> None:
+                   on_message: Callable[[Any], None] | None = None,
+                   on_progress: Callable[[str, float], None] | None = None) -> Job:
         """Run ``work`` as the current job of ``kind``; an earlier one of that kind is cancelled and
-        whatever it still sends is ignored."""
+        whatever it still sends is ignored. When its result arrives the kind counts as free again
+        (its thread ends a moment later), so a handler may start the work the job was blocking."""
         self._cancel_job(kind)
         job = Job(work, self)
         self._jobs[kind] = job
@@ -53,19 +55,31 @@ class PanelJobs:
         def current() -> bool:
             return self._jobs.get(kind) is job
 
-        def failed(error: object, details: str) -> None:
-            if on_failure is not None:
-                on_failure(error, details)
-            else:
-                self._report_failure(failure, error, details)
+        def succeeded(result: object) -> None:
+            if current():
+                del self._jobs[kind]
+                on_success(result)
+                self._update_actions()
 
-        job.succeeded.connect(lambda result: on_success(result) if current() else None)
-        job.failed.connect(lambda error, details: failed(error, details) if current() else None)
+        def failed(error: object, details: str) -> None:
+            if current():
+                del self._jobs[kind]
+                self._update_actions()
+                if on_failure is not None:
+                    on_failure(error, details)
+                else:
+                    self._report_failure(failure, error, details)
+
+        job.succeeded.connect(succeeded)
+        job.failed.connect(failed)
         if on_message is not None:
             job.message.connect(lambda message: on_message(message) if current() else None)
+        if on_progress is not None:
+            job.progressed.connect(lambda what, fraction: on_progress(what, fraction) if current() else None)
         job.ended.connect(lambda: self._on_job_ended(kind, job))
         job.start()
         self._update_actions()
+        return job
 
     def _cancel_job(self, kind: str) -> None:
         job = self._jobs.pop(kind, None)
@@ -77,7 +91,8 @@ class PanelJobs:
             del self._jobs[kind]
         self._running.discard(job)
         job.deleteLater()
-        if not any(k in self._jobs for k in self.PROGRESS_KINDS):
+        kinds = self._jobs if self.PROGRESS_KINDS is None else self.PROGRESS_KINDS
+        if not any(k in self._jobs for k in kinds):
             self._progress.setVisible(False)
         self._update_actions()
 

@@ -519,8 +519,6 @@ class TranslatePanel(PanelJobs, QWidget):
         self._start_job("model", work, self._on_model_loaded, on_failure=failed)
 
     def _on_model_loaded(self, model: LoadedModel) -> None:
-        # its work is done (the thread ends a moment later): a Translate asked for now must not wait
-        self._jobs.pop("model", None)
         self._cancel_job("translate")    # a result of the previous model is no longer wanted
         self._model = model
         self._remember_model(model.path)

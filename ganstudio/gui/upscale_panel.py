@@ -458,9 +458,6 @@ class UpscalePanel(PanelJobs, QWidget):
         self._start_job("model", work, lambda up: self._on_model_loaded(key, up), on_failure=failed)
 
     def _on_model_loaded(self, key: str, upscaler: Upscaler) -> None:
-        # The loading job has done its work: stop counting it as running, so that an upscale asked
-        # for while it loaded (below) can start now instead of waiting for a job that is ending.
-        self._jobs.pop("model", None)
         self._upscaler, self._model_key = upscaler, key
         self._remember_model(key)
         self._show_model_details(upscaler)
