@@ -46,7 +46,7 @@ GENERATION_BATCH = 8
 #: files that are opened as models when dropped or chosen
 MODEL_SUFFIXES = (".safetensors",)
 
-#: "model" | "generate" | "interpolate" | "png" (at most one current job each) | "export-N"
+# job kinds: "model", "generate", "interpolate", "png" (at most one current job each), "export-N"
 
 
 class GeneratePanel(PanelJobs, QWidget):
