@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,9 @@ class Job(QObject):
     failed = Signal(object, str)      # (exception, formatted traceback)
     ended = Signal()                  # after succeeded or failed, once the thread has finished
 
-    def __init__(self, fn: Callable[[JobContext], Any], parent: QObject | None = None) -> None:
+    def __init__(self, fn: Callable[[JobContext], Any], parent: QObject | None = None, *, kind: str = "") -> None:
         super().__init__(parent)
+        self.kind = kind                  # what the job is for, in diagnostics
         self._worker = _Worker(fn)
         self._worker.w_progress.connect(self._on_worker_progress)
         self._worker.w_message.connect(self._on_worker_message)
@@ -71,6 +72,12 @@ class Job(QObject):
 
     def start(self) -> None:
         self._worker.start()
+        if not (self._worker.isRunning() or self._worker.isFinished()):
+            # the system refused a new thread (Qt only logs it): report it as this job's failure, from
+            # the event loop like any other outcome, so "ended" still follows
+            self._outcome = ("err", (RuntimeError("Could not start a background thread (the system is out of "
+                                                  "threads or memory)."), ""))
+            QTimer.singleShot(0, self._on_worker_finished)
 
     def cancel(self) -> None:
         """Ask the function to stop (its ``should_stop()`` turns True)."""
@@ -78,6 +85,9 @@ class Job(QObject):
 
     def is_running(self) -> bool:
         return self._worker.isRunning()
+
+    def is_finished(self) -> bool:
+        return self._worker.isFinished()
 
     def wait(self, ms: int = 30_000) -> bool:
         """Block until the thread ends (for shutdown and tests)."""

@@ -32,13 +32,22 @@ class PanelJobs:
     def _stop_all_jobs(self, wait_ms: int) -> bool:
         """Cancel all background work and wait for its threads, within one shared deadline; True if
         every thread ended in time."""
-        for job in list(self._running):
+        jobs = list(self._running)
+        for job in jobs:
             job.cancel()
         deadline = time.monotonic() + wait_ms / 1000
         # every job gets its wait (no short-circuit)
-        waited = [job.wait(max(0, int((deadline - time.monotonic()) * 1000))) for job in list(self._running)]
+        waited = [job.wait(max(0, int((deadline - time.monotonic()) * 1000))) for job in jobs]
         self._jobs.clear()
+        # a job whose thread has ended is no longer running, even before its queued "ended" arrives
+        # (that arrives later and finds nothing left to do)
+        self._running.difference_update(job for job, ended in zip(jobs, waited) if ended)
         return all(waited)
+
+    def busy_report(self) -> str:
+        """What is still running, for a diagnostic: kind, thread running, thread finished."""
+        return ", ".join(f"{job.kind} (running={job.is_running()}, finished={job.is_finished()})"
+                         for job in self._running) or "nothing"
 
     def _start_job(self, kind: str, work: Callable[[JobContext], Any], on_success: Callable[[Any], None], *,
                    failure: str = "", on_failure: Callable[[object, str], None] | None = None,
@@ -48,7 +57,7 @@ class PanelJobs:
         whatever it still sends is ignored. When its result arrives the kind counts as free again
         (its thread ends a moment later), so a handler may start the work the job was blocking."""
         self._cancel_job(kind)
-        job = Job(work, self)
+        job = Job(work, self, kind=kind)
         self._jobs[kind] = job
         self._running.add(job)
 

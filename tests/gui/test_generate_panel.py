@@ -61,8 +61,8 @@ def panel(qtbot, tmp_path, monkeypatch, dialogs):
     widget.show()
     qtbot.waitExposed(widget)
     yield widget
-    assert widget.shutdown(WAIT_MS), "a background thread did not stop"
-    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=WAIT_MS)
+    assert widget.shutdown(WAIT_MS), f"a background thread did not stop: {widget.busy_report()}"
+    assert not widget.is_busy(), f"still busy after shutdown: {widget.busy_report()}"
     QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
     QCoreApplication.setOrganizationName(old_names[0])
     QCoreApplication.setApplicationName(old_names[1])

@@ -73,8 +73,8 @@ def make_panel(qtbot, isolated_settings, error_boxes, no_demo):
 
     yield make
     for panel in made:
-        assert panel.shutdown(WAIT_MS), "a background thread did not stop"
-        qtbot.waitUntil(lambda p=panel: not p.is_busy(), timeout=WAIT_MS)
+        assert panel.shutdown(WAIT_MS), f"a background thread did not stop: {panel.busy_report()}"
+        assert not panel.is_busy(), f"still busy after shutdown: {panel.busy_report()}"
 
 
 def open_model(qtbot, panel, path: Path) -> None:

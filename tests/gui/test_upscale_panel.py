@@ -31,8 +31,8 @@ def panel(qtbot, isolated_settings, error_boxes):
     widget.show()
     qtbot.waitUntil(lambda: widget.upscaler() is not None, timeout=WAIT_MS)
     yield widget
-    assert widget.shutdown(WAIT_MS), "a background thread did not stop"
-    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=WAIT_MS)
+    assert widget.shutdown(WAIT_MS), f"a background thread did not stop: {widget.busy_report()}"
+    assert not widget.is_busy(), f"still busy after shutdown: {widget.busy_report()}"
 
 
 def rgba_png(path: Path, size=(24, 20), seed: int = 0) -> Path:
