@@ -42,9 +42,12 @@ PLASMA_PHOTOS = {"BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "Eve
 TARGET_GAIN = {2: 2.5, 4: 1.2}
 #: per-scale recipe: the HR patch grows with the scale so the LR patch keeps enough context
 RECIPES = {
-    2: {"arch": "compact", "features": 48, "blocks": 4, "patch_size": 96},
-    4: {"arch": "compact", "features": 48, "blocks": 4, "patch_size": 128},
+    2: {"arch": "compact", "features": 64, "blocks": 4, "patch_size": 64, "patch_sampling": "detail"},
+    4: {"arch": "compact", "features": 48, "blocks": 4, "patch_size": 128, "patch_sampling": "uniform"},
 }
+#: per-scale TrainConfig changes from SR_TRAIN_DEFAULTS. x2, measured in 3-minute runs on the held-out
+#: protocol: detail sampling +0.16 dB over uniform, then patches of 64 in batches of 32 at lr 1e-3 +0.11
+RECIPE_CONFIG = {2: {"lr_g": 1e-3, "batch_size": 32}, 4: {}}
 #: photos are downscaled x2 (Lanczos) before training, like the protocol's HR: camera JPEGs are soft at 1:1
 PRESCALE = 2.0
 MAX_SIDE = 1280
@@ -111,7 +114,7 @@ def train_one(scale: int, train_dir: Path, run_dir: Path, args: argparse.Namespa
     limits = {"steps": args.steps, "minutes": args.minutes} if not args.smoke else {"steps": 3, "minutes": None}
     every = 3 if args.smoke else args.eval_every
     config = default_train_config(**limits, seed=args.seed, threads=args.threads, eval_every=every, sample_every=every,
-                                  checkpoint_every=every, log_every=1 if args.smoke else 50)
+                                  checkpoint_every=every, log_every=1 if args.smoke else 50, **RECIPE_CONFIG[scale])
     start = time.perf_counter()
     fin = train(config, options, run_dir, observers=[Printer(f"x{scale}")])
     if fin.reason not in ("completed", "time-limit"):

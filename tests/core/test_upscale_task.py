@@ -12,7 +12,7 @@ from PIL import Image
 from ganstudio.core import events as ev
 from ganstudio.core.checkpoint import read_checkpoint
 from ganstudio.core.errors import ConfigError, DatasetError
-from ganstudio.core.tasks import get_task
+from ganstudio.core.tasks import TaskContext, get_task
 from ganstudio.core.trainer import resume_run, train
 from ganstudio.core.upscale import UpscaleOptions, UpscaleTask, default_train_config, load_any_upscaler
 from ganstudio.core.upscale.community import save_upscaler
@@ -118,3 +118,26 @@ def test_options_and_data_are_checked(tmp_path: Path) -> None:
     small = make_folder(tmp_path / "small", n=2, size=(20, 20))
     with pytest.raises(DatasetError, match="at least 32x32"):
         train(tiny_config(steps=1), tiny_options(small), tmp_path / "run")
+
+
+def test_detail_sampling_draws_patches_where_the_detail_is(tmp_path: Path) -> None:
+    """Half flat grey, half fine stripes: "detail" draws most patches from the stripes (flat ones
+    still appear), "uniform" about half; both only at positions where a whole patch fits."""
+    root = tmp_path / "hr"
+    root.mkdir()
+    h, w = 64, 256
+    img = np.full((h, w, 3), 128, np.uint8)
+    img[:, w // 2:] = (np.indices((h, w // 2)).sum(0) % 4 < 2)[..., None] * 255   # right half: stripes
+    for i in range(2):
+        Image.fromarray(img).save(root / f"img{i}.png")
+    shares = {}
+    for sampling in ("detail", "uniform"):
+        task = UpscaleTask(tiny_options(root, patch_sampling=sampling, val_images=1),
+                           TaskContext(tiny_config(), torch.device("cpu"), None))
+        patches = task._sample_batch(400)
+        assert patches.shape == (400, 3, 32, 32)
+        flat = (patches.amax(dim=(1, 2, 3)) - patches.amin(dim=(1, 2, 3))) < 0.01
+        shares[sampling] = 1 - float(flat.float().mean())
+    assert shares["detail"] > 0.85 and 0.3 < shares["uniform"] < 0.7
+    with pytest.raises(ConfigError, match="patch_sampling"):
+        tiny_options(tmp_path, patch_sampling="edges")

@@ -4,6 +4,8 @@ loss and validation PSNR charted and a before/after preview; a paired translator
 pairing, trains with its losses charted and shows input -> output -> target."""
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +162,8 @@ def test_upscaler_trains_with_loss_and_psnr_charted_and_a_before_after_preview(q
     up.arch.setCurrentIndex(up.arch.findData("compact"))
     up.patch_size.setValue(16)
     up.val_crop.setValue(32)
+    assert up.patch_sampling.currentData() == "detail"             # the default
+    up.patch_sampling.setCurrentIndex(up.patch_sampling.findData("uniform"))
     quick_run_options(panel)
 
     click(qtbot, panel.start_button)
@@ -180,6 +184,7 @@ def test_upscaler_trains_with_loss_and_psnr_charted_and_a_before_after_preview(q
     qtbot.waitUntil(lambda: panel.runs_list.selected_run() is not None, timeout=WAIT_MS)
     run = panel.runs_list.selected_run()
     assert run.task == "upscale" and run.model == "×2 compact"
+    assert json.loads((run.path / "config.json").read_text())["options"]["patch_sampling"] == "uniform"
     assert panel.runs_list.upscale_button.isVisibleTo(panel) and panel.runs_list.upscale_button.isEnabled()
     assert not panel.runs_list.generate_button.isVisibleTo(panel)
     with qtbot.waitSignal(panel.use_in_upscale, timeout=WAIT_MS) as blocker:

@@ -30,7 +30,7 @@ from ..tasks import TaskContext, TrainingTask, register_task
 from .community import UPSCALER_FORMAT
 from .degrade import DEGRADATIONS, downscale_uint8, make_lr
 from .imageio import read_image
-from .metrics import PSNR_CAP, psnr, split_holdout, ssim, textured_crops
+from .metrics import PSNR_CAP, gradient_energy, psnr, split_holdout, ssim, textured_crops
 from .models import SCALES, SR_ARCHS, SRDiscriminator, build_sr_model
 from .tiling import resample_array
 
@@ -50,6 +50,12 @@ AUTO_VAL_SHARE = 0.1
 AUTO_VAL_MAX = 8
 #: white gap between preview tiles
 PREVIEW_GAP = 2
+PATCH_SAMPLINGS = ("detail", "uniform")
+#: "detail" sampling: patch positions on a grid of this step (HR pixels), then jittered within it
+DETAIL_GRID = 8
+#: "detail" sampling: every position keeps at least this share of the mean patch detail as its
+#: weight, so flat areas (skies, bokeh) are still seen and the net does not learn to sharpen them
+DETAIL_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ class UpscaleOptions:
     max_side: int = 1024               # longer side limit of training images in memory (Lanczos downscale)
     prescale: float = 1.0              # downscale every image by this factor first (2: soft camera photos)
     augment: bool = True               # random flips and 90-degree rotations of the patches
+    patch_sampling: str = "detail"     # "detail": patches drawn more often where the image has detail
+                                       # (edges, texture), where upscaling matters; "uniform": anywhere
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are skipped (possible decompression bombs)
 
     def __post_init__(self) -> None:
@@ -93,6 +101,9 @@ class UpscaleOptions:
                               f"{MIN_VAL_CROP}.")
         if self.max_side < self.patch_size:
             raise ConfigError(f"max_side ({self.max_side}) must be at least patch_size ({self.patch_size}).")
+        if self.patch_sampling not in PATCH_SAMPLINGS:
+            raise ConfigError(f"Invalid patch_sampling {self.patch_sampling!r}. "
+                              f"Only {', '.join(PATCH_SAMPLINGS)} are supported.")
         if not 1.0 <= self.prescale <= 8.0:
             raise ConfigError(f"prescale must be between 1 and 8, got {self.prescale}.")
 
@@ -211,10 +222,10 @@ class UpscaleTask(TrainingTask):
         self.val_bicubic = [resample_array(lr, options.scale, "bicubic") for lr in self.val_lr]
         s = options.scale
         self.psnr_bicubic, self.ssim_bicubic = _scores(self.val_bicubic, self.val_hr, s)
-        p = options.patch_size
-        # each image is picked in proportion to its number of patch positions (big images give more)
-        self.image_weights = torch.tensor([float((t.shape[1] - p + 1) * (t.shape[2] - p + 1))
-                                           for t in self.train_images])
+        self.position_weights = [_position_weights(images[str(p)], options) for p in train_paths]
+        # an image is picked in proportion to its total weight: with "uniform" sampling, its number of
+        # patch positions (big images give more); with "detail", also how much detail it holds
+        self.image_weights = torch.stack([w.sum() for w in self.position_weights]).double()
         self.dataset_size = len(self.train_images)
         self.skipped_files = len(skipped)
         self.skipped = skipped
@@ -256,8 +267,13 @@ class UpscaleTask(TrainingTask):
         patches = []
         for idx in picks.tolist():
             img = self.train_images[idx]
-            y = int(torch.randint(0, img.shape[1] - p + 1, (), generator=g))
-            x = int(torch.randint(0, img.shape[2] - p + 1, (), generator=g))
+            weights = self.position_weights[idx]
+            # a grid cell by weight, then a position inside it (clamped to where a patch fits)
+            cell = int(torch.multinomial(weights.view(-1), 1, generator=g))
+            gy, gx = divmod(cell, weights.shape[1])
+            dy, dx = (int(v) for v in torch.randint(0, DETAIL_GRID, (2,), generator=g))
+            y = min(gy * DETAIL_GRID + dy, img.shape[1] - p)
+            x = min(gx * DETAIL_GRID + dx, img.shape[2] - p)
             patch = img[:, y:y + p, x:x + p]
             if self.options.augment:
                 k = int(torch.randint(0, 4, (), generator=g))
@@ -412,6 +428,24 @@ class UpscaleTask(TrainingTask):
                                              "patches perfectly, so its advice to the generator is mostly "
                                              "noise. Lower the D learning rate or the GAN weight."))
         return notes
+
+
+def _position_weights(image: np.ndarray, options: UpscaleOptions) -> torch.Tensor:
+    """Sampling weight of each patch position on a DETAIL_GRID grid of ``image`` (float64, [rows, cols]):
+    uniform, or the patch's gradient energy with a floor of DETAIL_FLOOR times the mean."""
+    p, h, w = options.patch_size, image.shape[0], image.shape[1]
+    rows, cols = (h - p) // DETAIL_GRID + 1, (w - p) // DETAIL_GRID + 1
+    if options.patch_sampling == "uniform":
+        # each cell holds DETAIL_GRID^2 positions, fewer in the last row and column (clamped ones)
+        ys = np.minimum(DETAIL_GRID, h - p + 1 - DETAIL_GRID * np.arange(rows))
+        xs = np.minimum(DETAIL_GRID, w - p + 1 - DETAIL_GRID * np.arange(cols))
+        return torch.from_numpy(np.outer(ys, xs).astype(np.float64))
+    integral = np.pad(gradient_energy(image).astype(np.float64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    y0 = np.arange(rows)[:, None] * DETAIL_GRID
+    x0 = np.arange(cols)[None, :] * DETAIL_GRID
+    energy = integral[y0 + p, x0 + p] - integral[y0, x0 + p] - integral[y0 + p, x0] + integral[y0, x0]
+    energy = np.maximum(energy, 0) * (DETAIL_GRID * DETAIL_GRID)   # the cell's share, like "uniform"
+    return torch.from_numpy(energy + DETAIL_FLOOR * max(float(energy.mean()), 1e-6))
 
 
 def _scores(outputs: list[np.ndarray], targets: list[np.ndarray], shave: int) -> tuple[float, float]:

@@ -86,6 +86,12 @@ class UpscaleForm(OptionForm):
         self.augment = self._check("augment", self.tr("Rotate and mirror patches"), d.augment, self.tr(
             "Show each patch turned and mirrored at random, which multiplies a small collection. Turn it "
             "off for images whose direction matters (text, lit scenes)."))
+        self.patch_sampling = self._combo("patch_sampling", [
+            ("detail", self.tr("Mostly where the detail is")),
+            ("uniform", self.tr("Anywhere, evenly")),
+        ], self.tr("Where training patches are cut. Most of a photo is sky, skin or blur, which any "
+                   "upscaler gets right; drawing patches more often from edges and texture teaches the "
+                   "part that matters (flat areas are still shown now and then)."))
         self.advanced = QWidget()
         self.advanced_form = adv = form_layout(self.advanced, 8)
         adv.addRow(self.tr("Network width"), self.features)
@@ -95,6 +101,7 @@ class UpscaleForm(OptionForm):
         adv.addRow(self.tr("Validation images"), self.val_images)
         adv.addRow(self.tr("Validation crop"), self.val_crop)
         adv.addRow(self.tr("Largest side"), self.max_side)
+        adv.addRow(self.tr("Patches from"), self.patch_sampling)
         adv.addRow(self.augment)
 
         self.scale.currentIndexChanged.connect(self._on_scale_current_index_changed)
@@ -117,7 +124,7 @@ class UpscaleForm(OptionForm):
             patch_size=self.patch_size.value(), degradation=self.degradation.currentData(),
             gan=self.gan.isChecked(), gan_weight=self.gan_weight.value(), gan_start_step=self.gan_start_step.value(),
             val_images=self.val_images.value(), val_crop=self.val_crop.value(), max_side=self.max_side.value(),
-            augment=self.augment.isChecked())
+            augment=self.augment.isChecked(), patch_sampling=self.patch_sampling.currentData())
 
     def run_label(self, options: UpscaleOptions) -> str:
         """The model part of a new run folder's name."""
