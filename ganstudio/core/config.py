@@ -68,12 +68,16 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type, data: dict[str, Any]):
-    """Build ``cls`` from a dict, refusing unknown keys (a config from a newer/other app)."""
+    """Build ``cls`` from a dict, refusing unknown keys (a config from a newer/other app).
+
+    A field missing from ``data`` (saved before the field existed) takes its default, or the value
+    in the class's ``SAVED_WITHOUT`` mapping when the old behaviour differs from the new default."""
     names = {f.name for f in fields(cls)}
     unknown = set(data) - names
     if unknown:
         raise ConfigError(f"Unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}.")
-    return cls(**data)
+    older = {k: v for k, v in getattr(cls, "SAVED_WITHOUT", {}).items() if k not in data}
+    return cls(**older, **data)
 
 
 def field_help(cls: type) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The Upscale task through the one trainer: trains, validates, previews, checkpoints, resumes."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -141,3 +142,12 @@ def test_detail_sampling_draws_patches_where_the_detail_is(tmp_path: Path) -> No
     assert shares["detail"] > 0.85 and 0.3 < shares["uniform"] < 0.7
     with pytest.raises(ConfigError, match="patch_sampling"):
         tiny_options(tmp_path, patch_sampling="edges")
+
+
+def test_a_run_saved_before_patch_sampling_existed_resumes_with_uniform_patches(tmp_path: Path) -> None:
+    from ganstudio.core.config import from_dict
+
+    saved = {k: v for k, v in dataclasses.asdict(tiny_options(tmp_path)).items() if k != "patch_sampling"}
+    assert from_dict(UpscaleOptions, saved).patch_sampling == "uniform"
+    assert from_dict(UpscaleOptions, {**saved, "patch_sampling": "detail"}).patch_sampling == "detail"
+    assert UpscaleOptions(data=".").patch_sampling == "detail"       # new runs: the new default

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -80,6 +80,9 @@ class UpscaleOptions:
     patch_sampling: str = "detail"     # "detail": patches drawn more often where the image has detail
                                        # (edges, texture), where upscaling matters; "uniform": anywhere
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are skipped (possible decompression bombs)
+
+    #: what runs saved before a field existed did (config.from_dict): they resume as they began
+    SAVED_WITHOUT: ClassVar[dict[str, Any]] = {"patch_sampling": "uniform"}
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
