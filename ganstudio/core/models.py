@@ -44,6 +44,47 @@ def get_preset(name: str) -> Preset:
 
 
 # ---------------------------------------------------------------------------------------------
+# Two layers every DCGAN has, computed faster where their input makes them a plain matrix product
+
+
+class LatentProjection(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` (same parameters, same results) that turns a 1x1 input, the latent
+    vector, into a k x k map with one matrix product: with no padding each output pixel is the
+    kernel's tap at that position times the input. A transposed convolution costs several times as
+    much on a CPU for this shape (1.8 ms against 0.5 ms for the primer's first layer at batch 64)."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if (x.dim() != 4 or x.shape[-2:] != (1, 1) or output_size is not None or self.groups != 1
+                or self.padding != (0, 0) or self.output_padding != (0, 0) or self.dilation != (1, 1)):
+            return super().forward(x, output_size)
+        kh, kw = self.kernel_size
+        # weight [in, out, kh, kw] -> [in, kh*kw*out]: the product comes out channels-last, as the
+        # next convolution wants it
+        w = self.weight.permute(0, 2, 3, 1).reshape(self.in_channels, kh * kw * self.out_channels)
+        y = (x.flatten(1) @ w).view(x.shape[0], kh, kw, self.out_channels)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.permute(0, 3, 1, 2)
+
+
+class WholeMapScore(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters, same results) that, when its kernel covers the whole
+    unpadded input (a discriminator's last layer: 4x4 in, 1x1 out), is one matrix product."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.dim() != 4 or tuple(x.shape[-2:]) != self.kernel_size or self.padding != (0, 0)
+                or self.groups != 1 or self.dilation != (1, 1)):
+            return super().forward(x)
+        # both sides flattened in (height, width, channel) order: a view of a channels-last input
+        feats = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+        w = self.weight.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
+        y = feats @ w.t()
+        if self.bias is not None:
+            y = y + self.bias
+        return y.view(x.shape[0], self.out_channels, 1, 1)
+
+
+# ---------------------------------------------------------------------------------------------
 # The primer's networks
 
 
@@ -55,7 +96,7 @@ class SeedGenerator(nn.Module):
 
     def __init__(self, nz: int = 100, channels: int = 3) -> None:
         super().__init__()
-        self.layer1 = nn.ConvTranspose2d(nz, 128, 4, 1, 0, bias=False)
+        self.layer1 = LatentProjection(nz, 128, 4, 1, 0, bias=False)
         self.layer2 = nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False)
         self.layer3 = nn.ConvTranspose2d(64, channels, 4, 2, 1, bias=False)
         self.relu = nn.ReLU(True)
@@ -80,7 +121,7 @@ class SeedDiscriminator(nn.Module):
         super().__init__()
         self.layer1 = nn.Conv2d(channels, 64, 4, 2, 1, bias=False)
         self.layer2 = nn.Conv2d(64, 128, 4, 2, 1, bias=False)
-        self.layer3 = nn.Conv2d(128, 1, 4, 1, 0, bias=False)
+        self.layer3 = WholeMapScore(128, 1, 4, 1, 0, bias=False)
         self.relu = nn.ReLU(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +142,7 @@ class DCGANGenerator(nn.Module):
         ups = _num_upsamplings(size)
         mult = 2 ** (ups - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(nz, width * mult, 4, 1, 0, bias=False),
+            LatentProjection(nz, width * mult, 4, 1, 0, bias=False),
             nn.BatchNorm2d(width * mult),
             nn.ReLU(True),
         ]
@@ -134,7 +175,7 @@ class DCGANDiscriminator(nn.Module):
                 nn.LeakyReLU(0.2, True),
             ]
             mult *= 2
-        layers += [nn.Conv2d(width * mult, 1, 4, 1, 0, bias=False)]
+        layers += [WholeMapScore(width * mult, 1, 4, 1, 0, bias=False)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

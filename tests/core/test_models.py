@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from ganstudio.core import losses
 from ganstudio.core.errors import ConfigError
@@ -50,3 +51,29 @@ def test_bce_with_logits_handles_the_seed_ds_unbounded_scores():
     assert torch.isfinite(losses.d_loss("bce", scores, scores))
     with pytest.raises(RuntimeError):
         torch.nn.BCELoss()(scores, torch.ones_like(scores))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_matrix_product_layers_equal_the_convolutions_they_replace(bias, channels_last):
+    """LatentProjection and WholeMapScore give the plain layers' outputs and gradients, on the
+    shapes they speed up and (by falling back) on any other."""
+    from ganstudio.core.models import LatentProjection, WholeMapScore
+
+    torch.manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    cases = [(LatentProjection(10, 6, 4, 1, 0, bias=bias), nn.ConvTranspose2d(10, 6, 4, 1, 0, bias=bias), (3, 10, 1, 1)),
+             (LatentProjection(10, 6, 4, 1, 0, bias=bias), nn.ConvTranspose2d(10, 6, 4, 1, 0, bias=bias), (3, 10, 2, 2)),
+             (WholeMapScore(8, 2, 4, 1, 0, bias=bias), nn.Conv2d(8, 2, 4, 1, 0, bias=bias), (3, 8, 4, 4)),
+             (WholeMapScore(8, 2, 4, 1, 0, bias=bias), nn.Conv2d(8, 2, 4, 1, 0, bias=bias), (3, 8, 6, 5))]
+    for fast, plain, shape in cases:
+        plain.load_state_dict(fast.state_dict())
+        x = torch.randn(shape).contiguous(memory_format=fmt)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = fast(xa), plain(xb)
+        torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+        weights = torch.randn_like(yb)
+        (ya * weights).sum().backward()
+        (yb * weights).sum().backward()
+        torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast.weight.grad, plain.weight.grad, rtol=1e-5, atol=1e-5)
