@@ -10,7 +10,7 @@ are comparable with it. Training goes through the one trainer and leaves an ordi
 
 Writes to resources/translate-demo/:
   A_sans/, B_kai/     held-out pairs only (characters the model never saw), for trying the panel
-  model.safetensors   the EMA generator as a translator file (fp16 weights, ~20 MB)
+  model.safetensors   the EMA generator as a translator file (fp16 weights, ~5 MB)
   MODEL_CARD.md       what it is, how it was trained, how well it does, its limits
   LICENSE.md          the fonts' credits and licences
 """
