@@ -151,3 +151,22 @@ def test_a_run_saved_before_patch_sampling_existed_resumes_with_uniform_patches(
     assert from_dict(UpscaleOptions, saved).patch_sampling == "uniform"
     assert from_dict(UpscaleOptions, {**saved, "patch_sampling": "detail"}).patch_sampling == "detail"
     assert UpscaleOptions(data=".").patch_sampling == "detail"       # new runs: the new default
+
+
+def test_uniform_sampling_reaches_every_patch_position_evenly(tmp_path: Path) -> None:
+    """With a side that is not a multiple of the sampling grid, every position, the last ones too,
+    comes up about equally often (none is favoured by clamping)."""
+    root = tmp_path / "hr"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):   # the first is trained on; positions 0..10 (11, not a multiple of 8)
+        Image.fromarray(rng.integers(0, 256, (32, 42, 3), dtype=np.uint8)).save(root / f"img{i}.png")
+    task = UpscaleTask(tiny_options(root, patch_sampling="uniform", augment=False, val_images=1),
+                       TaskContext(tiny_config(), torch.device("cpu"), None))
+    image = task.train_images[0].float().div(255)
+    counts = np.zeros(11)
+    for patch in task._sample_batch(2200):
+        # the column where this patch starts, found by comparing with the image
+        x = next(x for x in range(11) if torch.equal(image[:, :, x:x + 32], patch))
+        counts[x] += 1
+    assert counts.min() > 0.6 * counts.mean() and counts.max() < 1.4 * counts.mean()

@@ -271,12 +271,12 @@ class UpscaleTask(TrainingTask):
         for idx in picks.tolist():
             img = self.train_images[idx]
             weights = self.position_weights[idx]
-            # a grid cell by weight, then a position inside it (clamped to where a patch fits)
+            # a grid cell by weight, then any position of that cell where a whole patch fits
             cell = int(torch.multinomial(weights.view(-1), 1, generator=g))
             gy, gx = divmod(cell, weights.shape[1])
-            dy, dx = (int(v) for v in torch.randint(0, DETAIL_GRID, (2,), generator=g))
-            y = min(gy * DETAIL_GRID + dy, img.shape[1] - p)
-            x = min(gx * DETAIL_GRID + dx, img.shape[2] - p)
+            y0, x0 = gy * DETAIL_GRID, gx * DETAIL_GRID
+            y = y0 + int(torch.randint(0, min(DETAIL_GRID, img.shape[1] - p + 1 - y0), (), generator=g))
+            x = x0 + int(torch.randint(0, min(DETAIL_GRID, img.shape[2] - p + 1 - x0), (), generator=g))
             patch = img[:, y:y + p, x:x + p]
             if self.options.augment:
                 k = int(torch.randint(0, 4, (), generator=g))
@@ -438,17 +438,19 @@ def _position_weights(image: np.ndarray, options: UpscaleOptions) -> torch.Tenso
     uniform, or the patch's gradient energy with a floor of DETAIL_FLOOR times the mean."""
     p, h, w = options.patch_size, image.shape[0], image.shape[1]
     rows, cols = (h - p) // DETAIL_GRID + 1, (w - p) // DETAIL_GRID + 1
+    # positions per cell: DETAIL_GRID^2, fewer in the last row and column
+    ys = np.minimum(DETAIL_GRID, h - p + 1 - DETAIL_GRID * np.arange(rows))
+    xs = np.minimum(DETAIL_GRID, w - p + 1 - DETAIL_GRID * np.arange(cols))
+    positions = np.outer(ys, xs).astype(np.float64)
     if options.patch_sampling == "uniform":
-        # each cell holds DETAIL_GRID^2 positions, fewer in the last row and column (clamped ones)
-        ys = np.minimum(DETAIL_GRID, h - p + 1 - DETAIL_GRID * np.arange(rows))
-        xs = np.minimum(DETAIL_GRID, w - p + 1 - DETAIL_GRID * np.arange(cols))
-        return torch.from_numpy(np.outer(ys, xs).astype(np.float64))
+        return torch.from_numpy(positions)
+    # the detail of the patch at each cell's corner stands for the cell's positions
     integral = np.pad(gradient_energy(image).astype(np.float64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
     y0 = np.arange(rows)[:, None] * DETAIL_GRID
     x0 = np.arange(cols)[None, :] * DETAIL_GRID
     energy = integral[y0 + p, x0 + p] - integral[y0, x0 + p] - integral[y0 + p, x0] + integral[y0, x0]
-    energy = np.maximum(energy, 0) * (DETAIL_GRID * DETAIL_GRID)   # the cell's share, like "uniform"
-    return torch.from_numpy(energy + DETAIL_FLOOR * max(float(energy.mean()), 1e-6))
+    energy = np.maximum(energy, 0)
+    return torch.from_numpy((energy + DETAIL_FLOOR * max(float(energy.mean()), 1e-6)) * positions)
 
 
 def _scores(outputs: list[np.ndarray], targets: list[np.ndarray], shave: int) -> tuple[float, float]:
