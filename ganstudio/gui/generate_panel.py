@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QSettings, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QProgressBar, QScrollArea, QSizePolicy, QSlider,
+                               QLabel, QProgressBar, QSizePolicy, QSlider,
                                QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.errors import ExportError
@@ -27,6 +27,7 @@ from .jobs import Job, JobContext
 from .panel_jobs import PanelJobs
 from .widgets.gen_image_grid import GenImageGrid, GenTile
 from .widgets.gen_interpolation import MAX_SEED, GenInterpolationBox
+from .widgets.layout import side_column
 
 if TYPE_CHECKING:
     from ..core.generate import LoadedGenerator
@@ -174,12 +175,7 @@ class GeneratePanel(PanelJobs, QWidget):
         left_layout.addWidget(images_box)
         left_layout.addWidget(export_box)
         left_layout.addStretch(1)
-        left_scroll = QScrollArea()
-        left_scroll.setWidget(left)
-        left_scroll.setWidgetResizable(True)
-        left_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left_scroll.setMinimumWidth(300)
+        left_scroll = side_column(left, 300)
 
         self._grid = GenImageGrid()
         self._grid.setObjectName("images")

@@ -23,18 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QSettings, QSignalBlocker, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import (QAction, QActionGroup, QDesktopServices, QDragEnterEvent, QDragLeaveEvent,
                            QDropEvent, QKeySequence)
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QRadioButton,
-                               QSizePolicy, QSpinBox, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+                               QSizePolicy, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 from safetensors import safe_open
 
 from ..core.checkpoint import META_KEY
 from ..core.data import Cancelled
 from ..core.errors import GanStudioError
-from ..core.export import save_png, unique_path
+from ..core.export import save_png
 from ..core.resources import resources_dir
 from ..core.translate.batch import BatchResult, translate_batch, translation_provenance
 from ..core.translate.inference import Translator, load_translator, translate_array
@@ -43,7 +43,7 @@ from ..core.upscale.batch import IMAGE_SUFFIXES, plan_batch
 from ..core.upscale.imageio import LoadedImage, read_image
 from .actions import panel_action
 from .jobs import JobContext
-from .panel_jobs import PanelJobs
+from .image_panel import ImagePanel
 from .train_panel import format_duration
 # the Upscale panel's helpers for listing images and naming failed files: the same behaviour here
 from .upscale_panel import (ETA_AFTER_S, MAX_LISTED_FAILURES, MAX_THUMBNAILS, PREVIEWS_PER_MESSAGE,
@@ -55,8 +55,6 @@ from .widgets.up_input_list import UpInputList
 
 log = logging.getLogger(__name__)
 
-#: QSettings group of this panel
-SETTINGS_GROUP = "translate"
 #: model files and run folders remembered in the picker
 MAX_RECENT_MODELS = 8
 #: tile sizes offered (pixels); 0 means "automatic" (only images over a megapixel are tiled)
@@ -100,7 +98,7 @@ def is_run_folder(path: Path) -> bool:
     return path.is_dir() and (path / "checkpoints").is_dir()
 
 
-class TranslatePanel(PanelJobs, QWidget):
+class TranslatePanel(ImagePanel, QWidget):
     """Translate images with a pix2pix or CycleGAN model at their full resolution.
 
     Public API: ``open_model(path)`` (a run folder or model file), ``open_paths(paths)`` (images
@@ -109,6 +107,9 @@ class TranslatePanel(PanelJobs, QWidget):
     ``export_png(path)``, ``run_batch(out_dir, existing)``, ``set_view_mode("side"|"split")``,
     ``output_pixels()``, ``is_busy()``, ``shutdown()`` and ``menu_actions()``.
     """
+
+    SETTINGS_GROUP = "translate"      # QSettings group of the preferences
+    RUN_KIND = "translate"
 
     PROGRESS_KINDS = ("translate", "batch")
 
@@ -131,7 +132,6 @@ class TranslatePanel(PanelJobs, QWidget):
         self._sources: list[Path] = []         # files and folders as opened (a batch mirrors these)
         self._loaded: LoadedImage | None = None
         self._result: Translation | None = None
-        self._pending_translate = False        # Translate was asked for while the model was loading
         self._batch_started = 0.0
         self._batch_file = ("", 0, 0)          # (name, done, total) of the batch's current file
         self._batch_result: BatchResult | None = None
@@ -379,15 +379,6 @@ class TranslatePanel(PanelJobs, QWidget):
         self._open_demo_action.setVisible(self._demo is not None)
         self._open_examples_action.setVisible(self._demo is not None)
 
-    def _button(self, action: QAction, name: str, *, expanding: bool = True) -> QToolButton:
-        button = QToolButton()
-        button.setDefaultAction(action)
-        button.setObjectName(name)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        if expanding:
-            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        return button
-
     def menu_actions(self) -> list[QAction | None]:
         """What the main window puts in this panel's menu (None: a separator)."""
         demo = [self._open_demo_action, self._open_examples_action] if self._demo is not None else []
@@ -405,11 +396,6 @@ class TranslatePanel(PanelJobs, QWidget):
         self._existing_combo.currentIndexChanged.connect(self._save_settings)
 
     # ------------------------------------------------------------------ settings
-    def _settings(self) -> QSettings:
-        settings = QSettings()
-        settings.beginGroup(SETTINGS_GROUP)
-        return settings
-
     def _restore_settings(self) -> None:
         s = self._settings()
         try:
@@ -436,13 +422,6 @@ class TranslatePanel(PanelJobs, QWidget):
         if remembered and Path(remembered).exists():
             return Path(remembered)
         return self._demo / DEMO_MODEL if self._demo is not None else None
-
-    def _start_folder(self, key: str) -> str:
-        value = str(self._settings().value(key, "") or "")
-        return value if value and Path(value).is_dir() else str(Path.home())
-
-    def _remember_folder(self, key: str, folder: Path) -> None:
-        self._settings().setValue(key, str(folder))
 
     def recent_models(self) -> list[Path]:
         """Model files and run folders opened before (newest first) that still exist."""
@@ -509,7 +488,7 @@ class TranslatePanel(PanelJobs, QWidget):
                                count_parameters(translator.generator("AtoB")))
 
         def failed(error: object, details: str) -> None:
-            self._pending_translate = False
+            self._pending_run = False
             self._forget_model(path)
             summary = self.tr("Could not open the model {name}.").format(name=self._model_name(path))
             self._report_failure(summary, error, details)
@@ -528,8 +507,8 @@ class TranslatePanel(PanelJobs, QWidget):
         summary = self._model_summary(model)
         self._status(self.tr("Model: {summary}.").format(summary=summary))
         self.model_loaded.emit(summary)
-        if self._pending_translate:
-            self._pending_translate = False
+        if self._pending_run:
+            self._pending_run = False
             self.translate()
 
     def _model_summary(self, model: LoadedModel) -> str:
@@ -736,19 +715,6 @@ class TranslatePanel(PanelJobs, QWidget):
         self._update_actions()
         self.inputs_opened.emit(len(entries))
 
-    def inputs(self) -> list[Path]:
-        """The image files listed, in order."""
-        return self._inputs.paths()
-
-    def current_input(self) -> Path | None:
-        return self._inputs.current_path()
-
-    def select_input(self, path: str | os.PathLike[str]) -> None:
-        """Make a listed image the current one."""
-        paths = self._inputs.paths()
-        if Path(path) in paths:
-            self._inputs.setCurrentRow(paths.index(Path(path)))
-
     @Slot(object)
     def _on_inputs_current_path_changed(self, path: Path | None) -> None:
         self._cancel_job("translate")
@@ -853,13 +819,6 @@ class TranslatePanel(PanelJobs, QWidget):
         self._update_actions()
 
     # ------------------------------------------------------------------ translating one image
-    def tile(self) -> int | None:
-        """The tile size chosen (pixels), or None for automatic."""
-        return self._tile_spin.value() or None
-
-    def set_tile(self, tile: int | None) -> None:
-        self._tile_spin.setValue(int(tile or 0))
-
     def translate(self) -> None:
         """Translate the selected image at full size in the background; the result is shown beside
         the input (``translation_finished``). Waits for a model that is still loading."""
@@ -871,7 +830,7 @@ class TranslatePanel(PanelJobs, QWidget):
             self._status(self.tr("A batch is running; wait for it or cancel it first."))
             return
         if "model" in self._jobs:
-            self._pending_translate = True
+            self._pending_run = True
             self._status(self.tr("The model is still loading; the image is translated as soon as it is "
                                  "ready."))
             return
@@ -916,70 +875,26 @@ class TranslatePanel(PanelJobs, QWidget):
             name=result.path.name, w=w, h=h, time=_seconds(result.seconds)))
         self.translation_finished.emit(str(result.path))
 
-    def cancel(self) -> None:
-        """Stop the translation or batch that is running (a batch keeps the files already written)."""
-        self._pending_translate = False
-        for kind in ("translate", "batch"):
-            job = self._jobs.get(kind)
-            if job is not None:
-                job.cancel()
-                self._status(self.tr("Cancelling…"))
-
     # ------------------------------------------------------------------ export
     def export_png(self, path: str | os.PathLike[str] | None = None) -> None:
         """Save the result shown as a PNG with provenance (``exported``). Without ``path`` a dialog
         asks, and confirms before replacing a file; a ``path`` given by code never replaces one (a
         free name such as ``name-1.png`` is used instead)."""
         result = self._shown_result()
-        if result is None:
-            self._status(self.tr("Translate an image first."))
-            return
-        if path is not None:
-            target, overwrite = unique_path(Path(path)), False
-        else:
-            chosen = self._ask_export_target(result)
-            if chosen is None:
-                return
-            target, overwrite = chosen
 
-        def work(ctx: JobContext) -> str:
+        def write(target: Path, overwrite: bool) -> Path:
             meta = translation_provenance(result.model.translator, result.direction, result.path, result.tile)
-            return str(save_png(result.pixels, target, meta, overwrite=overwrite, exif=result.image.exif))
+            return save_png(result.pixels, target, meta, overwrite=overwrite, exif=result.image.exif)
 
-        def done(written: str) -> None:
-            self._status(self.tr("Saved {file}.").format(file=written))
-            self.exported.emit(written)
-
-        self._status(self.tr("Saving {name}…").format(name=target.name))
-        self._start_job(f"export:{target}", work, done,
-                        failure=self.tr("Could not save {name}.").format(name=target.name))
+        self._export_png(result, path, self.tr("Translate an image first."),
+                         lambda: self._ask_export_target(result), write)
 
     def _ask_export_target(self, result: Translation) -> tuple[Path, bool] | None:
-        """(file, may replace) from a save dialog, which itself asks before replacing a file."""
         model = result.model.translator.name.replace(" ", "-")
-        folder = Path(self._start_folder("last_export_dir")) if self._settings().value("last_export_dir") \
-            else result.path.parent
-        suggestion = unique_path(folder / f"{result.path.stem}-{model}-{result.direction}.png")
-        chosen, _ = QFileDialog.getSaveFileName(self, self.tr("Export the translated image"), str(suggestion),
-                                                self.tr("PNG images (*.png)"))
-        if not chosen:
-            return None
-        target = Path(chosen)
-        self._remember_folder("last_export_dir", target.parent)
-        if target.suffix.lower() != ".png":
-            # the dialog confirmed the name as typed; the name with .png must not be replaced unasked
-            return unique_path(target.with_name(target.name + ".png")), False
-        return target, True
-
-    @Slot()
-    def _on_export_action_triggered(self) -> None:
-        self.export_png()
+        return self._ask_png_target(self.tr("Export the translated image"), result.path,
+                                    f"{result.path.stem}-{model}-{result.direction}.png")
 
     # ------------------------------------------------------------------ batch
-    def existing_policy(self) -> str:
-        """"skip" or "overwrite": what a batch does with outputs that already exist."""
-        return str(self._existing_combo.currentData())
-
     def run_batch(self, out_dir: str | os.PathLike[str] | None = None, existing: str | None = None) -> None:
         """Translate every open image into ``out_dir`` (asked when None), mirroring opened folders.
         Bad files are skipped and listed at the end (``batch_finished``)."""
@@ -1079,28 +994,12 @@ class TranslatePanel(PanelJobs, QWidget):
         box.setWindowModality(Qt.WindowModality.WindowModal)
         box.open()
 
-    def last_batch_result(self) -> BatchResult | None:
-        return self._batch_result
-
-    @Slot()
-    def _on_batch_action_triggered(self) -> None:
-        self.run_batch()
-
     # ------------------------------------------------------------------ jobs
     def shutdown(self, wait_ms: int = 5000) -> bool:
         """Cancel all background work and wait for its threads (the main window calls this before
         closing). True if every thread ended within ``wait_ms``."""
-        self._pending_translate = False
+        self._pending_run = False
         return self._stop_all_jobs(wait_ms)
-
-    def _show_progress(self, text: str, fraction: float) -> None:
-        self._progress.setVisible(True)
-        if fraction < 0:   # not known yet: a busy bar
-            self._progress.setRange(0, 0)
-            return
-        self._progress.setRange(0, 1000)
-        self._progress.setFormat(text)
-        self._progress.setValue(round(fraction * 1000))
 
     def _update_actions(self) -> None:
         batch = "batch" in self._jobs
@@ -1109,9 +1008,6 @@ class TranslatePanel(PanelJobs, QWidget):
         self._cancel_action.setEnabled("translate" in self._jobs or batch)
         self._export_action.setEnabled(self._shown_result() is not None)
         self._batch_action.setEnabled(self._inputs.count() > 0 and self._model is not None and not batch)
-
-    def _status(self, text: str) -> None:
-        self.status_changed.emit(text)
 
     # ------------------------------------------------------------------ drag and drop
     @staticmethod

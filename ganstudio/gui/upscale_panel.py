@@ -18,15 +18,14 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QCoreApplication, QSettings, QSignalBlocker, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QScrollArea,
-                               QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
+                               QListWidget, QListWidgetItem, QMessageBox, QProgressBar,
+                               QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ..core.data import Cancelled
 from ..core.errors import GanStudioError
-from ..core.export import unique_path
 from ..core.upscale import (BatchResult, InferenceSettings, LoadedImage, Upscaler, available_bundled,
                             load_any_upscaler, plan_batch, read_image, save_upscaled, upscale_batch,
                             upscale_image)
@@ -35,15 +34,14 @@ from ..core.upscale.community import COMMUNITY_SUFFIXES
 from ..core.upscale.imageio import image_from_pil
 from .actions import panel_action
 from .jobs import JobContext
-from .panel_jobs import PanelJobs
+from .image_panel import ImagePanel
 from .train_panel import format_duration
+from .widgets.layout import side_column
 from .widgets.up_compare_view import UpCompareView
 from .widgets.up_input_list import THUMB_SIDE, UpInputList
 
 log = logging.getLogger(__name__)
 
-#: QSettings group of this panel
-SETTINGS_GROUP = "upscale"
 #: model files and run folders remembered in the picker
 MAX_RECENT_MODELS = 8
 #: files beyond this many get a name and size in the list but no thumbnail (keeps huge folders quick)
@@ -77,7 +75,7 @@ class UpscaledPreview:
     seconds: float
 
 
-class UpscalePanel(PanelJobs, QWidget):
+class UpscalePanel(ImagePanel, QWidget):
     """Upscale images with a bundled model, the user's own, a community file or a baseline.
 
     Public API: ``open_paths(paths)`` (what the open dialogs and a drop do), ``inputs()``,
@@ -86,6 +84,9 @@ class UpscalePanel(PanelJobs, QWidget):
     ``run_batch(out_dir, existing)``, ``last_batch_result()``, ``compare_view()``, ``is_busy()``
     and ``shutdown()`` (cancels and joins every background thread; the main window calls it).
     """
+
+    SETTINGS_GROUP = "upscale"      # QSettings group of the preferences
+    RUN_KIND = "upscale"
 
     PROGRESS_KINDS = ("upscale", "batch")
 
@@ -108,7 +109,6 @@ class UpscalePanel(PanelJobs, QWidget):
         self._upscaler: Upscaler | None = None
         self._model_key = ""                   # the key of ``_upscaler``
         self._preview: UpscaledPreview | None = None
-        self._pending_upscale = False          # Upscale was asked for while the model was loading
         self._batch_started = 0.0
         self._batch_file = ("", 0, 0)          # (name, done, total) of the batch's current file
         self._batch_result: BatchResult | None = None
@@ -205,12 +205,7 @@ class UpscalePanel(PanelJobs, QWidget):
         left_layout.addWidget(inputs_box, 1)
         left_layout.addWidget(model_box)
         left_layout.addWidget(batch_box)
-        left_scroll = QScrollArea()
-        left_scroll.setWidget(left)
-        left_scroll.setWidgetResizable(True)
-        left_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left_scroll.setMinimumWidth(300)
+        left_scroll = side_column(left, 300)
 
         self._compare = UpCompareView()
         self._compare.setObjectName("compare")
@@ -290,15 +285,6 @@ class UpscalePanel(PanelJobs, QWidget):
             self._on_batch_action_triggered,
             self.tr("Upscale every open image into an output folder you choose."))
 
-    def _button(self, action: QAction, name: str, *, expanding: bool = True) -> QToolButton:
-        button = QToolButton()
-        button.setDefaultAction(action)
-        button.setObjectName(name)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        if expanding:
-            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        return button
-
     def menu_actions(self) -> list[QAction | None]:
         """What the main window puts in this panel's menu (None: a separator)."""
         return [self._open_images_action, self._open_folder_action, None,
@@ -317,11 +303,6 @@ class UpscalePanel(PanelJobs, QWidget):
                        "Then press Upscale (Ctrl+Return) and drag the line to compare before and after.")
 
     # ------------------------------------------------------------------ settings
-    def _settings(self) -> QSettings:
-        settings = QSettings()
-        settings.beginGroup(SETTINGS_GROUP)
-        return settings
-
     def _restore_settings(self) -> None:
         s = self._settings()
         try:
@@ -338,13 +319,6 @@ class UpscalePanel(PanelJobs, QWidget):
         s = self._settings()
         s.setValue("tile", self._tile_spin.value())
         s.setValue("existing", self._existing_combo.currentData())
-
-    def _start_folder(self, key: str) -> str:
-        value = str(self._settings().value(key, "") or "")
-        return value if value and Path(value).is_dir() else str(Path.home())
-
-    def _remember_folder(self, key: str, folder: Path) -> None:
-        self._settings().setValue(key, str(folder))
 
     def recent_models(self) -> list[Path]:
         """Model files and run folders used before (newest first) that still exist."""
@@ -443,7 +417,7 @@ class UpscalePanel(PanelJobs, QWidget):
             return load_any_upscaler(key)
 
         def failed(error: object, details: str) -> None:
-            self._pending_upscale = False
+            self._pending_run = False
             summary = self.tr("Could not use the model {name}.").format(name=self._model_name(key))
             self._report_failure(summary, error, details)
             if key not in BASELINE_KEYS and not key.startswith("bundled-"):
@@ -464,8 +438,8 @@ class UpscalePanel(PanelJobs, QWidget):
         self._show_current()
         self._status(self.tr("Upscaler: {name}.").format(name=upscaler.describe()))
         self.model_loaded.emit(upscaler.describe())
-        if self._pending_upscale:
-            self._pending_upscale = False
+        if self._pending_run:
+            self._pending_run = False
             self.upscale()
 
     def _show_model_details(self, upscaler: Upscaler) -> None:
@@ -565,19 +539,6 @@ class UpscalePanel(PanelJobs, QWidget):
         self._update_actions()
         self.inputs_opened.emit(len(entries))
 
-    def inputs(self) -> list[Path]:
-        """The image files listed, in order."""
-        return self._inputs.paths()
-
-    def current_input(self) -> Path | None:
-        return self._inputs.current_path()
-
-    def select_input(self, path: str | os.PathLike[str]) -> None:
-        """Make a listed image the current one (shown as "before")."""
-        paths = self._inputs.paths()
-        if Path(path) in paths:
-            self._inputs.setCurrentRow(paths.index(Path(path)))
-
     @Slot(object)
     def _on_inputs_current_path_changed(self, path: Path | None) -> None:
         self._cancel_job("upscale")
@@ -663,13 +624,6 @@ class UpscalePanel(PanelJobs, QWidget):
         self.open_paths(self._ask(self.tr("Open a folder of images to upscale"), "last_input_dir"))
 
     # ------------------------------------------------------------------ upscaling one image
-    def tile(self) -> int | None:
-        """The tile size chosen (input pixels), or None for automatic."""
-        return self._tile_spin.value() or None
-
-    def set_tile(self, tile: int | None) -> None:
-        self._tile_spin.setValue(int(tile or 0))
-
     def inference_settings(self) -> InferenceSettings:
         return InferenceSettings(tile=self.tile(), device=self._device)
 
@@ -684,7 +638,7 @@ class UpscalePanel(PanelJobs, QWidget):
             self._status(self.tr("A batch is running; wait for it or cancel it first."))
             return
         if "model" in self._jobs or self._upscaler is None:
-            self._pending_upscale = True
+            self._pending_run = True
             self._status(self.tr("The model is still loading; the image is upscaled as soon as it is ready."))
             return
         upscaler, key, settings = self._upscaler, self._model_key, self.inference_settings()
@@ -722,72 +676,28 @@ class UpscalePanel(PanelJobs, QWidget):
             name=preview.path.name, model=preview.upscaler.name, w=w, h=h, time=_seconds(preview.seconds)))
         self.upscale_finished.emit(str(preview.path))
 
-    def cancel(self) -> None:
-        """Stop the upscale or batch that is running (a batch keeps the files already written)."""
-        self._pending_upscale = False
-        for kind in ("upscale", "batch"):
-            job = self._jobs.get(kind)
-            if job is not None:
-                job.cancel()
-                self._status(self.tr("Cancelling…"))
-
     # ------------------------------------------------------------------ export
     def export_png(self, path: str | os.PathLike[str] | None = None) -> None:
         """Save the result shown as a PNG with provenance (``exported``). Without ``path`` a dialog
         asks, and confirms before replacing a file; a ``path`` given by code never replaces one (a
         free name such as ``name-1.png`` is used instead)."""
         preview = self._shown_preview()
-        if preview is None:
-            self._status(self.tr("Upscale an image first."))
-            return
-        if path is not None:
-            target, overwrite = unique_path(Path(path)), False
-        else:
-            chosen = self._ask_export_target(preview)
-            if chosen is None:
-                return
-            target, overwrite = chosen
 
-        def work(ctx: JobContext) -> str:
-            return str(save_upscaled(preview.pixels, target, upscaler=preview.upscaler,
-                                     settings=preview.settings, source=preview.image, overwrite=overwrite))
+        def write(target: Path, overwrite: bool) -> Path:
+            return save_upscaled(preview.pixels, target, upscaler=preview.upscaler, settings=preview.settings,
+                                 source=preview.image, overwrite=overwrite)
 
-        def done(written: str) -> None:
-            self._status(self.tr("Saved {file}.").format(file=written))
-            self.exported.emit(written)
-
-        self._status(self.tr("Saving {name}…").format(name=target.name))
-        self._start_job(f"export:{target}", work, done,
-                        failure=self.tr("Could not save {name}.").format(name=target.name))
+        self._export_png(preview, path, self.tr("Upscale an image first."),
+                         lambda: self._ask_export_target(preview), write)
 
     def _ask_export_target(self, preview: UpscaledPreview) -> tuple[Path, bool] | None:
-        """(file, may replace) from a save dialog, which itself asks before replacing a file."""
         model = preview.upscaler.name.replace(" ", "-")
         scale = preview.upscaler.scale
         suffix = "" if model.endswith(f"x{scale}") else f"-x{scale}"
-        folder = Path(self._start_folder("last_export_dir")) if self._settings().value("last_export_dir") \
-            else preview.path.parent
-        suggestion = unique_path(folder / f"{preview.path.stem}-{model}{suffix}.png")
-        chosen, _ = QFileDialog.getSaveFileName(self, self.tr("Export the upscaled image"), str(suggestion),
-                                                self.tr("PNG images (*.png)"))
-        if not chosen:
-            return None
-        target = Path(chosen)
-        self._remember_folder("last_export_dir", target.parent)
-        if target.suffix.lower() != ".png":
-            # the dialog confirmed the name as typed; the name with .png must not be replaced unasked
-            return unique_path(target.with_name(target.name + ".png")), False
-        return target, True
-
-    @Slot()
-    def _on_export_action_triggered(self) -> None:
-        self.export_png()
+        return self._ask_png_target(self.tr("Export the upscaled image"), preview.path,
+                                    f"{preview.path.stem}-{model}{suffix}.png")
 
     # ------------------------------------------------------------------ batch
-    def existing_policy(self) -> str:
-        """"skip" or "overwrite": what a batch does with outputs that already exist."""
-        return str(self._existing_combo.currentData())
-
     def run_batch(self, out_dir: str | os.PathLike[str] | None = None, existing: str | None = None) -> None:
         """Upscale every open image into ``out_dir`` (asked when None), mirroring opened folders. Bad
         files are skipped and listed at the end (``batch_finished``)."""
@@ -889,27 +799,11 @@ class UpscalePanel(PanelJobs, QWidget):
             box.open()
         self.batch_finished.emit(result)
 
-    def last_batch_result(self) -> BatchResult | None:
-        return self._batch_result
-
-    @Slot()
-    def _on_batch_action_triggered(self) -> None:
-        self.run_batch()
-
     # ------------------------------------------------------------------ jobs
     def shutdown(self, wait_ms: int = 30_000) -> bool:
         """Cancel all background work and wait for its threads (the main window calls this before
         closing). True if every thread ended within ``wait_ms``."""
         return self._stop_all_jobs(wait_ms)
-
-    def _show_progress(self, text: str, fraction: float) -> None:
-        self._progress.setVisible(True)
-        if fraction < 0:   # not known yet: a busy bar
-            self._progress.setRange(0, 0)
-            return
-        self._progress.setRange(0, 1000)
-        self._progress.setFormat(text)
-        self._progress.setValue(round(fraction * 1000))
 
     def _update_actions(self) -> None:
         batch = "batch" in self._jobs
@@ -918,9 +812,6 @@ class UpscalePanel(PanelJobs, QWidget):
         self._cancel_action.setEnabled("upscale" in self._jobs or batch)
         self._export_action.setEnabled(self._shown_preview() is not None)
         self._batch_action.setEnabled(has_inputs and not batch)
-
-    def _status(self, text: str) -> None:
-        self.status_changed.emit(text)
 
     # ------------------------------------------------------------------ drag and drop
     @staticmethod
