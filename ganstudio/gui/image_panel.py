@@ -9,16 +9,21 @@ and the actions whose logic is the same in both panels. A panel sets ``SETTINGS_
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QSizePolicy, QToolButton
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QLabel, QListWidget, QSizePolicy,
+                               QToolButton, QVBoxLayout)
 
 from ..core.export import unique_path
 from .jobs import JobContext
 from .panel_jobs import PanelJobs
+
+#: model files and run folders remembered in the picker
+MAX_RECENT_MODELS = 8
 
 
 class ImagePanel(PanelJobs):
@@ -44,6 +49,15 @@ class ImagePanel(PanelJobs):
     def _remember_folder(self, key: str, folder: Path) -> None:
         self._settings().setValue(key, str(folder))
 
+    def recent_models(self) -> list[Path]:
+        """Model files and run folders used before (newest first) that still exist."""
+        try:
+            raw = json.loads(str(self._settings().value("recent_models", "[]") or "[]"))
+        except ValueError:
+            raw = []
+        paths = [Path(p) for p in raw if isinstance(p, str) and p] if isinstance(raw, list) else []
+        return [p for p in paths if p.exists()][:MAX_RECENT_MODELS]
+
     # ------------------------------------------------------------------ small widgets and state
     def _button(self, action: QAction, name: str, *, expanding: bool = True) -> QToolButton:
         button = QToolButton()
@@ -53,6 +67,35 @@ class ImagePanel(PanelJobs):
         if expanding:
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         return button
+
+    def _build_batch_box(self, summary: str, problems_tip: str) -> QGroupBox:
+        """The Batch box: what to do with existing files, the batch button, ``summary`` and the list
+        of files that failed (``problems_tip`` says what it lists)."""
+        self._existing_combo = QComboBox()
+        self._existing_combo.setObjectName("existing")
+        self._existing_combo.addItem(self.tr("Skip them"), "skip")
+        self._existing_combo.addItem(self.tr("Replace them"), "overwrite")
+        self._existing_combo.setToolTip(self.tr("What to do with output files that already exist."))
+        self._batch_summary = QLabel(summary)
+        self._batch_summary.setObjectName("batchSummary")
+        self._batch_summary.setWordWrap(True)
+        self._batch_problems = QListWidget()
+        self._batch_problems.setObjectName("batchProblems")
+        self._batch_problems.setMaximumHeight(110)
+        self._batch_problems.setWordWrap(True)
+        self._batch_problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._batch_problems.setToolTip(problems_tip)
+        self._batch_problems.setVisible(False)
+        box = QGroupBox(self.tr("Batch"))
+        layout = QVBoxLayout(box)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow(self.tr("Existing files"), self._existing_combo)
+        layout.addLayout(form)
+        layout.addWidget(self._button(self._batch_action, "batch"))
+        layout.addWidget(self._batch_summary)
+        layout.addWidget(self._batch_problems)
+        return box
 
     def _status(self, text: str) -> None:
         self.status_changed.emit(text)

@@ -27,7 +27,7 @@ from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, QUrl, Signal, S
 from PySide6.QtGui import (QAction, QActionGroup, QDesktopServices, QDragEnterEvent, QDragLeaveEvent,
                            QDropEvent, QKeySequence)
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QRadioButton,
+                               QLabel, QListWidgetItem, QMessageBox, QProgressBar, QRadioButton,
                                QSizePolicy, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 from safetensors import safe_open
 
@@ -43,7 +43,7 @@ from ..core.upscale.batch import IMAGE_SUFFIXES, plan_batch
 from ..core.upscale.imageio import LoadedImage, read_image
 from .actions import panel_action
 from .jobs import JobContext
-from .image_panel import ImagePanel
+from .image_panel import MAX_RECENT_MODELS, ImagePanel
 from .train_panel import format_duration
 # the Upscale panel's helpers for listing images and naming failed files: the same behaviour here
 from .upscale_panel import (ETA_AFTER_S, MAX_LISTED_FAILURES, MAX_THUMBNAILS, PREVIEWS_PER_MESSAGE,
@@ -55,8 +55,6 @@ from .widgets.up_input_list import UpInputList
 
 log = logging.getLogger(__name__)
 
-#: model files and run folders remembered in the picker
-MAX_RECENT_MODELS = 8
 #: tile sizes offered (pixels); 0 means "automatic" (only images over a megapixel are tiled)
 TILE_MAX, TILE_STEP = 4096, 64
 #: the bundled demo: a model file, example inputs (A) and their targets (B)
@@ -154,7 +152,10 @@ class TranslatePanel(ImagePanel, QWidget):
         self._make_actions()
         model_box = self._build_model_box()
         inputs_box = self._build_inputs_box()
-        batch_box = self._build_batch_box()
+        batch_box = self._build_batch_box(
+            self.tr("Translates every open image into a folder you choose, as PNG at full size. Subfolders "
+                    "are mirrored."),
+            self.tr("The files that could not be translated, and why."))
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 4, 0)
@@ -284,34 +285,6 @@ class TranslatePanel(ImagePanel, QWidget):
         layout.addWidget(self._inputs_summary)
         return box
 
-    def _build_batch_box(self) -> QGroupBox:
-        self._existing_combo = QComboBox()
-        self._existing_combo.setObjectName("existing")
-        self._existing_combo.addItem(self.tr("Skip them"), "skip")
-        self._existing_combo.addItem(self.tr("Replace them"), "overwrite")
-        self._existing_combo.setToolTip(self.tr("What to do with output files that already exist."))
-        self._batch_summary = QLabel(self.tr("Translates every open image into a folder you choose, as PNG "
-                                             "at full size. Subfolders are mirrored."))
-        self._batch_summary.setObjectName("batchSummary")
-        self._batch_summary.setWordWrap(True)
-        self._batch_problems = QListWidget()
-        self._batch_problems.setObjectName("batchProblems")
-        self._batch_problems.setMaximumHeight(110)
-        self._batch_problems.setWordWrap(True)
-        self._batch_problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._batch_problems.setToolTip(self.tr("The files that could not be translated, and why."))
-        self._batch_problems.setVisible(False)
-        box = QGroupBox(self.tr("Batch"))
-        layout = QVBoxLayout(box)
-        form = QFormLayout()
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow(self.tr("Existing files"), self._existing_combo)
-        layout.addLayout(form)
-        layout.addWidget(self._button(self._batch_action, "batch"))
-        layout.addWidget(self._batch_summary)
-        layout.addWidget(self._batch_problems)
-        return box
-
     def _make_actions(self) -> None:
         """The panel's actions: its buttons show them and the main window puts them in a menu. Their
         keys (the Upscale panel's) work while the focus is inside this panel."""
@@ -422,15 +395,6 @@ class TranslatePanel(ImagePanel, QWidget):
         if remembered and Path(remembered).exists():
             return Path(remembered)
         return self._demo / DEMO_MODEL if self._demo is not None else None
-
-    def recent_models(self) -> list[Path]:
-        """Model files and run folders opened before (newest first) that still exist."""
-        try:
-            raw = json.loads(str(self._settings().value("recent_models", "[]") or "[]"))
-        except ValueError:
-            raw = []
-        paths = [Path(p) for p in raw if isinstance(p, str) and p] if isinstance(raw, list) else []
-        return [p for p in paths if p.exists()][:MAX_RECENT_MODELS]
 
     def _remember_model(self, path: Path) -> None:
         s = self._settings()

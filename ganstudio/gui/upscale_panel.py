@@ -21,7 +21,7 @@ from PIL import Image
 from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QListWidget, QListWidgetItem, QMessageBox, QProgressBar,
+                               QListWidgetItem, QMessageBox, QProgressBar,
                                QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ..core.data import Cancelled
@@ -34,7 +34,7 @@ from ..core.upscale.community import COMMUNITY_SUFFIXES
 from ..core.upscale.imageio import image_from_pil
 from .actions import panel_action
 from .jobs import JobContext
-from .image_panel import ImagePanel
+from .image_panel import MAX_RECENT_MODELS, ImagePanel
 from .train_panel import format_duration
 from .widgets.layout import side_column
 from .widgets.up_compare_view import UpCompareView
@@ -42,8 +42,6 @@ from .widgets.up_input_list import THUMB_SIDE, UpInputList
 
 log = logging.getLogger(__name__)
 
-#: model files and run folders remembered in the picker
-MAX_RECENT_MODELS = 8
 #: files beyond this many get a name and size in the list but no thumbnail (keeps huge folders quick)
 MAX_THUMBNAILS = 500
 #: thumbnails sent to the GUI together (fewer, larger messages)
@@ -173,31 +171,9 @@ class UpscalePanel(ImagePanel, QWidget):
         tile_form.addRow(self.tr("Tile size"), self._tile_spin)
         model_layout.addLayout(tile_form)
 
-        self._existing_combo = QComboBox()
-        self._existing_combo.setObjectName("existing")
-        self._existing_combo.addItem(self.tr("Skip them"), "skip")
-        self._existing_combo.addItem(self.tr("Replace them"), "overwrite")
-        self._existing_combo.setToolTip(self.tr("What to do with output files that already exist."))
-        self._batch_summary = QLabel(self.tr("Upscales every open image into a folder you choose, as PNG. "
-                                             "Subfolders are mirrored."))
-        self._batch_summary.setObjectName("batchSummary")
-        self._batch_summary.setWordWrap(True)
-        self._batch_problems = QListWidget()
-        self._batch_problems.setObjectName("batchProblems")
-        self._batch_problems.setMaximumHeight(110)
-        self._batch_problems.setWordWrap(True)
-        self._batch_problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._batch_problems.setToolTip(self.tr("The files that could not be upscaled, and why."))
-        self._batch_problems.setVisible(False)
-        batch_box = QGroupBox(self.tr("Batch"))
-        batch_layout = QVBoxLayout(batch_box)
-        existing_form = QFormLayout()
-        existing_form.setContentsMargins(0, 0, 0, 0)
-        existing_form.addRow(self.tr("Existing files"), self._existing_combo)
-        batch_layout.addLayout(existing_form)
-        batch_layout.addWidget(self._button(self._batch_action, "batch"))
-        batch_layout.addWidget(self._batch_summary)
-        batch_layout.addWidget(self._batch_problems)
+        batch_box = self._build_batch_box(
+            self.tr("Upscales every open image into a folder you choose, as PNG. Subfolders are mirrored."),
+            self.tr("The files that could not be upscaled, and why."))
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -319,15 +295,6 @@ class UpscalePanel(ImagePanel, QWidget):
         s = self._settings()
         s.setValue("tile", self._tile_spin.value())
         s.setValue("existing", self._existing_combo.currentData())
-
-    def recent_models(self) -> list[Path]:
-        """Model files and run folders used before (newest first) that still exist."""
-        try:
-            raw = json.loads(str(self._settings().value("recent_models", "[]") or "[]"))
-        except ValueError:
-            raw = []
-        paths = [Path(p) for p in raw if isinstance(p, str) and p] if isinstance(raw, list) else []
-        return [p for p in paths if p.exists()][:MAX_RECENT_MODELS]
 
     def _remember_model(self, key: str) -> None:
         s = self._settings()
