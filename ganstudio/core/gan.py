@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from . import losses
-from .config import TrainConfig
 from .data import EpochSampler, Preprocess, load_dataset, make_grid, to_uint8_images
 from .errors import ConfigError
 from .models import build_gan, get_preset, latent_shape

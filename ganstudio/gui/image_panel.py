@@ -10,20 +10,47 @@ and the actions whose logic is the same in both panels. A panel sets ``SETTINGS_
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QLabel, QListWidget, QSizePolicy,
-                               QToolButton, QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QLabel, QListWidget,
+                               QListWidgetItem, QMessageBox, QSizePolicy, QToolButton, QVBoxLayout)
 
 from ..core.export import unique_path
 from .jobs import JobContext
 from .panel_jobs import PanelJobs
+from .train_panel import format_duration
+
+log = logging.getLogger(__name__)
 
 #: model files and run folders remembered in the picker
 MAX_RECENT_MODELS = 8
+#: failures named in the end-of-batch dialog itself (all of them are in its details and in the panel)
+MAX_LISTED_FAILURES = 8
+#: seconds of a batch before an ETA is shown (the first file includes loading the network)
+ETA_AFTER_S = 2.0
+
+
+@dataclass(frozen=True)
+class BatchTexts:
+    """What a panel's batch is called in its messages (already translated)."""
+    working: str       # status line per file, with {name}, {done}, {total}, {eta}
+    one_failed: str    # dialog heading for one failed file
+    many_failed: str   # dialog heading for several, with {count}
+    title: str         # the dialog's title
+    verb: str          # for the log: "upscale", "translate"
+    done: str          # for the log: "upscaled", "translated"
+
+
+def _failure_line(path: Path, reason: str) -> str:
+    """A failed file and why, naming the file once (the core's reasons usually name it already)."""
+    return reason if path.name in reason else f"{path.name}: {reason}"
 
 
 class ImagePanel(PanelJobs):
@@ -35,6 +62,12 @@ class ImagePanel(PanelJobs):
     def _init_jobs(self) -> None:
         super()._init_jobs()
         self._pending_run = False    # the main action was asked for while the model was loading
+        self._batch_started = 0.0
+        self._batch_file = ("", 0, 0)          # (name, done, total) of the batch's current file
+        self._batch_result = None              # the last batch's BatchResult
+
+    def _batch_texts(self) -> BatchTexts:
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ settings
     def _settings(self) -> QSettings:
@@ -193,3 +226,60 @@ class ImagePanel(PanelJobs):
 
     def _on_batch_action_triggered(self) -> None:
         self.run_batch()
+
+    # ------------------------------------------------------------------ batch progress and outcome
+    def _on_batch_message(self, message: Any) -> None:
+        """("file", done, total, name) as each file starts, ("tile", fraction) within a file."""
+        if message[0] == "file":
+            _, done, total, name = message
+            self._batch_file = (name, done, total)
+            self.batch_progressed.emit(done, total)
+            within = 0.0
+        else:
+            within = message[1]
+        name, done, total = self._batch_file
+        if total <= 0:
+            return
+        fraction = min(1.0, (done + within) / total)
+        elapsed = time.monotonic() - self._batch_started
+        if fraction > 0 and elapsed >= ETA_AFTER_S:
+            left = format_duration(elapsed * (1 - fraction) / fraction)
+            eta = self.tr("about {time} left").format(time=left)
+        else:
+            eta = self.tr("estimating time…")
+        text = self.tr("{done} of {total} · {name} · {eta}").format(done=min(done + 1, total), total=total,
+                                                                    name=name, eta=eta)
+        self._show_progress(text, fraction)
+        if message[0] == "file" and name:
+            self._status(self._batch_texts().working.format(name=name, done=done + 1, total=total, eta=eta))
+
+    def _on_batch_done(self, result: Any, out_dir: Path) -> None:
+        texts = self._batch_texts()
+        self._batch_result = result
+        log.info("batch %s into %s: %s", texts.verb, out_dir, result.summary())
+        for path, reason in result.failed:   # the log file keeps them after the dialog is closed
+            log.warning("not %s: %s: %s", texts.done, path, reason)
+        text = self.tr("{written} written, {skipped} skipped (already there), {failed} failed.").format(
+            written=len(result.written), skipped=len(result.skipped_existing), failed=len(result.failed))
+        if result.cancelled:
+            text = self.tr("Cancelled.") + " " + text
+        self._batch_summary.setText(text + "\n" + self.tr("Folder: {folder}").format(folder=out_dir))
+        self._status(self.tr("Batch into {folder}: {summary}").format(folder=out_dir, summary=text))
+        for path, reason in result.failed:
+            item = QListWidgetItem(_failure_line(path, reason))
+            item.setToolTip(f"{path}\n{reason}")
+            self._batch_problems.addItem(item)
+        self._batch_problems.setVisible(bool(result.failed))
+        if result.failed:
+            failed = (texts.one_failed if len(result.failed) == 1
+                      else texts.many_failed.format(count=len(result.failed)))
+            reasons = "\n".join(_failure_line(p, r) for p, r in result.failed[:MAX_LISTED_FAILURES])
+            if len(result.failed) > MAX_LISTED_FAILURES:
+                reasons += "\n…"
+            box = QMessageBox(QMessageBox.Icon.Warning, texts.title, f"{failed}\n{reasons}\n\n{text}",
+                              QMessageBox.StandardButton.Ok, self)
+            box.setDetailedText("\n".join(f"{path}: {reason}" for path, reason in result.failed))
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.setWindowModality(Qt.WindowModality.WindowModal)
+            box.open()
+        self.batch_finished.emit(result)

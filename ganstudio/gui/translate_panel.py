@@ -27,7 +27,7 @@ from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, QUrl, Signal, S
 from PySide6.QtGui import (QAction, QActionGroup, QDesktopServices, QDragEnterEvent, QDragLeaveEvent,
                            QDropEvent, QKeySequence)
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QListWidgetItem, QMessageBox, QProgressBar, QRadioButton,
+                               QLabel, QProgressBar, QRadioButton,
                                QSizePolicy, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 from safetensors import safe_open
 
@@ -43,11 +43,9 @@ from ..core.upscale.batch import IMAGE_SUFFIXES, plan_batch
 from ..core.upscale.imageio import LoadedImage, read_image
 from .actions import panel_action
 from .jobs import JobContext
-from .image_panel import MAX_RECENT_MODELS, ImagePanel
-from .train_panel import format_duration
+from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel
 # the Upscale panel's helpers for listing images and naming failed files: the same behaviour here
-from .upscale_panel import (ETA_AFTER_S, MAX_LISTED_FAILURES, MAX_THUMBNAILS, PREVIEWS_PER_MESSAGE,
-                            _failure_line, _preview, _seconds, _shown_name)
+from .upscale_panel import MAX_THUMBNAILS, PREVIEWS_PER_MESSAGE, _preview, _seconds, _shown_name
 from .widgets.layout import named_splitter, side_column
 from .widgets.tr_side_by_side import TrSideBySideView
 from .widgets.up_compare_view import UpCompareView
@@ -130,9 +128,6 @@ class TranslatePanel(ImagePanel, QWidget):
         self._sources: list[Path] = []         # files and folders as opened (a batch mirrors these)
         self._loaded: LoadedImage | None = None
         self._result: Translation | None = None
-        self._batch_started = 0.0
-        self._batch_file = ("", 0, 0)          # (name, done, total) of the batch's current file
-        self._batch_result: BatchResult | None = None
         self._demo = demo_dir()
         self.setAcceptDrops(True)
         self._build()
@@ -905,58 +900,11 @@ class TranslatePanel(ImagePanel, QWidget):
                         on_message=self._on_batch_message,
                         failure=self.tr("The batch stopped with an error."))
 
-    def _on_batch_message(self, message: Any) -> None:
-        within = 0.0
-        if message[0] == "file":
-            self._batch_file = (message[3], message[1], message[2])
-            self.batch_progressed.emit(message[1], message[2])
-        else:
-            within = message[1]
-        name, done, total = self._batch_file
-        if total <= 0:
-            return
-        fraction = min(1.0, (done + within) / total)
-        elapsed = time.monotonic() - self._batch_started
-        eta = (self.tr("about {time} left").format(time=format_duration(elapsed * (1 - fraction) / fraction))
-               if fraction > 0 and elapsed >= ETA_AFTER_S else self.tr("estimating time…"))
-        self._show_progress(self.tr("{done} of {total} · {name} · {eta}").format(
-            done=min(done + 1, total), total=total, name=name, eta=eta), fraction)
-        if message[0] == "file" and name:
-            self._status(self.tr("Translating {name} ({done} of {total}, {eta}).").format(
-                name=name, done=done + 1, total=total, eta=eta))
-
-    def _on_batch_done(self, result: BatchResult, out_dir: Path) -> None:
-        self._batch_result = result
-        log.info("batch translate into %s: %s", out_dir, result.summary())
-        for path, reason in result.failed:   # the log file keeps them after the dialog is closed
-            log.warning("not translated: %s: %s", path, reason)
-        text = self.tr("{written} written, {skipped} skipped (already there), {failed} failed.").format(
-            written=len(result.written), skipped=len(result.skipped_existing), failed=len(result.failed))
-        if result.cancelled:
-            text = self.tr("Cancelled.") + " " + text
-        self._batch_summary.setText(text + "\n" + self.tr("Folder: {folder}").format(folder=out_dir))
-        self._status(self.tr("Batch into {folder}: {summary}").format(folder=out_dir, summary=text))
-        for path, reason in result.failed:
-            item = QListWidgetItem(_failure_line(path, reason))
-            item.setToolTip(f"{path}\n{reason}")
-            self._batch_problems.addItem(item)
-        self._batch_problems.setVisible(bool(result.failed))
-        if result.failed:
-            self._show_batch_failures(result, text)
-        self.batch_finished.emit(result)
-
-    def _show_batch_failures(self, result: BatchResult, summary: str) -> None:
-        failed = (self.tr("1 image could not be translated:") if len(result.failed) == 1
-                  else self.tr("{count} images could not be translated:").format(count=len(result.failed)))
-        reasons = "\n".join(_failure_line(p, r) for p, r in result.failed[:MAX_LISTED_FAILURES])
-        if len(result.failed) > MAX_LISTED_FAILURES:
-            reasons += "\n…"
-        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Batch translate"),
-                          f"{failed}\n{reasons}\n\n{summary}", QMessageBox.StandardButton.Ok, self)
-        box.setDetailedText("\n".join(f"{path}: {reason}" for path, reason in result.failed))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-        box.open()
+    def _batch_texts(self) -> BatchTexts:
+        return BatchTexts(self.tr("Translating {name} ({done} of {total}, {eta})."),
+                          self.tr("1 image could not be translated:"),
+                          self.tr("{count} images could not be translated:"),
+                          self.tr("Batch translate"), "translate", "translated")
 
     # ------------------------------------------------------------------ jobs
     def shutdown(self, wait_ms: int = 5000) -> bool:

@@ -21,7 +21,7 @@ from PIL import Image
 from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QListWidgetItem, QMessageBox, QProgressBar,
+                               QProgressBar,
                                QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ..core.data import Cancelled
@@ -34,7 +34,7 @@ from ..core.upscale.community import COMMUNITY_SUFFIXES
 from ..core.upscale.imageio import image_from_pil
 from .actions import panel_action
 from .jobs import JobContext
-from .image_panel import MAX_RECENT_MODELS, ImagePanel
+from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel
 from .train_panel import format_duration
 from .widgets.layout import side_column
 from .widgets.up_compare_view import UpCompareView
@@ -48,10 +48,6 @@ MAX_THUMBNAILS = 500
 PREVIEWS_PER_MESSAGE = 16
 #: tile sizes offered (input pixels); 0 means "chosen from free memory"
 TILE_MAX, TILE_STEP = 4096, 64
-#: failures named in the end-of-batch dialog itself (all of them are in its details and in the panel)
-MAX_LISTED_FAILURES = 8
-#: seconds of a batch before an ETA is shown (the first file includes loading the network)
-ETA_AFTER_S = 2.0
 #: resampling baselines offered, always present
 BASELINE_KEYS = ("bicubic-x2", "bicubic-x4", "lanczos-x2", "lanczos-x4")
 #: the model chosen when no bundled model is installed (the sharper of the two baselines)
@@ -107,9 +103,6 @@ class UpscalePanel(ImagePanel, QWidget):
         self._upscaler: Upscaler | None = None
         self._model_key = ""                   # the key of ``_upscaler``
         self._preview: UpscaledPreview | None = None
-        self._batch_started = 0.0
-        self._batch_file = ("", 0, 0)          # (name, done, total) of the batch's current file
-        self._batch_result: BatchResult | None = None
         self.setAcceptDrops(True)
         self._build()
         self._restore_settings()
@@ -710,61 +703,11 @@ class UpscalePanel(ImagePanel, QWidget):
                         on_message=self._on_batch_message,
                         failure=self.tr("The batch stopped with an error."))
 
-    def _on_batch_message(self, message: Any) -> None:
-        if message[0] == "file":
-            _, done, total, name = message
-            self._batch_file = (name, done, total)
-            self.batch_progressed.emit(done, total)
-            within = 0.0
-        else:
-            within = message[1]
-        name, done, total = self._batch_file
-        if total <= 0:
-            return
-        fraction = min(1.0, (done + within) / total)
-        elapsed = time.monotonic() - self._batch_started
-        if fraction > 0 and elapsed >= ETA_AFTER_S:
-            left = format_duration(elapsed * (1 - fraction) / fraction)
-            eta = self.tr("about {time} left").format(time=left)
-        else:
-            eta = self.tr("estimating time…")
-        text = self.tr("{done} of {total} · {name} · {eta}").format(done=min(done + 1, total), total=total,
-                                                                    name=name, eta=eta)
-        self._show_progress(text, fraction)
-        if message[0] == "file" and name:
-            self._status(self.tr("Upscaling {name} ({done} of {total}, {eta}).").format(
-                name=name, done=done + 1, total=total, eta=eta))
-
-    def _on_batch_done(self, result: BatchResult, out_dir: Path) -> None:
-        self._batch_result = result
-        log.info("batch upscale into %s: %s", out_dir, result.summary())
-        for path, reason in result.failed:   # the log file keeps them after the dialog is closed
-            log.warning("not upscaled: %s: %s", path, reason)
-        text = self.tr("{written} written, {skipped} skipped (already there), {failed} failed.").format(
-            written=len(result.written), skipped=len(result.skipped_existing), failed=len(result.failed))
-        if result.cancelled:
-            text = self.tr("Cancelled.") + " " + text
-        self._batch_summary.setText(text + "\n" + self.tr("Folder: {folder}").format(folder=out_dir))
-        self._status(self.tr("Batch into {folder}: {summary}").format(folder=out_dir, summary=text))
-        for path, reason in result.failed:
-            item = QListWidgetItem(_failure_line(path, reason))
-            item.setToolTip(f"{path}\n{reason}")
-            self._batch_problems.addItem(item)
-        self._batch_problems.setVisible(bool(result.failed))
-        if result.failed:
-            failed = (self.tr("1 image could not be upscaled:") if len(result.failed) == 1
-                      else self.tr("{count} images could not be upscaled:").format(count=len(result.failed)))
-            listed = result.failed[:MAX_LISTED_FAILURES]
-            reasons = "\n".join(_failure_line(path, reason) for path, reason in listed)
-            if len(result.failed) > MAX_LISTED_FAILURES:
-                reasons += "\n…"
-            box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Batch upscale"),
-                              f"{failed}\n{reasons}\n\n{text}", QMessageBox.StandardButton.Ok, self)
-            box.setDetailedText("\n".join(f"{path}: {reason}" for path, reason in result.failed))
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.setWindowModality(Qt.WindowModality.WindowModal)
-            box.open()
-        self.batch_finished.emit(result)
+    def _batch_texts(self) -> BatchTexts:
+        return BatchTexts(self.tr("Upscaling {name} ({done} of {total}, {eta})."),
+                          self.tr("1 image could not be upscaled:"),
+                          self.tr("{count} images could not be upscaled:"),
+                          self.tr("Batch upscale"), "upscale", "upscaled")
 
     # ------------------------------------------------------------------ jobs
     def shutdown(self, wait_ms: int = 30_000) -> bool:
@@ -827,11 +770,6 @@ def _seconds(seconds: float) -> str:
     if seconds < 60:
         return QCoreApplication.translate("UpscalePanel", "{0:.1f} s").format(seconds)
     return format_duration(seconds)
-
-
-def _failure_line(path: Path, reason: str) -> str:
-    """A failed file and why, naming the file once (the core's reasons usually name it already)."""
-    return reason if path.name in reason else f"{path.name}: {reason}"
 
 
 def _shown_name(path: Path, sources: list[Path]) -> str:
