@@ -11,24 +11,37 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QLabel, QListWidget,
                                QListWidgetItem, QMessageBox, QSizePolicy, QToolButton, QVBoxLayout)
 
 from ..core.export import unique_path
+from ..core.upscale.batch import plan_batch
+from ..core.upscale.imageio import image_from_pil
 from .jobs import JobContext
 from .panel_jobs import PanelJobs
 from .train_panel import format_duration
+from .widgets.up_input_list import THUMB_SIDE
 
 log = logging.getLogger(__name__)
 
+#: files beyond this many get a name and size in the list but no thumbnail (keeps huge folders quick)
+MAX_THUMBNAILS = 500
+#: thumbnails sent to the GUI together (fewer, larger messages)
+PREVIEWS_PER_MESSAGE = 16
+#: ``plan_batch`` wants an output folder; listing the inputs does not write anywhere
+_NO_OUTPUT = Path(os.devnull)
+_CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 #: model files and run folders remembered in the picker
 MAX_RECENT_MODELS = 8
 #: failures named in the end-of-batch dialog itself (all of them are in its details and in the panel)
@@ -46,6 +59,59 @@ class BatchTexts:
     title: str         # the dialog's title
     verb: str          # for the log: "upscale", "translate"
     done: str          # for the log: "upscaled", "translated"
+
+
+def list_inputs(sources: list[Path], ctx: JobContext) -> int:
+    """The background half of opening images: sends ("list", [(file, shown name)], [missing
+    sources]) at once, then ("previews", [(row, thumbnail, size, problem)]) in groups; returns the
+    number of files."""
+    items, missing = plan_batch(sources, _NO_OUTPUT, recursive=True)
+    entries = [(item.source, _shown_name(item.source, sources)) for item in items]
+    ctx.emit(("list", entries, [str(p) for p, _ in missing]))
+    previews = []
+    for row, (path, _name) in enumerate(entries):
+        if ctx.should_stop():
+            break
+        previews.append((row, *_preview(path, thumbnail=row < MAX_THUMBNAILS)))
+        if len(previews) >= PREVIEWS_PER_MESSAGE:
+            ctx.emit(("previews", previews))
+            previews = []
+    if previews:
+        ctx.emit(("previews", previews))
+    return len(entries)
+
+
+def _shown_name(path: Path, sources: list[Path]) -> str:
+    """A listed file's name: relative to the opened folder that holds it, else its own name."""
+    for source in sources:
+        if source.is_dir():
+            try:
+                return path.relative_to(source).as_posix()
+            except ValueError:
+                continue
+    return path.name
+
+
+def _preview(path: Path, thumbnail: bool) -> tuple[np.ndarray | None, tuple[int, int] | None, str | None]:
+    """(RGBA thumbnail or None, (width, height) as shown, problem) of an image file, quickly: JPEGs
+    are decoded at a reduced size, others fully (through the same conversions as an upscale)."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            if not thumbnail:
+                return None, (width, height), None
+            im.draft("RGB", (2 * THUMB_SIDE, 2 * THUMB_SIDE))
+            pixels = image_from_pil(im).pixels
+            if (pixels.shape[1] > pixels.shape[0]) != (width > height) and width != height:
+                width, height = height, width   # EXIF orientation turned it
+            small = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels,
+                                    _CHANNEL_MODES[pixels.shape[2]])
+            small = small.convert("RGBA")
+            small.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            return np.asarray(small).copy(), (width, height), None
+    except Exception as e:  # noqa: BLE001 - any reason a file cannot be shown is reported, never raised
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return None, None, text
 
 
 def _failure_line(path: Path, reason: str) -> str:

@@ -39,13 +39,13 @@ from ..core.resources import resources_dir
 from ..core.translate.batch import BatchResult, translate_batch, translation_provenance
 from ..core.translate.inference import Translator, load_translator, translate_array
 from ..core.translate.models import count_parameters
-from ..core.upscale.batch import IMAGE_SUFFIXES, plan_batch
+from ..core.upscale.batch import IMAGE_SUFFIXES
 from ..core.upscale.imageio import LoadedImage, read_image
 from .actions import panel_action
 from .jobs import JobContext
-from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel
+from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
 # the Upscale panel's helpers for listing images and naming failed files: the same behaviour here
-from .upscale_panel import MAX_THUMBNAILS, PREVIEWS_PER_MESSAGE, _preview, _seconds, _shown_name
+from .upscale_panel import _seconds
 from .widgets.layout import named_splitter, side_column
 from .widgets.tr_side_by_side import TrSideBySideView
 from .widgets.up_compare_view import UpCompareView
@@ -60,7 +60,6 @@ DEMO_FOLDER, DEMO_MODEL, DEMO_INPUTS = "translate-demo", "model.safetensors", "A
 #: translator files (a run folder is recognised by its checkpoints/ folder)
 MODEL_SUFFIXES = frozenset({".safetensors"})
 VIEW_MODES = ("side", "split")
-_NO_OUTPUT = Path(os.devnull)      # ``plan_batch`` wants an output folder; listing writes nowhere
 
 
 @dataclass(frozen=True)
@@ -636,20 +635,8 @@ class TranslatePanel(ImagePanel, QWidget):
         self._sources = sources
         self._status(self.tr("Looking for images…"))
 
-        def work(ctx: JobContext) -> None:
-            items, missing = plan_batch(sources, _NO_OUTPUT, recursive=True)
-            entries = [(item.source, _shown_name(item.source, sources)) for item in items]
-            ctx.emit(("list", entries, [p.name for p, _ in missing]))
-            previews = []
-            for row, (path, _name) in enumerate(entries):
-                if ctx.should_stop():
-                    return
-                previews.append((row, *_preview(path, thumbnail=row < MAX_THUMBNAILS)))
-                if len(previews) >= PREVIEWS_PER_MESSAGE or row == len(entries) - 1:
-                    ctx.emit(("previews", previews))
-                    previews = []
-
-        self._start_job("scan", work, lambda _none: None, on_message=self._on_scan_message)
+        self._start_job("scan", lambda ctx: list_inputs(sources, ctx), lambda _count: None,
+                        on_message=self._on_scan_message)
 
     def _on_scan_message(self, message: Any) -> None:
         if message[0] == "previews":
@@ -667,7 +654,8 @@ class TranslatePanel(ImagePanel, QWidget):
                 text += " " + (self.tr("from 1 folder, subfolders included") if folders == 1 else
                                self.tr("from {count} folders, subfolders included").format(count=folders))
         if missing:
-            text += " " + self.tr("Not found: {names}.").format(names=", ".join(missing))
+            names = ", ".join(Path(m).name for m in missing)
+            text += " " + self.tr("Not found: {names}.").format(names=names)
         self._inputs_summary.setText(text)
         self._inputs.set_inputs(entries)
         self._status(text)

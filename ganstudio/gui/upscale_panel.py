@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
@@ -27,34 +26,26 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
 from ..core.data import Cancelled
 from ..core.errors import GanStudioError
 from ..core.upscale import (BatchResult, InferenceSettings, LoadedImage, Upscaler, available_bundled,
-                            load_any_upscaler, plan_batch, read_image, save_upscaled, upscale_batch,
+                            load_any_upscaler, read_image, save_upscaled, upscale_batch,
                             upscale_image)
 from ..core.upscale.batch import IMAGE_SUFFIXES
 from ..core.upscale.community import COMMUNITY_SUFFIXES
-from ..core.upscale.imageio import image_from_pil
 from .actions import panel_action
 from .jobs import JobContext
-from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel
+from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
 from .train_panel import format_duration
 from .widgets.layout import side_column
 from .widgets.up_compare_view import UpCompareView
-from .widgets.up_input_list import THUMB_SIDE, UpInputList
+from .widgets.up_input_list import UpInputList
 
 log = logging.getLogger(__name__)
 
-#: files beyond this many get a name and size in the list but no thumbnail (keeps huge folders quick)
-MAX_THUMBNAILS = 500
-#: thumbnails sent to the GUI together (fewer, larger messages)
-PREVIEWS_PER_MESSAGE = 16
 #: tile sizes offered (input pixels); 0 means "chosen from free memory"
 TILE_MAX, TILE_STEP = 4096, 64
 #: resampling baselines offered, always present
 BASELINE_KEYS = ("bicubic-x2", "bicubic-x4", "lanczos-x2", "lanczos-x4")
 #: the model chosen when no bundled model is installed (the sharper of the two baselines)
 FALLBACK_MODEL = "lanczos-x2"
-#: ``plan_batch`` wants an output folder; listing the inputs does not write anywhere
-_NO_OUTPUT = Path(os.devnull)
-_CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
 @dataclass(frozen=True)
@@ -455,23 +446,8 @@ class UpscalePanel(ImagePanel, QWidget):
         self._preview = None
         self._status(self.tr("Looking for images…"))
 
-        def work(ctx: JobContext) -> int:
-            items, missing = plan_batch(sources, _NO_OUTPUT, recursive=True)
-            entries = [(item.source, _shown_name(item.source, sources)) for item in items]
-            ctx.emit(("list", entries, [str(p) for p, _ in missing]))
-            previews = []
-            for row, (path, _name) in enumerate(entries):
-                if ctx.should_stop():
-                    break
-                previews.append((row, *_preview(path, thumbnail=row < MAX_THUMBNAILS)))
-                if len(previews) >= PREVIEWS_PER_MESSAGE:
-                    ctx.emit(("previews", previews))
-                    previews = []
-            if previews:
-                ctx.emit(("previews", previews))
-            return len(entries)
-
-        self._start_job("scan", work, lambda _count: None, on_message=self._on_scan_message)
+        self._start_job("scan", lambda ctx: list_inputs(sources, ctx), lambda _count: None,
+                        on_message=self._on_scan_message)
 
     def _on_scan_message(self, message: Any) -> None:
         if message[0] == "previews":
@@ -770,36 +746,3 @@ def _seconds(seconds: float) -> str:
     if seconds < 60:
         return QCoreApplication.translate("UpscalePanel", "{0:.1f} s").format(seconds)
     return format_duration(seconds)
-
-
-def _shown_name(path: Path, sources: list[Path]) -> str:
-    """A listed file's name: relative to the opened folder that holds it, else its own name."""
-    for source in sources:
-        if source.is_dir():
-            try:
-                return path.relative_to(source).as_posix()
-            except ValueError:
-                continue
-    return path.name
-
-
-def _preview(path: Path, thumbnail: bool) -> tuple[np.ndarray | None, tuple[int, int] | None, str | None]:
-    """(RGBA thumbnail or None, (width, height) as shown, problem) of an image file, quickly: JPEGs
-    are decoded at a reduced size, others fully (through the same conversions as an upscale)."""
-    try:
-        with Image.open(path) as im:
-            width, height = im.size
-            if not thumbnail:
-                return None, (width, height), None
-            im.draft("RGB", (2 * THUMB_SIDE, 2 * THUMB_SIDE))
-            pixels = image_from_pil(im).pixels
-            if (pixels.shape[1] > pixels.shape[0]) != (width > height) and width != height:
-                width, height = height, width   # EXIF orientation turned it
-            small = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels,
-                                    _CHANNEL_MODES[pixels.shape[2]])
-            small = small.convert("RGBA")
-            small.thumbnail((THUMB_SIDE, THUMB_SIDE))
-            return np.asarray(small).copy(), (width, height), None
-    except Exception as e:  # noqa: BLE001 - any reason a file cannot be shown is reported, never raised
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return None, None, text
