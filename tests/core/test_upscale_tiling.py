@@ -1,6 +1,8 @@
 """Upscaler networks and tiled inference: seamless (tiled == whole image), all channel layouts."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -81,6 +83,26 @@ def test_tiled_output_equals_whole_image(arch: str) -> None:
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
     bic = F.interpolate(x, scale_factor=2, mode="bicubic")
     assert np.abs(whole / 255.0 - bic[0].permute(1, 2, 0).clamp(0, 1).numpy()).mean() > 0.01
+
+
+@pytest.mark.parametrize("arch", sorted(SR_ARCHS))
+@pytest.mark.parametrize("scale", [2, 4])
+def test_reading_phases_equals_the_pixel_shuffled_output(arch: str, scale: int) -> None:
+    # our own networks hand the tiler their pre-shuffle phases; the pixels must land where the
+    # network's own pixel-shuffle puts them, in every tile and at odd sizes
+    net = lively(arch, scale)
+    plain = wrap_callable(net, scale)
+    assert plain.phases is None
+    direct = dataclasses.replace(plain, phases=net.phases)
+    img = textured(37, 53)
+    tile = 2 * net.context + 20
+    for kw in ({"tile": 0}, {"tile": tile}):
+        expected = upscale_array(plain, img, device="cpu", precision="fp32", **kw)
+        got = upscale_array(direct, img, device="cpu", precision="fp32", **kw)
+        assert got.shape == expected.shape == (37 * scale, 53 * scale, 3)
+        assert np.array_equal(got, expected)
+    # the loaded-file path uses them
+    assert community._ours(net, "n", None, {}).phases is not None
 
 
 def test_overlap_below_exact_margin_still_blends_smoothly() -> None:

@@ -126,7 +126,7 @@ def build_from_description(doc: dict[str, Any], state: dict[str, torch.Tensor], 
 
 
 def _ours(net: nn.Module, name: str, path: Path | None, doc: dict[str, Any]) -> Upscaler:
-    return Upscaler(name=name, arch=net.arch, scale=net.scale, module=net, in_channels=net.channels,
+    return Upscaler(name=name, arch=net.arch, scale=net.scale, module=net, phases=net.phases, in_channels=net.channels,
                     context=net.context, bytes_per_pixel=net.bytes_per_pixel, source=path, info=doc)
 
 
