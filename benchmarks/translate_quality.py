@@ -49,12 +49,13 @@ SPEED_REPEATS = 3
 #: the benchmark's data-specific choices; everything else is TranslateOptions' defaults
 GLYPH_OPTIONS = dict(mode="paired", load_size=64, crop_size=64,
                      flip=False,          # glyphs are not mirror-symmetric: mirrored Kai is not Kai
-                     # 10 minutes is ~10 epochs: the net underfits (test/train L1 ~1.05), so little
+                     # 10 minutes is ~25 epochs: the net barely overfits (test/train L1 ~1.2), so little
                      # dropout and a longer final decay (measured: 0.382x vs 0.396x, SSIM 0.611 vs 0.591);
                      # a narrower U-Net in smaller batches takes 2.9x the steps in the same time
                      # (ngf 32, batch 8: 0.374x, SSIM 0.617, against ngf 64: 0.382x, 0.611) and
-                     # translates 3.5x as fast
-                     ngf=32, dropout=0.1, lr_decay=0.5,
+                     # translates 3.5x as fast; a narrower critic (ndf 16) gives 20% more steps
+                     # (0.362x, SSIM 0.634, against 0.364x, 0.629 with ndf 32; docs/benchmarks.md)
+                     ngf=32, ndf=16, dropout=0.1, lr_decay=0.5,
                      val_fraction=0.1, val_max=1_000_000)
 #: TrainConfig values of the recipe (with the task's defaults for the rest)
 GLYPH_CONFIG = dict(lr_g=1e-3, batch_size=8)
