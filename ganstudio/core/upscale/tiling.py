@@ -335,41 +335,44 @@ class _TileRunner:
     def _forward(self, x: torch.Tensor, channels: int) -> torch.Tensor:
         up = self.up
         if channels == up.in_channels:
-            y = self._call(x)
+            y = self._image(x)
         elif channels == 1 and up.in_channels == 3:  # grey image, RGB network: replicate, then average
-            y = self._call(x.expand(-1, 3, -1, -1)).clamp_(0, 1).mean(1, keepdim=True)
+            y = self._image(x.expand(-1, 3, -1, -1)).clamp_(0, 1).mean(1, keepdim=True)
         elif channels == 3 and up.in_channels == 1:  # RGB image, grey network: channels as a batch
-            y = self._call(x.permute(1, 0, 2, 3)).permute(1, 0, 2, 3)
+            y = self._image(x.permute(1, 0, 2, 3)).permute(1, 0, 2, 3)
         else:
             raise ConfigError(f"{up.name} takes {up.in_channels}-channel images; this image has {channels}.")
         return y
 
-    def _call(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    def _image(self, x: torch.Tensor) -> torch.Tensor:
+        return self._call(x, self.up.call, self.up.scale)
+
+    def _call(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], factor: int) -> torch.Tensor:
+        """``fn(x)`` in the runner's layout and precision, as float32; its sides must be ``factor``
+        times the input's (the scale for an image, 1 for sub-pixel phases)."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         ctx = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
                else contextlib.nullcontext())
         with ctx:
-            y = fn(x) if fn is not None else self.up.call(x)
-        s = self.up.scale
-        expected = (x.shape[-2], x.shape[-1]) if fn is not None else (x.shape[-2] * s, x.shape[-1] * s)
-        if tuple(y.shape[-2:]) != expected:
+            y = fn(x)
+        if tuple(y.shape[-2:]) != (x.shape[-2] * factor, x.shape[-1] * factor):
             raise ConfigError(f"{self.up.name} returned {tuple(y.shape[-2:])} pixels for a "
                               f"{tuple(x.shape[-2:])} input; expected x{self.up.scale}. Its scale may be "
                               "detected wrongly.")
         return y.float()
 
     def _tile_output(self, x: torch.Tensor, c: int, oy: int, ox: int, rows: int, cols: int) -> torch.Tensor:
-        """The tile's output pixels [oy, oy + rows) x [ox, ox + cols) as a (rows/s, s, cols/s, s, c)
-        view: output row ``a * s + i`` is ``[a, i]`` (same for columns). Not clamped: the caller
-        clamps the blend, which is the same where tiles agree."""
+        """The tile's output pixels [oy, oy + rows) x [ox, ox + cols) on the sub-pixel grid of
+        ``_on_grid`` (a view where possible). Not clamped: the caller clamps the blend, which is the
+        same where tiles agree."""
         s = self.up.scale
         if self.up.phases is not None and c == self.up.in_channels:
-            z = self._call(x, self.up.phases)[0]                      # (c*s*s, h, w)
+            z = self._call(x, self.up.phases, 1)[0]                    # (c*s*s, h, w)
             z = z[:, oy // s: (oy + rows) // s, ox // s: (ox + cols) // s]
             return z.unflatten(0, (c, s, s)).permute(3, 1, 4, 2, 0).cpu()
         y = self._forward(x, c)[0, :, oy: oy + rows, ox: ox + cols].permute(1, 2, 0)
-        return y.unflatten(1, (cols // s, s)).unflatten(0, (rows // s, s)).cpu()
+        return _on_grid(y, s).cpu()
 
     def run(self, image: np.ndarray, tick: Callable[[], None]) -> np.ndarray:
         # Blending and rounding run in torch (multi-threaded, in place, in two reused band buffers),
@@ -400,14 +403,19 @@ class _TileRunner:
                 y = self._tile_output(x, c, oy, ox, y1 - y0, wx.shape[0])
                 weight = (wy[:, None] * wx[None, :])[:, :, None]
                 target = band[:, rx.valid_start * s: rx.valid_stop * s]
-                target.unflatten(1, (wx.shape[0] // s, s)).unflatten(0, ((y1 - y0) // s, s)).addcmul_(
-                    y, weight.unflatten(1, (wx.shape[0] // s, s)).unflatten(0, ((y1 - y0) // s, s)))
+                _on_grid(target, s).addcmul_(y, _on_grid(weight, s))
             next_y0 = rows[j + 1].valid_start * s if j + 1 < len(rows) else y1
             done = next_y0 - y0
             # round to 8 bits: +0.5 then the float-to-uint8 copy truncates
             out_t[y0:next_y0].copy_(band[:done].mul_(255).add_(0.5).clamp_(0, 255))
             carry = band[done:] if j + 1 < len(rows) else None
         return out
+
+
+def _on_grid(t: torch.Tensor, s: int) -> torch.Tensor:
+    """An (H, W, C) tensor viewed as (H/s, s, W/s, s, C): output row ``a * s + i`` is ``[a, i]``,
+    the layout in which a network's sub-pixel phases are read without a pixel-shuffle."""
+    return t.unflatten(1, (t.shape[1] // s, s)).unflatten(0, (t.shape[0] // s, s))
 
 
 def resample_array(image: np.ndarray, scale: int, method: str) -> np.ndarray:
