@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import losses
+from . import fastconv, losses
 from .data import EpochSampler, Preprocess, load_dataset, make_grid, to_uint8_images
 from .errors import ConfigError
 from .models import build_gan, get_preset, latent_shape
@@ -88,6 +88,9 @@ class GanTask(TrainingTask):
         self.memory_format = torch.channels_last if (cfg.channels_last and self.conv) else torch.contiguous_format
         self.G = G.to(dev, memory_format=self.memory_format)
         self.D = D.to(dev, memory_format=self.memory_format)
+        if dev.type == "cpu":
+            fastconv.accelerate(self.G)
+            fastconv.accelerate(self.D)
         self.d_batches_together = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema else None
         fused = dev.type in ("cuda", "cpu")

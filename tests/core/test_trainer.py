@@ -227,3 +227,19 @@ def test_full_disk_during_checkpoint_is_reported_and_training_goes_on(tmp_path, 
     assert fin.step == 4
     assert any("No space left" in e.message for e in events if isinstance(e, ev.HealthNote))
     assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
+
+
+def test_two_runs_with_one_seed_are_identical_through_the_faster_cpu_gradients(tmp_path, image_folder, monkeypatch):
+    from ganstudio.core import fastconv
+    calls = []
+    real = fastconv.weight_grad_gemm
+    monkeypatch.setattr(fastconv, "weight_grad_gemm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    opts = GanOptions(str(image_folder), "seed-dcgan-16")
+    for name in ("a", "b"):
+        train(small_config(steps=5, checkpoint_every=5), opts, tmp_path / name)
+    assert calls   # the GAN task switched its strided layers to the matrix-product weight gradient
+    a = read_checkpoint(latest_checkpoint(tmp_path / "a"))
+    b = read_checkpoint(latest_checkpoint(tmp_path / "b"))
+    assert a.tensors.keys() == b.tensors.keys()
+    for key in a.tensors:
+        assert torch.equal(a.tensors[key], b.tensors[key]), key
