@@ -29,6 +29,7 @@ import os
 import re
 import struct
 import tempfile
+import time
 import zipfile
 import zlib
 from collections import Counter, deque
@@ -58,6 +59,11 @@ READABLE_FORMATS_TEXT = "PNG, JPEG, WebP, BMP, TIFF and GIF"
 
 #: Bump whenever the preprocessing output changes, so stale disk-cache files are never reused.
 CACHE_FORMAT_VERSION = 1
+#: After each load the disk cache is trimmed to this many bytes, least recently used files first
+#: (files the load itself used are never removed, even if they alone are over the limit).
+DISK_CACHE_LIMIT = 2 * 1024 ** 3
+#: Temp files older than this (seconds) were left by a killed process and are removed.
+STALE_TEMP_SECONDS = 3600
 
 # Only these Pillow parsers ever see a user's file: fewer parsers, less attack surface, and no
 # surprise dependency on Ghostscript & co. for a mislabelled EPS.
@@ -603,7 +609,8 @@ class _DiskCache:
     """Preprocessed images as .npz files named by a hash of the source file and the settings.
 
     A write error (full disk, read-only folder) turns the cache off for the rest of the load
-    instead of failing it; ``problem`` then says why.
+    instead of failing it; ``problem`` then says why. A file's modification time is its last use
+    (reads touch it), which ``trim`` uses to remove the least recently used files first.
     """
 
     def __init__(self, folder: Path, preprocess: Preprocess) -> None:
@@ -648,6 +655,10 @@ class _DiskCache:
             return None  # a half-written or foreign file: decode again and overwrite it
         if pixels.dtype != np.uint8 or pixels.shape != expected or size.shape != (2,):
             return None
+        try:
+            os.utime(cache_file)  # mark it used, for trim
+        except OSError:
+            pass
         return _Decoded((int(size[0]), int(size[1])), real_format, np.ascontiguousarray(pixels))
 
     def write(self, cache_file: Path, decoded: _Decoded) -> None:
@@ -668,6 +679,47 @@ class _DiskCache:
                     os.unlink(temp_name)
                 except OSError:
                     pass
+
+
+    def trim(self, limit: int, used_since: float) -> int:
+        """Remove least recently used cache files until the folder holds at most ``limit`` bytes,
+        sparing files used at or after ``used_since`` (a time.time() value); also remove stale temp
+        files. Returns the bytes freed. Never raises for disk problems."""
+        now = time.time()
+        entries, total, freed = [], 0, 0
+        try:
+            with os.scandir(self.folder) as it:
+                for entry in it:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if entry.name.endswith(".tmp") and now - info.st_mtime > STALE_TEMP_SECONDS:
+                        freed += _remove(entry.path, info.st_size)
+                    elif entry.name.endswith(".npz") and entry.is_file(follow_symlinks=False):
+                        entries.append((info.st_mtime, info.st_size, entry.path))
+                        total += info.st_size
+        except OSError as error:
+            log.warning("Could not trim the disk cache in %s: %s", self.folder, error)
+            return freed
+        for mtime, size, path in sorted(entries):
+            if total <= limit or mtime >= used_since:
+                break
+            removed = _remove(path, size)
+            total -= removed
+            freed += removed
+        if freed:
+            log.info("Disk cache trimmed by %d bytes (limit %d)", freed, limit)
+        return freed
+
+
+def _remove(path: str, size: int) -> int:
+    """Delete ``path``; its size if that worked, else 0 (another process may have removed it)."""
+    try:
+        os.unlink(path)
+        return size
+    except OSError:
+        return 0
 
 
 def default_cache_dir() -> Path:
@@ -1007,6 +1059,7 @@ def load_images(
     *,
     cache: str = "memory",
     cache_dir: Path | None = None,
+    cache_limit: int = DISK_CACHE_LIMIT,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[str, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -1017,7 +1070,8 @@ def load_images(
     files stay skipped). Bad files are skipped and recorded, never raised; the tensor may be empty
     (``load_dataset`` turns that into ``DatasetError``). With ``cache="disk"`` each preprocessed
     image is also kept under ``cache_dir`` and a later load with the same settings reads it from
-    there instead of decoding it (MNIST / CIFAR-10 are parsed directly and not cached).
+    there instead of decoding it (MNIST / CIFAR-10 are parsed directly and not cached). After the
+    load the cache folder is trimmed to ``cache_limit`` bytes, least recently used files first.
     """
     if cache not in CACHE_MODES:
         raise ConfigError(f"Invalid cache {cache!r}. Only {', '.join(CACHE_MODES)} are supported.")
@@ -1045,6 +1099,8 @@ def load_images(
     disk = None
     if cache == "disk":
         disk = _DiskCache(cache_dir if cache_dir is not None else default_cache_dir(), preprocess)
+        # one second of slack: some file systems keep modification times in whole seconds
+        load_started = time.time() - 1.0
     buffer = _allocate(len(listing.files), preprocess)
     on_progress = None if progress is None else lambda done, total: progress("Reading images", done / total)
     tracker = _Progress(len(listing.files), on_progress)
@@ -1057,6 +1113,8 @@ def load_images(
         tracker.update(done)
     if disk is not None and disk.problem is not None:
         report.notes.append(disk.problem)
+    elif disk is not None:
+        disk.trim(cache_limit, load_started)
     packed = buffer[:kept]
     if kept < len(listing.files) // 2:
         packed = packed.copy()  # do not keep a mostly empty buffer alive
@@ -1069,6 +1127,7 @@ def load_dataset(
     *,
     cache: str = "memory",
     cache_dir: Path | None = None,
+    cache_limit: int = DISK_CACHE_LIMIT,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[str, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -1081,7 +1140,7 @@ def load_dataset(
     fraction)`` is called now and then. See ``load_images`` for the disk cache.
     """
     images, report = load_images(
-        path, preprocess, cache=cache, cache_dir=cache_dir, max_pixels=max_pixels,
+        path, preprocess, cache=cache, cache_dir=cache_dir, cache_limit=cache_limit, max_pixels=max_pixels,
         progress=progress, should_stop=should_stop,
     )
     check_usable(report)

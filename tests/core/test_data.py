@@ -8,6 +8,7 @@ import gzip
 import io
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -474,6 +475,38 @@ def test_corrupt_cache_file_is_decoded_again(tmp_path):
     cached.write_bytes(b"garbage")
     assert pixel(load_dataset(tmp_path / "images", Preprocess(size=8), cache="disk", cache_dir=cache_dir),
                  0, 4, 4) == GREEN
+
+
+def test_disk_cache_is_trimmed_least_recently_used_first_and_spares_this_load(tmp_path):
+    images, cache_dir = tmp_path / "images", tmp_path / "cache"
+    for name, colour in (("a", RED), ("b", GREEN), ("c", BLUE)):
+        solid(images / name / "x.png", colour)
+    settings = Preprocess(size=8)
+    for name in ("a", "b", "c"):
+        load_dataset(images / name, settings, cache="disk", cache_dir=cache_dir)
+    files = sorted(cache_dir.glob("*.npz"))
+    assert len(files) == 3
+    one = files[0].stat().st_size
+    # Age the files: a used three hours ago, b two hours ago, c one hour ago.
+    now = time.time()
+    by_colour = {}
+    for f in files:
+        with np.load(f) as stored:
+            by_colour[tuple(int(v) for v in stored["pixels"][:, 0, 0])] = f
+    for colour, hours in ((RED, 3), (GREEN, 2), (BLUE, 1)):
+        os.utime(by_colour[colour], (now - hours * 3600, now - hours * 3600))
+    stale = cache_dir / "left-by-a-killed-process.tmp"
+    stale.write_bytes(b"x" * 10)
+    os.utime(stale, (now - 2 * 3600, now - 2 * 3600))
+    fresh = cache_dir / "being-written.tmp"
+    fresh.write_bytes(b"x" * 10)
+    # Reading a again (a cache hit) marks it used, so a limit of two files removes b, now the least
+    # recently used, and keeps c; the stale temp file goes, the fresh one stays.
+    load_dataset(images / "a", settings, cache="disk", cache_dir=cache_dir, cache_limit=2 * one)
+    assert sorted(cache_dir.iterdir()) == sorted([by_colour[RED], by_colour[BLUE], fresh])
+    # A limit below what this load uses keeps this load's file and removes everything older.
+    load_dataset(images / "a", settings, cache="disk", cache_dir=cache_dir, cache_limit=0)
+    assert sorted(cache_dir.iterdir()) == sorted([by_colour[RED], fresh])
 
 
 # ----------------------------------------------------------------------------- progress and cancel
