@@ -186,7 +186,7 @@ def test_recent_folders_and_last_options_persist(qtbot, make_panel, tiny_folder,
 def test_every_option_has_a_plain_words_tooltip(qtbot, make_panel, tiny_folder):
     panel = make_panel(tiny_folder)
     widgets = panel.form.option_widgets()
-    for name in ("preset", "fit", "color", "background", "hflip", "loss", "lr_g", "lr_d", "beta1", "beta2",
+    for name in ("preset", "fit", "color", "background", "hflip", "loss", "cache", "lr_g", "lr_d", "beta1", "beta2",
                  "batch_size", "steps", "minutes", "ema", "ema_decay", "precision", "device", "threads", "seed"):
         tip = widgets[name].toolTip()
         assert len(tip) > 30, name
@@ -195,6 +195,19 @@ def test_every_option_has_a_plain_words_tooltip(qtbot, make_panel, tiny_folder):
 
     assert widgets["threads"].value() == default_threads(leave_for_gui=True)
     assert "Ctrl+Return" in panel.start_button.toolTip()
+
+
+def test_disk_cache_choice_reaches_the_options_and_is_restored(qtbot, make_panel, tiny_folder):
+    panel = make_panel(tiny_folder)
+    cache = panel.form.option_widgets()["cache"]
+    assert panel.form.gan.options({"data": str(tiny_folder)}).cache == "memory"   # the default
+    cache.setCurrentIndex(cache.findData("disk"))
+    assert panel.form.gan.options({"data": str(tiny_folder)}).cache == "disk"
+    remembered = panel.form.gan.values()
+    assert remembered["cache"] == "disk"
+    again = make_panel(tiny_folder)
+    again.form.gan.set_values(remembered)
+    assert again.form.gan.options({"data": str(tiny_folder)}).cache == "disk"
 
 
 def test_damaged_preferences_fall_back_to_defaults(isolated_settings):

@@ -110,9 +110,16 @@ class GanForm(OptionForm):
             ("hinge", self.tr("Hinge")),
         ], self.tr("How the critic's mistakes are scored. Standard is the classic choice; least squares and hinge "
                    "can be steadier when training collapses."))
+        self.cache = self._combo("cache", [
+            ("memory", self.tr("In memory only")),
+            ("disk", self.tr("Also on disk, for the next run")),
+        ], self.tr("Images are decoded once per run and kept in memory. 'Also on disk' keeps the decoded images "
+                   "in your cache folder too, so the next run on the same folder starts without decoding them "
+                   "again (useful for big folders). The cache keeps to 2 GB, dropping what was used longest ago."))
         self.advanced = QWidget()
         self.advanced_form = form_layout(self.advanced, 8)
         self.advanced_form.addRow(self.tr("Loss"), self.loss)
+        self.advanced_form.addRow(self.tr("Image cache"), self.cache)
 
         self.preset.currentIndexChanged.connect(self._on_preset_current_index_changed)
         for name in ("preset", "fit", "color", "background", "hflip"):
@@ -129,7 +136,8 @@ class GanForm(OptionForm):
     def options(self, data: dict[str, Any]) -> GanOptions:
         return GanOptions(data=data["data"], preset=self.preset.currentData(), loss=self.loss.currentData(),
                           color=self.color.currentData(), fit=self.fit.currentData(),
-                          background=self.background.currentData(), hflip=self.hflip.isChecked())
+                          background=self.background.currentData(), hflip=self.hflip.isChecked(),
+                          cache=self.cache.currentData())
 
     def preprocess(self) -> Preprocess:
         """What the model will see with the current options (for the live preview)."""
