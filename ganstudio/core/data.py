@@ -617,6 +617,9 @@ class _DiskCache:
         self.folder = folder
         self.preprocess = preprocess
         self.problem: str | None = None
+        # files touched since this moment belong to this load, and ``trim`` spares them (one second of
+        # slack: some file systems keep modification times in whole seconds)
+        self.opened = time.time() - 1.0
         # Everything that changes the cached pixels, hflip excluded (it is applied per batch).
         self._settings = [
             CACHE_FORMAT_VERSION,
@@ -675,16 +678,12 @@ class _DiskCache:
         except OSError as error:
             self._fail(error)
             if temp_name is not None:
-                try:
-                    os.unlink(temp_name)
-                except OSError:
-                    pass
+                _remove(temp_name, 0)
 
-
-    def trim(self, limit: int, used_since: float) -> int:
+    def trim(self, limit: int) -> int:
         """Remove least recently used cache files until the folder holds at most ``limit`` bytes,
-        sparing files used at or after ``used_since`` (a time.time() value); also remove stale temp
-        files. Returns the bytes freed. Never raises for disk problems."""
+        sparing the files this load used; also remove stale temp files. Returns the bytes freed.
+        Never raises for disk problems."""
         now = time.time()
         entries, total, freed = [], 0, 0
         try:
@@ -703,7 +702,7 @@ class _DiskCache:
             log.warning("Could not trim the disk cache in %s: %s", self.folder, error)
             return freed
         for mtime, size, path in sorted(entries):
-            if total <= limit or mtime >= used_since:
+            if total <= limit or mtime >= self.opened:
                 break
             removed = _remove(path, size)
             total -= removed
@@ -1099,8 +1098,6 @@ def load_images(
     disk = None
     if cache == "disk":
         disk = _DiskCache(cache_dir if cache_dir is not None else default_cache_dir(), preprocess)
-        # one second of slack: some file systems keep modification times in whole seconds
-        load_started = time.time() - 1.0
     buffer = _allocate(len(listing.files), preprocess)
     on_progress = None if progress is None else lambda done, total: progress("Reading images", done / total)
     tracker = _Progress(len(listing.files), on_progress)
@@ -1114,7 +1111,7 @@ def load_images(
     if disk is not None and disk.problem is not None:
         report.notes.append(disk.problem)
     elif disk is not None:
-        disk.trim(cache_limit, load_started)
+        disk.trim(cache_limit)
     packed = buffer[:kept]
     if kept < len(listing.files) // 2:
         packed = packed.copy()  # do not keep a mostly empty buffer alive

@@ -73,21 +73,17 @@ class _StridedConv(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         stride, padding, transposed = ctx.conf
+        needs_x, needs_w = ctx.needs_input_grad[:2]
+        small, big = (x, grad) if transposed else (grad, x)
+        gemm = needs_w and use_gemm_weight_grad(small.shape[-2] * small.shape[-1])
         grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.ops.aten.convolution_backward(
+        if needs_x or (needs_w and not gemm):
+            # the stock kernel, asked only for what it does well here
+            grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
                 grad, x, weight, None, list(stride), list(padding), [1, 1], transposed, [0, 0], 1,
-                [True, False, False])[0]
-        if ctx.needs_input_grad[1]:
-            kernel = tuple(weight.shape[-2:])
-            small = x if transposed else grad
-            if use_gemm_weight_grad(small.shape[-2] * small.shape[-1]):
-                big = grad if transposed else x
-                grad_w = weight_grad_gemm(big, small, kernel, stride, padding)
-            else:
-                grad_w = torch.ops.aten.convolution_backward(
-                    grad, x, weight, None, list(stride), list(padding), [1, 1], transposed, [0, 0], 1,
-                    [False, True, False])[1]
+                [needs_x, needs_w and not gemm, False])
+        if gemm:
+            grad_w = weight_grad_gemm(big, small, tuple(weight.shape[-2:]), stride, padding)
         if ctx.needs_input_grad[2]:
             grad_b = grad.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ganstudio.core.config import TrainConfig
-from ganstudio.core.data import Preprocess
+from ganstudio.core.data import DISK_CACHE_LIMIT, Preprocess
 from ganstudio.core.device import default_threads
 from ganstudio.core.gan import GanOptions
 from ganstudio.core.models import PRESETS, get_preset
@@ -115,7 +115,8 @@ class GanForm(OptionForm):
             ("disk", self.tr("Also on disk, for the next run")),
         ], self.tr("Images are decoded once per run and kept in memory. 'Also on disk' keeps the decoded images "
                    "in your cache folder too, so the next run on the same folder starts without decoding them "
-                   "again (useful for big folders). The cache keeps to 2 GB, dropping what was used longest ago."))
+                   "again (useful for big folders). The cache keeps to {0} GB, dropping what was used longest "
+                   "ago.").format(DISK_CACHE_LIMIT // 1024 ** 3))
         self.advanced = QWidget()
         self.advanced_form = form_layout(self.advanced, 8)
         self.advanced_form.addRow(self.tr("Loss"), self.loss)
