@@ -34,6 +34,8 @@ class TrainConfig:
     deterministic: bool = False         # bit-identical runs for one seed on the CPU (slower kernels on GPU)
     log_every: int = 10                 # steps between metric records (one CPU-GPU sync each)
     sample_every: int = 200             # steps between preview grids written to samples/
+    sample_seconds: float | None = 15.0  # also refresh the live preview (samples/latest.png only) at
+                                        # least this often in training time; None: by steps only
     eval_every: int = 500               # steps between validations (tasks that have one)
     checkpoint_every: int = 500         # steps between checkpoints
     keep_checkpoints: int = 3           # how many recent checkpoints to keep (the best one is kept too)
@@ -58,6 +60,8 @@ class TrainConfig:
         for name in ("log_every", "sample_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.sample_seconds is not None and not self.sample_seconds > 0:
+            raise ConfigError(f"sample_seconds must be positive (or empty), got {self.sample_seconds}.")
         if self.nan_policy not in ("recover", "stop"):
             raise ConfigError(f"Invalid nan_policy {self.nan_policy!r}. Only 'recover' and 'stop' are supported.")
 

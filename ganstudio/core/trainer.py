@@ -295,6 +295,9 @@ class _Run:
         window_steps = 0
         rate_steps_per_s: float | None = None
         fallback = _snapshot(task) if self.step == 0 else None   # NaN recovery target before a checkpoint exists
+        # On a slow model (dcgan-64 on a CPU: ~1 step/s) the step-based previews come minutes apart;
+        # the clock makes the live preview move at least every sample_seconds of training.
+        last_preview = time.perf_counter()
         metrics_file = open(self.run_dir / METRICS_NAME, "a", encoding="utf-8")
         try:
             while True:
@@ -312,6 +315,7 @@ class _Run:
                             return "stopped", ""
                     self.emit(Resumed(self.step))
                     window_start, window_steps = time.perf_counter(), 0
+                    last_preview = window_start
                     pending.clear()
 
                 pending.append(task.train_step(self.step))
@@ -357,6 +361,10 @@ class _Run:
 
                 if self.step % cfg.sample_every == 0:
                     self._write_preview()
+                    last_preview = time.perf_counter()
+                elif cfg.sample_seconds is not None and time.perf_counter() - last_preview >= cfg.sample_seconds:
+                    self._write_preview(keep=False)
+                    last_preview = time.perf_counter()
                 if task.best_metric and self.step % cfg.eval_every == 0:
                     self._evaluate()
                 if self.step % cfg.checkpoint_every == 0:
@@ -380,12 +388,16 @@ class _Run:
                              f"learning rate is too high for this data. Went back to {where} and halved the "
                              "learning rates.")
 
-    def _write_preview(self) -> None:
+    def _write_preview(self, keep: bool = True) -> None:
+        """Draw the preview grid into samples/latest.png and, when ``keep``, samples/step-N.png too
+        (the clock-driven refreshes between step-based previews are not kept)."""
         image = self.task.preview()
-        path = self.samples_dir / f"step-{self.step:08d}.png"
+        latest = self.samples_dir / "latest.png"
+        path = self.samples_dir / f"step-{self.step:08d}.png" if keep else latest
         try:
-            save_png(image, path, {"step": str(self.step), "run": str(self.run_dir)}, overwrite=True)
-            save_png(image, self.samples_dir / "latest.png", {"step": str(self.step)}, overwrite=True)
+            if keep:
+                save_png(image, path, {"step": str(self.step), "run": str(self.run_dir)}, overwrite=True)
+            save_png(image, latest, {"step": str(self.step)}, overwrite=True)
         except GanStudioError as e:
             self.note("error", str(e))
             path = None

@@ -57,6 +57,34 @@ def test_run_directory_layout_and_events(tmp_path, image_folder):
     assert fin.checkpoint == latest_checkpoint(run)
 
 
+def test_the_clock_refreshes_the_live_preview_between_kept_ones_without_changing_training(tmp_path, image_folder):
+    def run(name, seconds):
+        events, obs = collect()
+        fin = train(small_config(sample_seconds=seconds), GanOptions(str(image_folder), "dcgan-32", width=8),
+                    tmp_path / name, observers=[obs])
+        return fin, [e for e in events if isinstance(e, ev.SamplesReady)]
+
+    fin_clock, clock = run("clock", 1e-9)    # every step is "late": a refresh after each one
+    fin_steps, steps = run("steps", None)
+    assert [e.step for e in steps] == [3, 6]
+    assert [e.step for e in clock] == [1, 2, 3, 4, 5, 6]
+    samples = tmp_path / "clock" / "samples"
+    assert sorted(p.name for p in samples.glob("*.png")) == ["latest.png", "step-00000003.png", "step-00000006.png"]
+    assert clock[1].path == samples / "latest.png" and clock[2].path == samples / "step-00000003.png"
+    from PIL import Image
+    with Image.open(samples / "latest.png") as im:
+        assert im.text["ganstudio:step"] == "6"
+    # previews run the EMA generator only: the trained weights are the same either way
+    a, b = read_checkpoint(fin_clock.checkpoint), read_checkpoint(fin_steps.checkpoint)
+    assert a.tensors.keys() == b.tensors.keys()
+    assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+
+
+def test_sample_seconds_must_be_positive():
+    with pytest.raises(ConfigError, match="sample_seconds"):
+        small_config(sample_seconds=0)
+
+
 def test_keep_last_k_checkpoints(tmp_path, image_folder):
     run = tmp_path / "run"
     train(small_config(steps=8, checkpoint_every=1, keep_checkpoints=2), GanOptions(str(image_folder), "seed-dcgan-16"), run)

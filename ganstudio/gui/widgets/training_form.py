@@ -217,7 +217,8 @@ class TrainingForm(OptionForm):
         self.seed = self._int_spin("seed", cfg.seed, 0, _MAX_SEED, self.tr(
             "The starting point of every random choice. The same seed and options give the same run."))
         self.sample_every = self._int_spin("sample_every", GUI_SAMPLE_EVERY, 1, _MAX_STEPS, self.tr(
-            "How often (in steps) to draw a new preview and save it in the run folder."))
+            "How often (in steps) to draw a preview and keep it in the run folder. The preview on screen "
+            "also refreshes at least every {seconds:g} seconds.").format(seconds=cfg.sample_seconds))
         self.eval_every = self._int_spin("eval_every", cfg.eval_every, 1, _MAX_STEPS, self.tr(
             "How often (in steps) to measure the model on the held-out images. The best result so far is "
             "kept as its own checkpoint."))
