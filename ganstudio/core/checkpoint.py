@@ -15,6 +15,7 @@ through safetensors only: a pickle (even renamed) is rejected before anything is
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -87,6 +88,14 @@ def pack_state(*, step: int, meta: dict[str, Any], modules: dict[str, torch.nn.M
     return tensors, doc
 
 
+def write_failure_reason(e: BaseException) -> str:
+    """Why a file could not be written, in words a user acts on (a full disk says so)."""
+    text = getattr(e, "strerror", None) or str(e)
+    if getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e):
+        return "the disk is full; free some space"
+    return text
+
+
 def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], doc: dict[str, Any]) -> Path:
     """Write atomically: temp file in the same folder, fsync, ``os.replace``."""
     path = Path(path)
@@ -103,10 +112,10 @@ def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], doc: dict[str
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(e, (OSError, RuntimeError, ValueError)) and not isinstance(e, KeyboardInterrupt):
-            reason = getattr(e, "strerror", None) or str(e)
-            raise CheckpointError(f"Could not save checkpoint {path}: {reason}. The previous checkpoint is intact.") from e
-        raise
+        if isinstance(e, Exception):   # OSError, and safetensors' own SafetensorError for I/O failures
+            raise CheckpointError(f"Could not save checkpoint {path}: {write_failure_reason(e)}. "
+                                  "Any earlier checkpoint is intact.") from e
+        raise                          # KeyboardInterrupt, SystemExit
     return path
 
 

@@ -23,3 +23,7 @@ class TrainingDiverged(GanStudioError):
 
 class ExportError(GanStudioError):
     """An image could not be written (exists, disk full, no permission)."""
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full   # every later write to that disk fails too: a batch stops

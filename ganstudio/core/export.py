@@ -1,6 +1,7 @@
 """PNG export with provenance, written atomically, never overwriting unless asked."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -68,7 +69,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
         os.replace(tmp, path)
     except OSError as e:
         _remove_quietly(tmp)
-        raise ExportError(f"Could not write {path}: {e.strerror or e}.") from e
+        raise ExportError(f"Could not write {path}: {e.strerror or e}.", disk_full=e.errno == errno.ENOSPC) from e
     except BaseException:
         _remove_quietly(tmp)
         raise

@@ -30,7 +30,7 @@ import torch
 
 from .checkpoint import (BEST_NAME, capture_rng, latest_checkpoint, load_module_state, load_optimizer_state,
                          pack_state, prune_checkpoints, read_checkpoint, restore_rng, step_checkpoint_path,
-                         write_checkpoint)
+                         write_checkpoint, write_failure_reason)
 from .config import TrainConfig, from_dict, to_dict
 from .device import describe_device, resolve_device, resolve_precision, set_threads
 from .errors import CheckpointError, ConfigError, GanStudioError, TrainingDiverged
@@ -181,9 +181,12 @@ class _Run:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise ConfigError(f"Cannot create the run folder {self.run_dir}: {e.strerror or e}.") from e
-        self.ckpt_dir.mkdir(exist_ok=True)
-        self.samples_dir.mkdir(exist_ok=True)
-        save_run_config(self.run_dir, self.config, self.options)
+        try:
+            self.ckpt_dir.mkdir(exist_ok=True)
+            self.samples_dir.mkdir(exist_ok=True)
+            save_run_config(self.run_dir, self.config, self.options)
+        except OSError as e:
+            raise ConfigError(f"Cannot write the run folder {self.run_dir}: {write_failure_reason(e)}.") from e
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -195,14 +198,15 @@ class _Run:
         return pack_state(step=self.step, meta=meta, modules=task.modules(), optimizers=task.optimizers(),
                           rng=capture_rng(task.rng_streams()), extra_tensors=task.extra_tensors())
 
-    def save_checkpoint(self, best: bool = False) -> Path | None:
+    def save_checkpoint(self, best: bool = False, final: bool = False) -> Path | None:
         try:
             tensors, doc = self._state()
             path = write_checkpoint(step_checkpoint_path(self.ckpt_dir, self.step), tensors, doc)
             if best:
                 write_checkpoint(self.ckpt_dir / BEST_NAME, tensors, doc)
         except CheckpointError as e:
-            self.note("error", str(e))
+            self.note("error", str(e) if final else f"{e} Training goes on; the next checkpoint is tried in "
+                                                     f"{self.config.checkpoint_every} steps, and on stopping.")
             return None
         self.last_saved_step = self.step
         prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
@@ -277,7 +281,11 @@ class _Run:
             self.note("error", message)
         ckpt = None
         if self.step > self.last_saved_step and reason != "diverged":
-            ckpt = self.save_checkpoint()
+            ckpt = self.save_checkpoint(final=True)
+            if ckpt is None and reason != "error":   # the work since the last save is not on disk
+                kept = f"step {self.last_saved_step}" if self.last_saved_step > 0 else "none"
+                reason, message = "error", (f"Training reached step {self.step}, but its checkpoint could not be "
+                                            f"saved (see the log). The latest saved checkpoint: {kept}.")
         if ckpt is None:
             ckpt = latest_checkpoint(self.run_dir)
         if reason in ("completed", "time-limit", "stopped") and self.step % cfg.sample_every:
@@ -299,6 +307,7 @@ class _Run:
         # the clock makes the live preview move at least every sample_seconds of training.
         last_preview = time.perf_counter()
         metrics_file = open(self.run_dir / METRICS_NAME, "a", encoding="utf-8")
+        metrics_ok = True
         try:
             while True:
                 if cfg.steps is not None and self.step >= cfg.steps:
@@ -347,8 +356,7 @@ class _Run:
                     self.last_metrics = metrics
                     record = {"step": self.step, "time": round(active_s, 3), **{k: round(v, 6) for k, v in metrics.items()},
                               "img_per_s": round(speed * task.images_per_step, 2)}
-                    metrics_file.write(json.dumps(record) + "\n")
-                    metrics_file.flush()
+                    metrics_ok = self._append_metrics(metrics_file, record, metrics_ok)
                     eta = None
                     if cfg.steps is not None and rate_steps_per_s:
                         eta = (cfg.steps - self.step) / rate_steps_per_s
@@ -367,10 +375,27 @@ class _Run:
                     last_preview = time.perf_counter()
                 if task.best_metric and self.step % cfg.eval_every == 0:
                     self._evaluate()
-                if self.step % cfg.checkpoint_every == 0:
+                last_step = cfg.steps is not None and self.step >= cfg.steps
+                if self.step % cfg.checkpoint_every == 0 and not last_step:   # the end saves it (final)
                     self.save_checkpoint()
         finally:
-            metrics_file.close()
+            try:
+                metrics_file.close()   # flushes: fails again on a full disk, which was already said
+            except OSError:
+                pass
+
+    def _append_metrics(self, file, record: dict[str, Any], ok: bool) -> bool:
+        """Append one record to metrics.jsonl. A failed write (a full disk) is said once in the log and
+        training goes on: the live chart comes from events, and checkpoints say what they can."""
+        try:
+            file.write(json.dumps(record) + "\n")
+            file.flush()
+        except OSError as e:
+            if ok:
+                self.note("error", f"Could not write {METRICS_NAME}: {write_failure_reason(e)}. "
+                                   "The loss history on disk has a gap from this step.")
+            return False
+        return True
 
     def _recover(self, fallback: dict[str, Any] | None) -> None:
         ck = latest_checkpoint(self.run_dir)

@@ -329,6 +329,8 @@ class ImagePanel(PanelJobs):
             written=len(result.written), skipped=len(result.skipped_existing), failed=len(result.failed))
         if result.cancelled:
             text = self.tr("Cancelled.") + " " + text
+        if result.stopped:
+            text += " " + self.tr("Stopped: {reason}").format(reason=result.stopped)
         self._batch_summary.setText(text + "\n" + self.tr("Folder: {folder}").format(folder=out_dir))
         self._status(self.tr("Batch into {folder}: {summary}").format(folder=out_dir, summary=text))
         for path, reason in result.failed:

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from safetensors import SafetensorError
 
 from ganstudio.core import events as ev
 from ganstudio.core.checkpoint import latest_checkpoint, list_step_checkpoints, read_checkpoint
@@ -242,19 +243,58 @@ def test_time_limit_stops_the_run(tmp_path, image_folder):
     assert fin.reason == "time-limit" and fin.step > 0 and fin.checkpoint is not None
 
 
-def test_full_disk_during_checkpoint_is_reported_and_training_goes_on(tmp_path, image_folder, monkeypatch):
+@pytest.mark.parametrize("error", [
+    OSError(28, "No space left on device"),
+    # what safetensors really raises: its own error type, not an OSError
+    SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"),
+])
+def test_full_disk_during_checkpoint_is_reported_and_training_goes_on(tmp_path, image_folder, monkeypatch, error):
     from ganstudio.core import checkpoint as ck
 
     def full(*a, **k):
-        raise OSError(28, "No space left on device")
+        raise error
 
     monkeypatch.setattr(ck, "save_file", full)
     events, obs = collect()
     fin = train(small_config(steps=4, checkpoint_every=2), GanOptions(str(image_folder), "seed-dcgan-16"),
                 tmp_path / "run", observers=[obs])
-    assert fin.step == 4
-    assert any("No space left" in e.message for e in events if isinstance(e, ev.HealthNote))
+    assert fin.step == 4          # the failed save at step 2 did not stop training
+    notes = [e.message for e in events if isinstance(e, ev.HealthNote) and e.level == "error"]
+    assert len(notes) == 2 and all("the disk is full" in n for n in notes)
+    assert "Training goes on" in notes[0] and "Training goes on" not in notes[1]
+    # the run's end is not reported as a success: its last steps are not on disk
+    assert fin.reason == "error" and "could not be saved" in fin.message and fin.checkpoint is None
     assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
+
+
+def test_full_disk_for_the_metrics_file_is_said_once_and_training_goes_on(tmp_path, image_folder, monkeypatch):
+    import builtins
+    import errno
+
+    from ganstudio.core import trainer as trainer_module
+
+    class FullFile:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    def open_full(path, *a, **k):
+        f = builtins.open(path, *a, **k)
+        return FullFile(f) if str(path).endswith(trainer_module.METRICS_NAME) else f
+
+    monkeypatch.setattr(trainer_module, "open", open_full, raising=False)
+    events, obs = collect()
+    fin = train(small_config(steps=6), GanOptions(str(image_folder), "seed-dcgan-16"), tmp_path / "run",
+                observers=[obs])
+    assert fin.reason == "completed" and fin.step == 6 and fin.checkpoint is not None
+    notes = [e.message for e in events if isinstance(e, ev.HealthNote) and "metrics.jsonl" in e.message]
+    assert len(notes) == 1 and "the disk is full" in notes[0]
+    assert len([e for e in events if isinstance(e, ev.StepEnded)]) == 3   # the live chart still gets every record
 
 
 def test_two_runs_with_one_seed_are_identical_through_the_faster_cpu_gradients(tmp_path, image_folder, monkeypatch):

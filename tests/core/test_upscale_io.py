@@ -193,6 +193,26 @@ def test_batch_can_be_cancelled(tmp_path: Path) -> None:
     assert "cancelled" in result.summary()
 
 
+def test_a_full_disk_stops_the_batch_with_its_reason_and_leaves_no_partial_files(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from ganstudio.core import export
+
+    src, out = tmp_path / "album", tmp_path / "out"
+    _album(src)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export.os, "fsync", full)
+    result = upscale_batch([src], out, baseline("bicubic", 2), settings=FAST)
+    full_disk = [(p, r) for p, r in result.failed if "No space left" in r]
+    assert len(full_disk) == 1 and not result.written          # one write failed, then the batch stopped
+    assert result.stopped and "disk is full" in result.stopped and "not started" in result.stopped
+    assert result.total < 5 and "stopped" in result.summary()
+    assert not [p for p in out.rglob("*") if p.is_file()]       # no temp or half-written PNG left behind
+
+
 def test_single_image_in_memory_formats(tmp_path: Path) -> None:
     from ganstudio.core.upscale.imageio import image_from_pil
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..data import Cancelled
-from ..errors import ConfigError, GanStudioError
+from ..errors import ConfigError, ExportError, GanStudioError
 from .imageio import LoadedImage, read_image, save_upscaled
 from .tiling import InferenceSettings, ProgressFn, Upscaler, upscale_array
 
@@ -41,6 +41,7 @@ class BatchResult:
     skipped_existing: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     cancelled: bool = False
+    stopped: str | None = None   # why the batch ended early on its own (the output disk is full)
 
     @property
     def total(self) -> int:
@@ -49,6 +50,8 @@ class BatchResult:
     def summary(self) -> str:
         text = (f"{len(self.written)} written, {len(self.skipped_existing)} skipped (already there), "
                 f"{len(self.failed)} failed")
+        if self.stopped:
+            text += f" - stopped: {self.stopped}"
         return text + (" - cancelled" if self.cancelled else "")
 
 
@@ -165,6 +168,11 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
             break
         except GanStudioError as e:
             result.failed.append((item.source, str(e)))
+            if isinstance(e, ExportError) and e.disk_full:   # the next files would fail the same way
+                left = total - done - 1
+                result.stopped = (f"the output disk is full; {left} more file(s) not started. Free some space "
+                                  "and run the batch again: finished files are skipped.")
+                break
         except (torch.OutOfMemoryError, MemoryError):
             result.failed.append((item.source, "out of memory; choose a smaller tile size"))
         except Exception as e:  # noqa: BLE001 - one odd file must not end a long batch; its reason is listed
