@@ -166,11 +166,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from .core.trainer import resume_run
+    from .core.errors import ConfigError
+    from .core.trainer import data_folders, load_run_config, missing_data_folders, resume_run
 
+    data = None
+    options = load_run_config(args.run)[1]
+    missing = missing_data_folders(options)
+    if missing and not args.data:
+        raise ConfigError(f"The images of this run were in {', '.join(missing.values())}, which is not there any "
+                          "more (moved, renamed, or on a drive that is not connected). Give their new place with "
+                          "--data.")
+    if args.data:
+        fields = list(data_folders(options))
+        if len(args.data) != len(fields):
+            raise ConfigError(f"This run trains on {len(fields)} image folder(s) ({', '.join(fields)}); "
+                              f"give {len(fields)} with --data, in that order.")
+        data = dict(zip(fields, args.data))
     with _Interrupt() as stop:
-        fin = resume_run(args.run, steps=args.steps, minutes=args.minutes, observers=[_Progress(args.quiet)],
-                         should_stop=stop)
+        fin = resume_run(args.run, steps=args.steps, minutes=args.minutes, data=data,
+                         observers=[_Progress(args.quiet)], should_stop=stop)
     return _finish_code(fin)
 
 
@@ -253,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("run")
     rs.add_argument("--steps", type=int, default=None, help="new total step limit")
     rs.add_argument("--minutes", type=float, default=None, help="new time limit for this session")
+    rs.add_argument("--data", nargs="+", metavar="DIR", default=None,
+                    help="where the run's images are now, if their folder moved (a translation run on two "
+                         "folders: A_DIR B_DIR); saved in the run for later resumes")
     rs.add_argument("--quiet", action="store_true")
     rs.set_defaults(func=cmd_resume)
 

@@ -125,13 +125,48 @@ def train(config: TrainConfig, options: Any, run_dir: str | os.PathLike, *,
     return run.execute()
 
 
+#: task option fields that name a run's image folders
+DATA_FIELDS = ("data", "a_dir", "b_dir")
+
+
+def data_folders(options: Any) -> dict[str, str]:
+    """The image folders a run trains on, by option field (``data``, or ``a_dir``/``b_dir``)."""
+    return {f: getattr(options, f) for f in DATA_FIELDS if getattr(options, f, "")}
+
+
+def missing_data_folders(options: Any) -> dict[str, str]:
+    """The run's image folders that are not there any more (moved, renamed, a drive not connected)."""
+    return {f: p for f, p in data_folders(options).items() if not Path(p).exists()}
+
+
+def relocate_data(run_dir: str | os.PathLike, folders: dict[str, str]) -> Any:
+    """Point a run at the new place of its image folders (``{"data": "/new/place"}``) and save that
+    in its config.json, so later resumes find them too. Returns the updated task options."""
+    config, options = load_run_config(run_dir)
+    known = data_folders(options)
+    unknown = sorted(set(folders) - set(known))
+    if unknown:
+        raise ConfigError(f"This run has no image folder called {', '.join(unknown)}; "
+                          f"its folders are: {', '.join(known) or 'none'}.")
+    for field, folder in folders.items():
+        if not Path(folder).is_dir():
+            raise ConfigError(f"{folder} is not a folder.")
+    options = replace(options, **{f: str(Path(p)) for f, p in folders.items()})
+    save_run_config(Path(run_dir), config, options)
+    return options
+
+
 def resume_run(run_dir: str | os.PathLike, *, steps: int | None = None, minutes: float | None = None,
-               threads: int | None = None, device: str | None = None, **kwargs: Any) -> Finished:
+               threads: int | None = None, device: str | None = None, data: dict[str, str] | None = None,
+               **kwargs: Any) -> Finished:
     """Continue a run from its latest checkpoint.
 
     ``steps``/``minutes`` replace its limits (``minutes`` counts this session's training time);
-    ``threads``/``device`` let it continue on other hardware. Everything else stays as configured.
+    ``threads``/``device`` let it continue on other hardware; ``data`` gives the new place of image
+    folders that moved (see ``relocate_data``). Everything else stays as configured.
     """
+    if data:
+        relocate_data(run_dir, data)
     config, options = load_run_config(run_dir)
     if steps is not None or minutes is not None:
         config = replace(config, steps=steps, minutes=minutes)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox,
                                QProgressBar, QPushButton, QSizePolicy, QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from ganstudio.core import events as ev
@@ -41,7 +41,8 @@ from ganstudio.core.data import (Cancelled, ImageDataset, Preprocess, ScanReport
                                  make_grid, read_cifar10_batch, read_idx_images, scan_folder)
 from ganstudio.core.errors import DatasetError, GanStudioError
 from ganstudio.core.resources import demo_dataset_dir
-from ganstudio.core.trainer import METRICS_NAME, PauseControl, load_run_config, resume_run, train
+from ganstudio.core.trainer import (METRICS_NAME, PauseControl, load_run_config, missing_data_folders, relocate_data,
+                                    resume_run, train)
 
 from .app import freeze_long_lived_objects, release_frozen_objects
 from .errors import show_error, show_exception
@@ -778,6 +779,10 @@ class TrainPanel(QWidget):
         if not checkpoints:
             show_error(self, self.tr("{0} has no checkpoint to resume from yet.").format(run_dir.name))
             return
+        if missing_data_folders(options):
+            options = self._locate_moved_data(run_dir, options)
+            if options is None:
+                return
         done = checkpoints[-1][0]
         steps = None
         if config.steps is not None and done >= config.steps:
@@ -799,6 +804,32 @@ class TrainPanel(QWidget):
                               progress=ctx.progress)
 
         self._launch(work, pause, run_dir, limit_s, config.task, getattr(options, "mode", ""))
+
+    def _locate_moved_data(self, run_dir: Path, options: Any) -> Any | None:
+        """Ask where a run's image folders went (moved, renamed, a drive not connected) and save the
+        answer in the run. Returns the updated options, or None if the user gave up."""
+        found: dict[str, str] = {}
+        for field, old in missing_data_folders(options).items():
+            answer = QMessageBox.question(
+                self, self.tr("Where Are the Images?"),
+                self.tr("{run} trained on the images in\n{old}\nwhich is not there any more (moved, renamed, or on "
+                        "a drive that is not connected).\n\nChoose the folder where they are now?").format(
+                    run=run_dir.name, old=old),
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+            start = next((str(p) for p in Path(old).parents if p.is_dir()), str(Path.home()))
+            folder = QFileDialog.getExistingDirectory(self, self.tr("Where Are the Images Now?"), start)
+            if not folder:
+                return None
+            found[field] = folder
+        try:
+            options = relocate_data(run_dir, found)
+        except GanStudioError as e:
+            show_exception(self, e)
+            return None
+        self.log_view.add("info", self.tr("The run now reads its images from {0}.").format(", ".join(found.values())))
+        return options
 
     def toggle_pause(self) -> None:
         if self._pause is None:

@@ -13,6 +13,24 @@ def test_dataset_check_reports_problems(image_folder, capsys):
     assert "24" in out and "broken.png" in out
 
 
+def test_resume_after_the_images_moved_says_so_and_takes_their_new_place(tmp_path, image_folder, capsys):
+    import shutil
+
+    data = tmp_path / "pics"
+    shutil.copytree(image_folder, data)
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--preset", "seed-dcgan-16", "--steps", "2", "--batch-size", "4",
+                 "--out", str(run), "--quiet", "--threads", "1"]) == 0
+    moved = data.rename(tmp_path / "pics-moved")
+    capsys.readouterr()
+    assert main(["resume", str(run), "--steps", "3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(data) in err and "not there any more" in err and "--data" in err
+    assert main(["resume", str(run), "--steps", "3", "--quiet", "--data", str(moved), str(moved)]) == 2
+    assert "give 1 with --data" in capsys.readouterr().err
+    assert main(["resume", str(run), "--steps", "3", "--quiet", "--data", str(moved)]) == 0
+
+
 def test_train_resume_generate(tmp_path, image_folder, capsys):
     run = tmp_path / "run"
     assert main(["train", str(image_folder), "--preset", "seed-dcgan-16", "--steps", "4", "--batch-size", "4",

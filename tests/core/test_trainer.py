@@ -11,7 +11,7 @@ from safetensors import SafetensorError
 from ganstudio.core import events as ev
 from ganstudio.core.checkpoint import latest_checkpoint, list_step_checkpoints, read_checkpoint
 from ganstudio.core.config import TrainConfig
-from ganstudio.core.errors import CheckpointError, ConfigError
+from ganstudio.core.errors import CheckpointError, ConfigError, DatasetError
 from ganstudio.core.gan import GanOptions
 from ganstudio.core.trainer import PauseControl, resume_run, train
 
@@ -295,6 +295,30 @@ def test_full_disk_for_the_metrics_file_is_said_once_and_training_goes_on(tmp_pa
     notes = [e.message for e in events if isinstance(e, ev.HealthNote) and "metrics.jsonl" in e.message]
     assert len(notes) == 1 and "the disk is full" in notes[0]
     assert len([e for e in events if isinstance(e, ev.StepEnded)]) == 3   # the live chart still gets every record
+
+
+def test_a_run_whose_images_moved_resumes_from_their_new_place(tmp_path, image_folder):
+    import shutil
+
+    from ganstudio.core.trainer import load_run_config, missing_data_folders, relocate_data
+
+    data = tmp_path / "pictures"
+    shutil.copytree(image_folder, data)
+    run = tmp_path / "run"
+    train(small_config(steps=2), GanOptions(str(data), "seed-dcgan-16"), run)
+    moved = data.rename(tmp_path / "pictures-2026")
+    assert missing_data_folders(load_run_config(run)[1]) == {"data": str(data)}
+    with pytest.raises(DatasetError, match="does not exist"):
+        resume_run(run, steps=4)
+    with pytest.raises(ConfigError, match="no image folder called a_dir"):
+        relocate_data(run, {"a_dir": str(moved)})
+    with pytest.raises(ConfigError, match="is not a folder"):
+        relocate_data(run, {"data": str(tmp_path / "nowhere")})
+
+    fin = resume_run(run, steps=4, data={"data": str(moved)})
+    assert fin.reason == "completed" and fin.step == 4
+    assert load_run_config(run)[1].data == str(moved)            # saved: the next resume finds them too
+    assert resume_run(run, steps=5).step == 5
 
 
 def test_two_runs_with_one_seed_are_identical_through_the_faster_cpu_gradients(tmp_path, image_folder, monkeypatch):

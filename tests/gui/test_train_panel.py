@@ -160,6 +160,35 @@ def test_earlier_runs_can_be_resumed_and_loaded_into_generate(qtbot, make_panel,
     assert panel.loss_chart.point_count() == 4
 
 
+def test_resuming_a_run_whose_images_moved_asks_where_they_are(qtbot, make_panel, tiny_folder, prefs, tmp_path,
+                                                                 monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from ganstudio.core.trainer import load_run_config
+
+    data = tmp_path / "art"
+    tiny_folder.rename(data)
+    run = prefs.resolved_runs_dir() / "art-seed-dcgan-16-earlier"
+    train(TrainConfig(steps=4, batch_size=4, threads=1, precision="fp32", log_every=2, sample_every=2),
+          GanOptions(str(data), "seed-dcgan-16"), run)
+    moved = data.rename(tmp_path / "art-archive")
+    panel = make_panel(moved)
+    questions = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: questions.append(a[2]) or QMessageBox.StandardButton.Cancel)
+    panel.resume_run(run)
+    assert len(questions) == 1 and str(data) in questions[0] and not panel.is_training()   # gave up: nothing runs
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(moved))
+    panel.form.steps.setValue(2)
+    with qtbot.waitSignal(panel.training_finished, timeout=WAIT_MS) as blocker:
+        panel.resume_run(run)
+    assert blocker.args[0].reason == "completed" and blocker.args[0].step == 6
+    assert load_run_config(run)[1].data == str(moved)
+    assert str(moved) in panel.log_view.toPlainText()
+
+
 def test_first_start_selects_the_demo_images(qtbot, make_panel):
     panel = make_panel()
     assert panel.folder() == str(demo_dataset_dir())
