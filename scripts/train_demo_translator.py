@@ -81,8 +81,8 @@ compare with `B_kai/`.
   ({len(held.test)}) held out and never seen. The {demo_pairs} demo pairs here are held-out ones.
 - Recipe: the benchmark's (`benchmarks/translate_quality.py`): U-Net generator
   ({params / 1e6:.1f} M parameters), PatchGAN discriminator, LSGAN + L1 x{options['l1_weight']:g}
-  + SSIM x{options['ssim_weight']:g}, shifts and zoom applied alike to both images, dropout,
-  EMA of the generator (exported).
+  + SSIM x{options['ssim_weight']:g}, shifts and zoom applied alike to both images (not in the last
+  {options['clean_finish']:.0%} of the run), dropout {options['dropout']:g}, EMA of the generator (exported).
 - {minutes:g} minutes on {threads} CPU thread(s) ({platform.processor() or platform.machine()}), {steps} steps,
   GAN Studio {__version__}, torch {torch.__version__}.
 - Options: `{options}`

@@ -154,3 +154,20 @@ def test_learning_rates_decay_over_the_last_half_and_keep_nan_cuts(pairs):
     task.scale_learning_rates(0.5)             # NaN recovery's cut survives the schedule
     task.train_step(5)
     assert lrs() == pytest.approx((2e-4, 1e-4))
+
+
+def test_a_clean_finish_turns_shifts_and_zoom_off_for_the_last_share_of_the_run(pairs):
+    with pytest.raises(ConfigError, match="clean_finish"):
+        TranslateOptions(a_dir=str(pairs[0]), b_dir=str(pairs[1]), clean_finish=1.5, **TINY)
+    opts = TranslateOptions(a_dir=str(pairs[0]), b_dir=str(pairs[1]), shift=0.25, zoom=0.2, flip=True,
+                            clean_finish=0.3, **TINY)
+    task = get_task("translate")(opts, TaskContext(_config(10), torch.device("cpu"), None))
+    task.train_step(0)
+    assert (task.aug.shift, task.aug.zoom) == (0.25, 0.2)
+    task.train_step(6)                      # 40% of the run left
+    assert (task.aug.shift, task.aug.zoom) == (0.25, 0.2)
+    task.train_step(7)                      # the last 30%: the pairs as they are (flips stay)
+    assert (task.aug.shift, task.aug.zoom, task.aug.flip) == (0.0, 0.0, True)
+    resumed = get_task("translate")(opts, TaskContext(_config(10), torch.device("cpu"), None))
+    resumed.train_step(9)                   # a run resumed inside the clean share is clean too
+    assert (resumed.aug.shift, resumed.aug.zoom) == (0.0, 0.0)

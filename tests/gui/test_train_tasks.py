@@ -217,6 +217,8 @@ def test_paired_translator_reports_pairing_trains_and_previews_triplets(qtbot, m
     tr.load_size.setValue(32)
     tr.crop_size.setValue(32)
     tr.ngf.setValue(8)
+    tr.clean_finish.setValue(0.2)
+    assert tr.options(data.data()).clean_finish == 0.2
     quick_run_options(panel)
     click(qtbot, panel.start_button)
     chart = panel.loss_chart

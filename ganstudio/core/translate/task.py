@@ -86,6 +86,7 @@ class TranslateOptions:
     pool_size: int = 50                # unpaired: history of generated images shown to the discriminators
     weight_decay: float = 0.0          # decoupled weight decay of the generator (AdamW); 0: plain Adam
     lr_decay: float = 0.25             # final share of the run (steps or minutes) over which learning rates fall to 0
+    clean_finish: float = 0.0          # final share of the run trained without shifts and zoom (flips stay)
     val_fraction: float = 0.1          # paired: share of pairs held out for validation (every k-th by name)
     val_max: int = 200                 # paired: at most this many validation pairs
     preview_count: int = 6             # examples in the preview grid
@@ -123,6 +124,8 @@ class TranslateOptions:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
         if not 0 <= self.lr_decay <= 1:
             raise ConfigError(f"lr_decay must be in [0, 1], got {self.lr_decay}.")
+        if not 0 <= self.clean_finish <= 1:
+            raise ConfigError(f"clean_finish must be in [0, 1], got {self.clean_finish}.")
         for name in ("l1_weight", "ssim_weight", "cycle_weight", "identity_weight", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}.")
@@ -240,9 +243,16 @@ class TranslateTask(TrainingTask):
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         start = time.perf_counter()
         self._schedule_learning_rates(step)
+        self._schedule_augmentation(step)
         metrics_ = self._train_step(step)
         self._busy_seconds += time.perf_counter() - start
         return metrics_
+
+    def _schedule_augmentation(self, step: int) -> None:
+        o = self.options
+        if o.clean_finish > 0 and self.aug.shift + self.aug.zoom > 0 and self.run_fraction(step) >= 1 - o.clean_finish:
+            # the last share of the run sees the images as they are, framed like the ones it will translate
+            self.aug = Augment(o.crop_size, o.flip, 0.0, 0.0)
 
     def _train_step(self, step: int) -> dict[str, torch.Tensor]:
         """One optimisation step of the mode (pix2pix or CycleGAN)."""
