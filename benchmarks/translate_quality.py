@@ -105,7 +105,7 @@ def glyph_config(minutes: float, threads: int, seed: int = 0, **overrides) -> Tr
     (no previews, validations or checkpoints: the trainer writes one at the end)."""
     never = 10 ** 9
     values = {**TRANSLATE_TRAIN_DEFAULTS, **GLYPH_CONFIG, "task": "translate", "steps": None, "minutes": minutes, "threads": threads,
-              "seed": seed, "log_every": 50, "sample_every": never, "sample_seconds": None, "eval_every": never,
+              "seed": seed, "log_every": 50, "sample_every": never, "eval_every": never,
               "checkpoint_every": never}
     return TrainConfig(**{**values, **overrides})
 

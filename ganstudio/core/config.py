@@ -34,8 +34,9 @@ class TrainConfig:
     deterministic: bool = False         # bit-identical runs for one seed on the CPU (slower kernels on GPU)
     log_every: int = 10                 # steps between metric records (one CPU-GPU sync each)
     sample_every: int = 200             # steps between preview grids written to samples/
-    sample_seconds: float | None = 15.0  # also refresh the live preview (samples/latest.png only) at
-                                        # least this often in training time; None: by steps only
+    sample_seconds: float | None = None  # also refresh samples/latest.png every this many seconds
+                                        # of training (or 50x the preview's cost if longer; the app
+                                        # uses 15 s); None: by steps only, as headless runs do
     eval_every: int = 500               # steps between validations (tasks that have one)
     checkpoint_every: int = 500         # steps between checkpoints
     keep_checkpoints: int = 3           # how many recent checkpoints to keep (the best one is kept too)

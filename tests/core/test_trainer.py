@@ -58,7 +58,12 @@ def test_run_directory_layout_and_events(tmp_path, image_folder):
     assert fin.checkpoint == latest_checkpoint(run)
 
 
-def test_the_clock_refreshes_the_live_preview_between_kept_ones_without_changing_training(tmp_path, image_folder):
+def test_the_clock_refreshes_the_live_preview_between_kept_ones_without_changing_training(tmp_path, image_folder,
+                                                                                           monkeypatch):
+    from ganstudio.core import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "PREVIEW_COST_FACTOR", 0)   # no throttling: see the next test
+
     def run(name, seconds):
         events, obs = collect()
         fin = train(small_config(sample_seconds=seconds), GanOptions(str(image_folder), "dcgan-32", width=8),
@@ -79,6 +84,17 @@ def test_the_clock_refreshes_the_live_preview_between_kept_ones_without_changing
     a, b = read_checkpoint(fin_clock.checkpoint), read_checkpoint(fin_steps.checkpoint)
     assert a.tensors.keys() == b.tensors.keys()
     assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+
+
+def test_clock_refreshes_wait_for_many_times_their_own_cost(tmp_path, image_folder, monkeypatch):
+    from ganstudio.core import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "PREVIEW_COST_FACTOR", 1e6)  # any preview "costs" a very long wait
+    events, obs = collect()
+    train(small_config(sample_seconds=1e-9), GanOptions(str(image_folder), "dcgan-32", width=8), tmp_path / "run",
+          observers=[obs])
+    # the first refresh is due at once; after it the next clock refresh waits, so only the kept ones follow
+    assert [e.step for e in events if isinstance(e, ev.SamplesReady)] == [1, 3, 6]
 
 
 def test_sample_seconds_must_be_positive():

@@ -192,6 +192,7 @@ def test_resuming_a_run_whose_images_moved_asks_where_they_are(qtbot, make_panel
 def test_first_start_selects_the_demo_images(qtbot, make_panel):
     panel = make_panel()
     assert panel.folder() == str(demo_dataset_dir())
+    assert panel.form.train_config().sample_seconds == 15     # someone watches: the grid refreshes by the clock too
     assert "Images found in emoji: 787" in panel.dataset_view.summary_text()
 
 
