@@ -15,7 +15,6 @@ through safetensors only: a pickle (even renamed) is rejected before anything is
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .. import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, write_failure_reason
 from .export import FILE_MODE, make_temp_beside
 
 FORMAT = "ganstudio-checkpoint"
@@ -86,14 +85,6 @@ def pack_state(*, step: int, meta: dict[str, Any], modules: dict[str, torch.nn.M
     # safetensors wants contiguous, unshared CPU tensors (channels_last weights are not contiguous)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     return tensors, doc
-
-
-def write_failure_reason(e: BaseException) -> str:
-    """Why a file could not be written, in words a user acts on (a full disk says so)."""
-    text = getattr(e, "strerror", None) or str(e)
-    if getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e):
-        return "the disk is full; free some space"
-    return text
 
 
 def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], doc: dict[str, Any]) -> Path:

@@ -1,4 +1,7 @@
 """The error family. Every message says what was wrong and what is allowed."""
+from __future__ import annotations
+
+import errno
 
 
 class GanStudioError(Exception):
@@ -27,3 +30,16 @@ class ExportError(GanStudioError):
     def __init__(self, message: str, *, disk_full: bool = False) -> None:
         super().__init__(message)
         self.disk_full = disk_full   # every later write to that disk fails too: a batch stops
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """True for a write that failed because the disk is full (an OSError, or a library's own error
+    that only says so in words, like safetensors' SafetensorError)."""
+    return getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e)
+
+
+def write_failure_reason(e: BaseException) -> str:
+    """Why a file could not be written, in words a user acts on (a full disk says so)."""
+    if is_disk_full(e):
+        return "the disk is full; free some space"
+    return getattr(e, "strerror", None) or str(e)

@@ -1,7 +1,6 @@
 """PNG export with provenance, written atomically, never overwriting unless asked."""
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import tempfile
@@ -12,7 +11,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from .. import __version__
-from .errors import ExportError
+from .errors import ExportError, is_disk_full
 
 #: text-chunk keys written by GAN Studio (all prefixed, so other tools' keys never collide)
 META_PREFIX = "ganstudio:"
@@ -69,7 +68,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
         os.replace(tmp, path)
     except OSError as e:
         _remove_quietly(tmp)
-        raise ExportError(f"Could not write {path}: {e.strerror or e}.", disk_full=e.errno == errno.ENOSPC) from e
+        raise ExportError(f"Could not write {path}: {e.strerror or e}.", disk_full=is_disk_full(e)) from e
     except BaseException:
         _remove_quietly(tmp)
         raise

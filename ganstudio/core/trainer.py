@@ -30,10 +30,10 @@ import torch
 
 from .checkpoint import (BEST_NAME, capture_rng, latest_checkpoint, load_module_state, load_optimizer_state,
                          pack_state, prune_checkpoints, read_checkpoint, restore_rng, step_checkpoint_path,
-                         write_checkpoint, write_failure_reason)
+                         write_checkpoint)
 from .config import TrainConfig, from_dict, to_dict
 from .device import describe_device, resolve_device, resolve_precision, set_threads
-from .errors import CheckpointError, ConfigError, GanStudioError, TrainingDiverged
+from .errors import CheckpointError, ConfigError, GanStudioError, TrainingDiverged, write_failure_reason
 from .events import (CheckpointSaved, EvaluationDone, Event, Finished, HealthNote, Observer, Paused, Resumed,
                      SamplesReady, Started, StepEnded)
 from .export import save_png
