@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar,
                                QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
@@ -142,6 +142,12 @@ class UpscalePanel(ImagePanel, QWidget):
         self._tile_spin.setToolTip(self.tr("Images are upscaled in tiles that overlap, so no seams show. "
                                            "Auto picks the size from the free memory; choose a smaller size "
                                            "if the computer runs out of memory."))
+        self._ensemble_check = QCheckBox(self.tr("Best quality (8× slower)"))
+        self._ensemble_check.setObjectName("ensemble")
+        self._ensemble_check.setToolTip(self.tr(
+            "Runs the model 8 times on each image, mirrored and rotated, and averages the results: "
+            "slightly cleaner detail (about +0.1 dB on the bundled models) for 8 times the time. "
+            "Plain resampling does not change with it."))
         model_box = QGroupBox(self.tr("Upscaler"))
         model_layout = QVBoxLayout(model_box)
         model_layout.addWidget(self._model_combo)
@@ -154,6 +160,7 @@ class UpscalePanel(ImagePanel, QWidget):
         tile_form.setContentsMargins(0, 0, 0, 0)
         tile_form.addRow(self.tr("Tile size"), self._tile_spin)
         model_layout.addLayout(tile_form)
+        model_layout.addWidget(self._ensemble_check)
 
         batch_box = self._build_batch_box(
             self.tr("Upscales every open image into a folder you choose, as PNG. Subfolders are mirrored."),
@@ -256,6 +263,7 @@ class UpscalePanel(ImagePanel, QWidget):
         self._inputs.current_path_changed.connect(self._on_inputs_current_path_changed)
         self._model_combo.currentIndexChanged.connect(self._on_model_combo_current_index_changed)
         self._tile_spin.valueChanged.connect(self._save_settings)
+        self._ensemble_check.toggled.connect(self._on_ensemble_check_toggled)
         self._existing_combo.currentIndexChanged.connect(self._save_settings)
 
     def _empty_text(self) -> str:
@@ -270,6 +278,7 @@ class UpscalePanel(ImagePanel, QWidget):
         except (TypeError, ValueError):
             tile = 0
         self._tile_spin.setValue(tile)
+        self._ensemble_check.setChecked(str(s.value("ensemble", "false")).lower() == "true")
         index = self._existing_combo.findData(str(s.value("existing", "skip")))
         self._existing_combo.setCurrentIndex(max(0, index))
         self._fill_model_combo(str(s.value("model", "") or ""))
@@ -278,6 +287,7 @@ class UpscalePanel(ImagePanel, QWidget):
     def _save_settings(self) -> None:
         s = self._settings()
         s.setValue("tile", self._tile_spin.value())
+        s.setValue("ensemble", "true" if self._ensemble_check.isChecked() else "false")
         s.setValue("existing", self._existing_combo.currentData())
 
     def _remember_model(self, key: str) -> None:
@@ -516,6 +526,8 @@ class UpscalePanel(ImagePanel, QWidget):
         p = self._preview
         if p is None or p.path != self.current_input() or p.model_key != self._model_key:
             return None
+        if p.settings.ensemble != self.inference_settings().ensemble:
+            return None
         return p
 
     def _show_current(self) -> None:
@@ -537,7 +549,8 @@ class UpscalePanel(ImagePanel, QWidget):
             self._compare.set_images(image.pixels, preview.pixels)
             self._compare.set_labels(self.tr("Before: input, {w} × {h}").format(w=w, h=h),
                                      self.tr("After: {model}, {w} × {h}").format(
-                                         model=self._model_name(preview.model_key), w=ow, h=oh))
+                                         model=self._model_name(preview.model_key), w=ow, h=oh)
+                                     + (self.tr(", best quality") if preview.settings.ensemble else ""))
             self._info.setText(self.tr("{w} × {h} → {ow} × {oh} in {time}").format(
                 w=w, h=h, ow=ow, oh=oh, time=_seconds(preview.seconds)))
         self._update_actions()
@@ -561,7 +574,13 @@ class UpscalePanel(ImagePanel, QWidget):
 
     # ------------------------------------------------------------------ upscaling one image
     def inference_settings(self) -> InferenceSettings:
-        return InferenceSettings(tile=self.tile(), device=self._device)
+        ensemble = self._ensemble_check.isChecked() and self._model_key not in BASELINE_KEYS
+        return InferenceSettings(tile=self.tile(), device=self._device, ensemble=ensemble)
+
+    @Slot(bool)
+    def _on_ensemble_check_toggled(self, _checked: bool) -> None:
+        self._save_settings()
+        self._show_current()   # a result made with the other setting is no longer the one shown
 
     def upscale(self) -> None:
         """Upscale the selected image with the chosen model in the background; the result appears in

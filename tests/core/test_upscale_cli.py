@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from ganstudio.cli import build_parser, main
+from ganstudio.core.export import read_png_metadata
 from ganstudio.core.upscale.cli_commands import upscale_options_from_args
 from ganstudio.core.upscale.community import save_upscaler
 from ganstudio.core.upscale.models import build_sr_model
@@ -26,6 +27,20 @@ def test_upscale_command_writes_pngs_and_reports_failures(tmp_path: Path, capsys
     assert "1 written" in out.out and "bad.png" in out.err
     single = ["upscale", str(src / "a.jpg"), "--model", "bicubic", "--out", str(tmp_path / "o2"), "--quiet"]
     assert main(single) == 0
+    assert "ensemble" not in read_png_metadata(tmp_path / "o2" / "a.png")
+
+
+def test_upscale_ensemble_flag_is_used_and_recorded(tmp_path: Path) -> None:
+    model = save_upscaler(build_sr_model("compact", 2, features=8, blocks=1), tmp_path / "m.safetensors", {})
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 10, 3), np.uint8)).save(tmp_path / "a.png")
+    base = ["upscale", str(tmp_path / "a.png"), "--model", str(model), "--precision", "fp32", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*base, "--out", str(tmp_path / "best"), "--ensemble"]) == 0
+    meta = read_png_metadata(tmp_path / "best" / "a.png")
+    assert meta["ensemble"].startswith("8 ") and "ensemble" not in read_png_metadata(tmp_path / "plain" / "a.png")
+    with Image.open(tmp_path / "plain" / "a.png") as p, Image.open(tmp_path / "best" / "a.png") as b:
+        assert p.size == b.size == (20, 24)
+        assert not np.array_equal(np.asarray(p), np.asarray(b))
 
 
 def test_info_and_unknown_model(tmp_path: Path, capsys) -> None:

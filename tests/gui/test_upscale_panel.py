@@ -231,6 +231,49 @@ def test_corrupt_model_file_gets_a_clear_message_and_tiny_model_is_described(qtb
         assert again.shutdown(WAIT_MS)
 
 
+def test_best_quality_runs_the_ensemble_and_says_so(qtbot, panel, tmp_path):
+    from PySide6.QtWidgets import QCheckBox
+
+    from ganstudio.core.upscale.community import save_upscaler
+    from ganstudio.core.upscale.models import build_sr_model
+
+    model = save_upscaler(build_sr_model("compact", 2, features=8, blocks=1), tmp_path / "mine.safetensors")
+    choose(qtbot, panel, str(model))
+    source = tmp_path / "in" / "photo.png"
+    source.parent.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (14, 18, 3), np.uint8)).save(source)
+    open_and_show(qtbot, panel, [source])
+    with qtbot.waitSignal(panel.upscale_finished, timeout=WAIT_MS):
+        click(qtbot, panel, "upscale")
+    plain = panel.preview_pixels().copy()
+
+    best = panel.findChild(QCheckBox, "ensemble")
+    assert not best.isChecked() and "8" in best.text()
+    qtbot.mouseClick(best, Qt.MouseButton.LeftButton)
+    assert best.isChecked()
+    # the result on screen was made without it: it is no longer offered as the current one
+    assert panel.preview_pixels() is None and not panel.findChild(QAbstractButton, "export").isEnabled()
+    with qtbot.waitSignal(panel.upscale_finished, timeout=WAIT_MS):
+        click(qtbot, panel, "upscale")
+    assert panel.inference_settings().ensemble
+    assert not np.array_equal(panel.preview_pixels(), plain)
+    assert "best quality" in panel.compare_view().labels()[1]
+    target = tmp_path / "out.png"
+    with qtbot.waitSignal(panel.exported, timeout=WAIT_MS):
+        panel.export_png(target)
+    assert read_png_metadata(target)["ensemble"].startswith("8 ")
+
+    # remembered for the next session; plain resampling ignores it
+    again = UpscalePanel(device="cpu")
+    qtbot.addWidget(again)
+    try:
+        assert again.findChild(QCheckBox, "ensemble").isChecked()
+    finally:
+        assert again.shutdown(WAIT_MS)
+    choose(qtbot, panel, "bicubic-x2")
+    assert not panel.inference_settings().ensemble
+
+
 def press(widget, kind, pos, buttons=Qt.MouseButton.LeftButton) -> None:
     button = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else Qt.MouseButton.LeftButton
     event = QMouseEvent(kind, QPointF(*pos), QPointF(widget.mapToGlobal(QPoint(*pos))), button, buttons,

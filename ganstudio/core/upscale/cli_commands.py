@@ -33,6 +33,9 @@ def add_upscale_parsers(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
+    p.add_argument("--ensemble", action="store_true",
+                   help="best quality: average 8 mirrored and rotated runs of the model (8x the time; "
+                        "about +0.1 dB on the bundled models)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_upscale)
 
@@ -87,7 +90,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
     up = load_any_upscaler(args.model, scale=args.scale)
     settings = InferenceSettings(tile=args.tile, overlap=args.overlap, device=args.device,
-                                 precision=args.precision)
+                                 precision=args.precision, ensemble=args.ensemble)
     if not args.quiet:
         print(f"Model: {up.name} ({up.describe()})", file=sys.stderr)
     with _Interrupt() as stop, BatchBar(args.quiet) as bar:

@@ -190,7 +190,8 @@ def upscale_provenance(up: Upscaler, settings: InferenceSettings,
     return provenance(kind="upscale", model=up.name, model_arch=up.arch, model_sha256=model_sha256(up),
                       scale=up.scale, tile=settings.tile if settings.tile is not None else "auto",
                       overlap=settings.overlap if settings.overlap is not None else "auto",
-                      precision=settings.precision, source=source.name if source else None)
+                      precision=settings.precision, source=source.name if source else None,
+                      ensemble="8 (mirrored and rotated, averaged)" if settings.ensemble else None)
 
 
 def save_upscaled(pixels: np.ndarray, path: str | os.PathLike, *, upscaler: Upscaler,

@@ -190,11 +190,12 @@ def evaluate_crops(model: Upscaler | Callable[[torch.Tensor], torch.Tensor],
                    photos: Sequence[str | os.PathLike | np.ndarray],
                    scale: int, *, crop: int = PROTOCOL_CROP, per_image: int = PROTOCOL_CROPS_PER_IMAGE,
                    hr_downscale: int = PROTOCOL_HR_DOWNSCALE, device: str | torch.device = "cpu",
-                   precision: str = "fp32") -> EvalResult:
+                   precision: str = "fp32", ensemble: bool = False) -> EvalResult:
     """Measure an upscaler with the protocol above on held-out ``photos`` (files, or HR arrays as is).
 
     Paths are turned into HR by ``protocol_hr`` (Lanczos /``hr_downscale``); arrays are used as
     the HR images directly. fp32 by default so the figures do not depend on the CPU's bf16 support.
+    ``ensemble`` measures the self-ensemble of tiling.py (the app's "Best quality").
     """
     hr_images = [protocol_hr(p, hr_downscale) if not isinstance(p, np.ndarray) else p for p in photos]
     crops = protocol_crops(hr_images, scale, crop, per_image)
@@ -203,7 +204,7 @@ def evaluate_crops(model: Upscaler | Callable[[torch.Tensor], torch.Tensor],
     scores = []
     for hr in crops:
         lr = downscale_uint8(hr, scale)
-        sr = upscale_array(model, lr, scale, tile=0, device=device, precision=precision)
+        sr = upscale_array(model, lr, scale, tile=0, device=device, precision=precision, ensemble=ensemble)
         bic = resample_array(lr, scale, "bicubic")
         scores.append((min(psnr(sr, hr, scale), PSNR_CAP), ssim(sr, hr, scale),
                        min(psnr(bic, hr, scale), PSNR_CAP), ssim(bic, hr, scale)))

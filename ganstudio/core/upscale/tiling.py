@@ -9,6 +9,12 @@ both tiles are exact. Blending exact values changes nothing, so tiled output equ
 output up to float rounding; for community models whose receptive field is larger than the
 margin (transformers, deep ESRGANs) the feathering hides what differs.
 
+Self-ensemble (``ensemble=True``, the app's "Best quality"): each tile is also run mirrored and
+rotated (the 8 symmetries of the square), each result is turned back and the 8 are averaged. It
+costs 8 times the time; measured on the held-out photos it adds about 0.1 dB (x2 +1.99 -> +2.10 dB
+over bicubic, x4 +1.30 -> +1.36). A receptive radius is the same in every direction, so tiles stay
+exact under the symmetries.
+
 Memory: the output is a uint8 array filled band by band. Only the current row of tiles is held as
 float32 (one band of ``tile * scale`` output rows); finished rows are rounded to uint8 at once.
 """
@@ -114,11 +120,12 @@ class InferenceSettings:
     device: str = "auto"            # "auto" | "cpu" | "cuda" | "mps"
     precision: str = "auto"         # "auto" (bf16 where native) | "fp32" | "bf16" | "fp16"
     channels_last: bool = True      # NHWC layout: several times faster convolutions on CPUs and GPUs
+    ensemble: bool = False          # average the 8 mirrored/rotated runs of each tile (8x the time)
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``upscale_array``."""
         return {"tile": self.tile, "overlap": self.overlap, "device": self.device,
-                "precision": self.precision, "channels_last": self.channels_last}
+                "precision": self.precision, "channels_last": self.channels_last, "ensemble": self.ensemble}
 
 
 def baseline(method: str, scale: int) -> Upscaler:
@@ -247,7 +254,7 @@ def _autocast_dtype(upscaler: Upscaler, precision: str, device: torch.device) ->
 def upscale_array(model: Upscaler | Callable[[torch.Tensor], torch.Tensor], image: np.ndarray,
                   scale: int | None = None, *, tile: int | None = None, overlap: int | None = None,
                   device: str | torch.device = "auto", precision: str = "auto", channels_last: bool = True,
-                  progress: ProgressFn | None = None,
+                  ensemble: bool = False, progress: ProgressFn | None = None,
                   should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Upscale a uint8 HxW or HxWxC image (C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) tile by tile.
 
@@ -259,6 +266,7 @@ def upscale_array(model: Upscaler | Callable[[torch.Tensor], torch.Tensor], imag
         device, precision: as in device.resolve_device / resolve_precision ("auto": bf16 on CPUs
             with native bf16, where the network allows it).
         channels_last: NHWC layout (several times faster on CPU oneDNN and on GPUs).
+        ensemble: self-ensemble, see the module's docstring (a little sharper, 8 times slower).
         progress: called with (tiles done, tiles total).
         should_stop: checked before every tile; True raises ``UpscaleCancelled``.
 
@@ -286,7 +294,7 @@ def upscale_array(model: Upscaler | Callable[[torch.Tensor], torch.Tensor], imag
         tile = auto_tile_size(up, dev, image.shape[1], colour_channels, overlap)
     elif tile < 0:
         raise ConfigError(f"tile must be 0 (no tiling) or a positive size, got {tile}.")
-    runner = _TileRunner(up, dev, _autocast_dtype(up, precision, dev), channels_last, tile, overlap)
+    runner = _TileRunner(up, dev, _autocast_dtype(up, precision, dev), channels_last, tile, overlap, ensemble)
     passes = [colour] + ([alpha] if alpha_needs_model else [])
     total = sum(runner.count_tiles(p) for p in passes)
     done = [0]
@@ -314,8 +322,9 @@ def upscale_array(model: Upscaler | Callable[[torch.Tensor], torch.Tensor], imag
 
 class _TileRunner:
     def __init__(self, up: Upscaler, device: torch.device, dtype: torch.dtype | None, channels_last: bool,
-                 tile: int, overlap: int) -> None:
+                 tile: int, overlap: int, ensemble: bool = False) -> None:
         self.up, self.device, self.dtype, self.channels_last = up, device, dtype, channels_last
+        self.ensemble = ensemble
         self.overlap = overlap
         if overlap >= 2 * up.context:
             self.margin, self.feather = up.context, overlap - 2 * up.context
@@ -345,7 +354,14 @@ class _TileRunner:
         return y
 
     def _image(self, x: torch.Tensor) -> torch.Tensor:
-        return self._call(x, self.up.call, self.up.scale)
+        if not self.ensemble:
+            return self._call(x, self.up.call, self.up.scale)
+        total: torch.Tensor | None = None
+        for turns, mirror in SYMMETRIES:
+            y = _unturn(self._call(_turn(x, turns, mirror), self.up.call, self.up.scale), turns, mirror)
+            total = y.clone() if total is None else total.add_(y)
+        assert total is not None
+        return total.div_(len(SYMMETRIES))
 
     def _call(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], factor: int) -> torch.Tensor:
         """``fn(x)`` in the runner's layout and precision, as float32; its sides must be ``factor``
@@ -367,7 +383,7 @@ class _TileRunner:
         ``_on_grid`` (a view where possible). Not clamped: the caller clamps the blend, which is the
         same where tiles agree."""
         s = self.up.scale
-        if self.up.phases is not None and c == self.up.in_channels:
+        if self.up.phases is not None and c == self.up.in_channels and not self.ensemble:
             z = self._call(x, self.up.phases, 1)[0]                    # (c*s*s, h, w)
             z = z[:, oy // s: (oy + rows) // s, ox // s: (ox + cols) // s]
             return z.unflatten(0, (c, s, s)).permute(3, 1, 4, 2, 0).cpu()
@@ -410,6 +426,24 @@ class _TileRunner:
             out_t[y0:next_y0].copy_(band[:done].mul_(255).add_(0.5).clamp_(0, 255))
             carry = band[done:] if j + 1 < len(rows) else None
         return out
+
+
+#: the 8 symmetries of the square, as (quarter turns, mirrored first)
+SYMMETRIES = tuple((turns, mirror) for mirror in (False, True) for turns in range(4))
+
+
+def _turn(x: torch.Tensor, turns: int, mirror: bool) -> torch.Tensor:
+    """An NCHW batch mirrored left-right (if ``mirror``), then turned ``turns`` quarter turns."""
+    if mirror:
+        x = x.flip(-1)
+    return torch.rot90(x, turns, (-2, -1)) if turns else x
+
+
+def _unturn(y: torch.Tensor, turns: int, mirror: bool) -> torch.Tensor:
+    """The inverse of ``_turn``: a result brought back to the input's orientation."""
+    if turns:
+        y = torch.rot90(y, -turns, (-2, -1))
+    return y.flip(-1) if mirror else y
 
 
 def _on_grid(t: torch.Tensor, s: int) -> torch.Tensor:
