@@ -68,6 +68,9 @@ def test_community_compact_tiles_exactly(tmp_path: Path) -> None:
     save_file(net.state_dict(), str(path))
     up = load_any_upscaler(path)
     assert up.context == 2 + 3
+    # its working memory is estimated from its width (8 features, x2 RGB), not the cautious default
+    # for unknown architectures, so automatic tiles are not needlessly small
+    assert up.bytes_per_pixel == 4 * (4 * 8 + 3 * 3 * 4)
     img = np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)
     whole = upscale_array(up, img, tile=0, device="cpu", precision="fp32")
     tiled = upscale_array(up, img, tile=24, device="cpu", precision="fp32")
