@@ -7,7 +7,9 @@ then loads the run's final checkpoint with ``load_translator`` and measures, on 
 - L1: mean absolute error in [0, 1] against the Kai targets, and SSIM (Gaussian 11x11, sigma 1.5),
 - beside the identity baseline (output = input: L1 ~0.23, SSIM ~0.18) and the ratio of the L1s,
 - the same L1 on as many training pairs (memorising shows as train L1 << test L1),
-- inference speed in output megapixels per second on a 512x512 image.
+- inference speed in output megapixels per second on a 512x512 image,
+- the held-out L1 and SSIM again with the app's "Best quality" (``ensemble``: the median of 9 runs
+  on the picture moved by up to 2 pixels; translate/inference.py), and its speed.
 
 Target (issue 5): L1 <= 0.35x the identity baseline and SSIM >= 0.62 after 10 minutes on the 2-core
 CPU. ``--check`` exits with status 1 when it is missed.
@@ -15,6 +17,7 @@ CPU. ``--check`` exits with status 1 when it is missed.
     python benchmarks/translate_quality.py                  # the 10-minute run
     python benchmarks/translate_quality.py --minutes 0.3    # a smoke run (far from the target)
     python benchmarks/translate_quality.py --set ngf=48 --config lr_g=2e-4   # try other settings
+    python benchmarks/translate_quality.py --model resources/translate-demo/model.safetensors  # no training
 """
 from __future__ import annotations
 
@@ -77,9 +80,9 @@ class HeldOut:
         train_idx, test_idx = validation_split(len(data), options.val_fraction, options.val_max)
         return cls(data, train_idx, test_idx)
 
-    def scores(self, model, indices: list[int]) -> tuple[float, float]:
+    def scores(self, model, indices: list[int], ensemble: bool = False) -> tuple[float, float]:
         """(L1 in [0, 1], SSIM) of the model's outputs against the targets, through ``translate_array``."""
-        outs = [translate_array(model, self.data.a[i].permute(1, 2, 0).numpy()) for i in indices]
+        outs = [translate_array(model, self.data.a[i].permute(1, 2, 0).numpy(), ensemble=ensemble) for i in indices]
         out = torch.stack([torch.from_numpy(o).permute(2, 0, 1) for o in outs]).float() / 255
         target = torch.stack([self.data.b[i] for i in indices]).float() / 255
         return float(metrics.l1(out, target).mean()), float(metrics.ssim(out, target).mean())
@@ -110,7 +113,7 @@ def glyph_config(minutes: float, threads: int, seed: int = 0, **overrides) -> Tr
     return TrainConfig(**{**values, **overrides})
 
 
-def inference_speed(model, held: HeldOut) -> float:
+def inference_speed(model, held: HeldOut, ensemble: bool = False) -> float:
     """Output megapixels per second on a SPEED_SIDE-square mosaic of held-out glyphs."""
     tiles = [held.data.a[i] for i in held.test[:64]]
     mosaic = torch.cat([torch.cat(tiles[r * 8:(r + 1) * 8], dim=2) for r in range(8)], dim=1)
@@ -119,7 +122,7 @@ def inference_speed(model, held: HeldOut) -> float:
     translate_array(model, image)  # warm-up (kernel selection)
     t = time.perf_counter()
     for _ in range(SPEED_REPEATS):
-        translate_array(model, image)
+        translate_array(model, image, ensemble=ensemble)
     return SPEED_REPEATS * SPEED_SIDE ** 2 / 1e6 / (time.perf_counter() - t)
 
 
@@ -150,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a TranslateOptions field")
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                    help="a TrainConfig field (e.g. batch_size=32, lr_g=2e-4)")
+    p.add_argument("--model", type=Path, help="measure this translator (file or run folder) instead of training one")
     p.add_argument("--check", action="store_true", help="exit 1 if the target is missed")
     args = p.parse_args(argv)
 
@@ -161,40 +165,50 @@ def main(argv: list[str] | None = None) -> int:
     config = glyph_config(args.minutes, args.threads, args.seed, **_overrides(args.config))
 
     with tempfile.TemporaryDirectory(prefix="translate-bench-") as tmp:
-        run_dir = args.run or Path(tmp) / "run"
-        t0 = time.perf_counter()
-        finished = train(config, options, run_dir)
-        wall = time.perf_counter() - t0
-        if finished.reason not in ("completed", "time-limit"):
-            print(f"training ended: {finished.reason} {finished.message}", file=sys.stderr)
-            return 2
-        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        speed = np.mean([r["img_per_s"] for r in records[len(records) // 4:]]) if records else float("nan")
-        model = load_translator(run_dir, prefer_best=False)   # the final weights: no selection on the test set
+        if args.model is None:
+            run_dir = args.run or Path(tmp) / "run"
+            t0 = time.perf_counter()
+            finished = train(config, options, run_dir)
+            wall = time.perf_counter() - t0
+            if finished.reason not in ("completed", "time-limit"):
+                print(f"training ended: {finished.reason} {finished.message}", file=sys.stderr)
+                return 2
+            records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            speed = np.mean([r["img_per_s"] for r in records[len(records) // 4:]]) if records else float("nan")
+            model = load_translator(run_dir, prefer_best=False)   # the final weights: no selection on the test set
+        else:
+            model = load_translator(args.model)
 
         held = HeldOut.load(args.data, options)
         test_l1, test_ssim = held.scores(model, held.test)
+        best_l1, best_ssim = held.scores(model, held.test, ensemble=True)
         base_l1, base_ssim = held.identity_scores()
         train_l1, _ = held.scores(model, held.train_sample())
         mps = inference_speed(model, held)
+        best_mps = inference_speed(model, held, ensemble=True)
 
-    ratio = test_l1 / base_l1
-    epochs = finished.step * config.batch_size / len(held.train)
-    shown = {k: v for k, v in dataclasses.asdict(options).items() if k not in ("a_dir", "b_dir")}
-    print(f"\npix2pix on {args.data.name}: {len(held.train)} training / {len(held.test)} held-out pairs, "
-          f"{args.minutes:g} min on {args.threads} threads ({wall:.0f} s wall with loading)")
-    print(f"steps {finished.step} (batch {config.batch_size}, lr_g {config.lr_g:g}), {epochs:.1f} epochs, "
-          f"{speed:.0f} img/s\noptions: {json.dumps(shown)}")
-    print(f"\n{'':24}{'L1':>8}{'SSIM':>8}")
-    print(f"{'identity baseline':24}{base_l1:8.4f}{base_ssim:8.4f}")
-    print(f"{'pix2pix, held-out':24}{test_l1:8.4f}{test_ssim:8.4f}")
-    print(f"{'pix2pix, training pairs':24}{train_l1:8.4f}")
-    print(f"\nL1 ratio to baseline {ratio:.3f} (target <= {TARGET_RATIO}), SSIM {test_ssim:.3f} "
-          f"(target >= {TARGET_SSIM}), test/train L1 {test_l1 / max(train_l1, 1e-9):.2f}")
-    print(f"inference at {SPEED_SIDE}x{SPEED_SIDE}: {mps:.2f} MP/s ({model.device.type}, "
-          f"{'fp32' if model.autocast_dtype is None else str(model.autocast_dtype).replace('torch.', '')})")
+    ratio, best_ratio = test_l1 / base_l1, best_l1 / base_l1
+    print(f"\npix2pix on {args.data.name}: {len(held.train)} training / {len(held.test)} held-out pairs")
+    if args.model is None:
+        epochs = finished.step * config.batch_size / len(held.train)
+        shown = {k: v for k, v in dataclasses.asdict(options).items() if k not in ("a_dir", "b_dir")}
+        print(f"trained {args.minutes:g} min on {args.threads} threads ({wall:.0f} s wall with loading): "
+              f"steps {finished.step} (batch {config.batch_size}, lr_g {config.lr_g:g}), {epochs:.1f} epochs, "
+              f"{speed:.0f} img/s\noptions: {json.dumps(shown)}")
+    else:
+        print(f"model: {args.model} (not trained here)")
+    print(f"\n{'':34}{'L1':>8}{'ratio':>8}{'SSIM':>8}")
+    print(f"{'identity baseline':34}{base_l1:8.4f}{1:8.3f}{base_ssim:8.4f}")
+    print(f"{'pix2pix, held-out':34}{test_l1:8.4f}{ratio:8.3f}{test_ssim:8.4f}")
+    print(f"{'pix2pix, held-out, Best quality':34}{best_l1:8.4f}{best_ratio:8.3f}{best_ssim:8.4f}")
+    print(f"{'pix2pix, training pairs':34}{train_l1:8.4f}")
+    print(f"\ntargets: L1 ratio <= {TARGET_RATIO}, SSIM >= {TARGET_SSIM}; test/train L1 {test_l1 / max(train_l1, 1e-9):.2f}")
+    device = f"{model.device.type}, " + ("fp32" if model.autocast_dtype is None
+                                         else str(model.autocast_dtype).replace("torch.", ""))
+    print(f"inference at {SPEED_SIDE}x{SPEED_SIDE}: {mps:.2f} MP/s, Best quality {best_mps:.2f} MP/s ({device})")
     met = ratio <= TARGET_RATIO and test_ssim >= TARGET_SSIM
-    print("target met" if met else "target missed")
+    best_met = best_ratio <= TARGET_RATIO and best_ssim >= TARGET_SSIM
+    print(f"target {'met' if met else 'missed'} in one pass; {'met' if best_met else 'missed'} with Best quality")
     return 1 if args.check and not met else 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QLabel, QListWidget,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QLabel, QListWidget,
                                QListWidgetItem, QMessageBox, QSizePolicy, QToolButton, QVBoxLayout)
 
 from ..core.export import unique_path
@@ -227,6 +227,21 @@ class ImagePanel(PanelJobs):
 
     def set_tile(self, tile: int | None) -> None:
         self._tile_spin.setValue(int(tile or 0))
+
+    def _make_best_quality_check(self, runs: int, tooltip: str) -> QCheckBox:
+        """The "Best quality" box (``_ensemble_check``): the model runs ``runs`` times per image."""
+        self._ensemble_check = QCheckBox(self.tr("Best quality ({runs}× slower)").format(runs=runs))
+        self._ensemble_check.setObjectName("ensemble")
+        self._ensemble_check.setToolTip(tooltip)
+        return self._ensemble_check
+
+    def best_quality(self) -> bool:
+        """Whether "Best quality" (the model's self-ensemble) is chosen."""
+        return self._ensemble_check.isChecked()
+
+    def _on_ensemble_check_toggled(self, _checked: bool) -> None:
+        self._save_settings()
+        self._show_current()   # a result made with the other setting is no longer the one shown
 
     def existing_policy(self) -> str:
         """"skip" or "overwrite": what a batch does with outputs that already exist."""

@@ -37,7 +37,7 @@ from ..core.errors import GanStudioError
 from ..core.export import save_png
 from ..core.resources import resources_dir
 from ..core.translate.batch import BatchResult, translate_batch, translation_provenance
-from ..core.translate.inference import Translator, load_translator, translate_array
+from ..core.translate.inference import ENSEMBLE_SHIFTS, Translator, load_translator, translate_array
 from ..core.translate.models import count_parameters
 from ..core.upscale.batch import IMAGE_SUFFIXES
 from ..core.upscale.imageio import LoadedImage, read_image
@@ -81,6 +81,7 @@ class Translation:
     tile: int | None
     pixels: np.ndarray
     seconds: float
+    ensemble: bool = False
 
 
 def demo_dir() -> Path | None:
@@ -258,6 +259,10 @@ class TranslatePanel(ImagePanel, QWidget):
         form.addRow(self.tr("Direction"), direction_row)
         form.addRow(self.tr("Tile size"), self._tile_spin)
         layout.addLayout(form)
+        layout.addWidget(self._make_best_quality_check(len(ENSEMBLE_SHIFTS), self.tr(
+            "Translates each image 9 times, moved by a couple of pixels each way, and keeps for every "
+            "pixel the value most of the runs agree on: cleaner strokes and fewer stray marks (1.8% "
+            "lower error on the demo's unseen characters) for 9 times the time.")))
         return box
 
     def _build_inputs_box(self) -> QGroupBox:
@@ -361,6 +366,7 @@ class TranslatePanel(ImagePanel, QWidget):
         self._direction_group.buttonToggled.connect(self._on_direction_group_button_toggled)
         self._tile_spin.valueChanged.connect(self._save_settings)
         self._existing_combo.currentIndexChanged.connect(self._save_settings)
+        self._ensemble_check.toggled.connect(self._on_ensemble_check_toggled)
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
@@ -370,6 +376,7 @@ class TranslatePanel(ImagePanel, QWidget):
         except (TypeError, ValueError):
             tile = 0
         self._tile_spin.setValue(tile)
+        self._ensemble_check.setChecked(str(s.value("ensemble", "false")).lower() == "true")
         existing = self._existing_combo.findData(str(s.value("existing", "skip")))
         self._existing_combo.setCurrentIndex(max(0, existing))
         mode = str(s.value("view", "side"))
@@ -382,6 +389,7 @@ class TranslatePanel(ImagePanel, QWidget):
         s.setValue("tile", self._tile_spin.value())
         s.setValue("existing", self._existing_combo.currentData())
         s.setValue("view", self.view_mode())
+        s.setValue("ensemble", "true" if self._ensemble_check.isChecked() else "false")
 
     def _first_model(self) -> Path | None:
         """The model used last, else the demo (the first start of the panel)."""
@@ -715,7 +723,7 @@ class TranslatePanel(ImagePanel, QWidget):
         """The result that belongs to the selected image, the model and the direction, if any."""
         r = self._result
         if r is None or r.path != self.current_input() or r.model is not self._model \
-                or r.direction != self.direction():
+                or r.direction != self.direction() or r.ensemble != self.best_quality():
             return None
         return r
 
@@ -756,11 +764,11 @@ class TranslatePanel(ImagePanel, QWidget):
             self._info.setText(self.tr("{w} × {h}").format(w=w, h=h))
         else:
             self._compare.set_images(image.pixels, result.pixels)
-            self._compare.set_labels(self.tr("Input ({domain})").format(domain=source),
-                                     self.tr("Output ({domain})").format(domain=target))
+            output = self.tr("Output ({domain})").format(domain=target) + (
+                self.tr(", best quality") if result.ensemble else "")
+            self._compare.set_labels(self.tr("Input ({domain})").format(domain=source), output)
             self._side.set_images(image.pixels, result.pixels)
-            self._side.set_labels(self.tr("Input ({domain})").format(domain=source),
-                                  self.tr("Output ({domain})").format(domain=target))
+            self._side.set_labels(self.tr("Input ({domain})").format(domain=source), output)
             self._info.setText(self.tr("{w} × {h}, translated in {time}").format(
                 w=w, h=h, time=_seconds(result.seconds)))
         self._update_actions()
@@ -785,6 +793,7 @@ class TranslatePanel(ImagePanel, QWidget):
             self._status(self.tr("Open a translation model first."))
             return
         model, direction, tile, lock = self._model, self.direction(), self.tile(), self._model_lock
+        ensemble = self.best_quality()
         loaded = self._loaded if self._loaded is not None and self._loaded.path == path else None
         self._status(self.tr("Translating {name}…").format(name=path.name))
         self._show_progress(self.tr("Starting…"), -1)
@@ -795,11 +804,12 @@ class TranslatePanel(ImagePanel, QWidget):
                 started = time.monotonic()
                 try:
                     pixels = translate_array(model.translator, image.pixels, direction, tile=tile,
+                                             ensemble=ensemble,
                                              progress=lambda done, total: ctx.emit((done, total)),
                                              should_stop=ctx.should_stop)
                 except Cancelled:
                     return None
-            return Translation(path, model, direction, image, tile, pixels, time.monotonic() - started)
+            return Translation(path, model, direction, image, tile, pixels, time.monotonic() - started, ensemble)
 
         def tile_done(message: Any) -> None:
             done, total = message
@@ -830,7 +840,8 @@ class TranslatePanel(ImagePanel, QWidget):
         result = self._shown_result()
 
         def write(target: Path, overwrite: bool) -> Path:
-            meta = translation_provenance(result.model.translator, result.direction, result.path, result.tile)
+            meta = translation_provenance(result.model.translator, result.direction, result.path, result.tile,
+                                          result.ensemble)
             return save_png(result.pixels, target, meta, overwrite=overwrite, exif=result.image.exif)
 
         self._export_png(result, path, self.tr("Translate an image first."),
@@ -863,6 +874,7 @@ class TranslatePanel(ImagePanel, QWidget):
         self._remember_folder("last_output_dir", out_dir)
         sources, model, direction = list(self._sources), self._model.translator, self.direction()
         policy, tile, lock = self.existing_policy(), self.tile(), self._model_lock
+        ensemble = self.best_quality()
         self._cancel_job("translate")
         self._batch_problems.clear()
         self._batch_problems.setVisible(False)
@@ -879,7 +891,7 @@ class TranslatePanel(ImagePanel, QWidget):
 
             with lock:
                 return translate_batch(sources, out_dir, model, direction, recursive=True, existing=policy,
-                                       tile=tile, progress=on_file, tile_progress=on_tile,
+                                       tile=tile, ensemble=ensemble, progress=on_file, tile_progress=on_tile,
                                        should_stop=ctx.should_stop)
 
         self._status(self.tr("Translating {count} images into {folder}…").format(count=self._inputs.count(),

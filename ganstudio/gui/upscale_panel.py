@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragLeaveEvent, QDropEvent
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar,
                                QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
@@ -142,9 +142,7 @@ class UpscalePanel(ImagePanel, QWidget):
         self._tile_spin.setToolTip(self.tr("Images are upscaled in tiles that overlap, so no seams show. "
                                            "Auto picks the size from the free memory; choose a smaller size "
                                            "if the computer runs out of memory."))
-        self._ensemble_check = QCheckBox(self.tr("Best quality (8× slower)"))
-        self._ensemble_check.setObjectName("ensemble")
-        self._ensemble_check.setToolTip(self.tr(
+        self._make_best_quality_check(8, self.tr(
             "Runs the model 8 times on each image, mirrored and rotated, and averages the results: "
             "slightly cleaner detail (about +0.1 dB on the bundled models) for 8 times the time. "
             "Plain resampling does not change with it."))
@@ -574,13 +572,9 @@ class UpscalePanel(ImagePanel, QWidget):
 
     # ------------------------------------------------------------------ upscaling one image
     def inference_settings(self) -> InferenceSettings:
-        ensemble = self._ensemble_check.isChecked() and self._model_key not in BASELINE_KEYS
+        ensemble = self.best_quality() and self._model_key not in BASELINE_KEYS
         return InferenceSettings(tile=self.tile(), device=self._device, ensemble=ensemble)
 
-    @Slot(bool)
-    def _on_ensemble_check_toggled(self, _checked: bool) -> None:
-        self._save_settings()
-        self._show_current()   # a result made with the other setting is no longer the one shown
 
     def upscale(self) -> None:
         """Upscale the selected image with the chosen model in the background; the result appears in

@@ -70,6 +70,10 @@ def test_cli_translate(tmp_path, model_file, capsys):
     assert "broken.png" in capsys.readouterr().err
     assert main(["translate", str(src / "a.png"), "--model", str(model_file), "--out", str(tmp_path / "o2"),
                  "--direction", "BtoA", "--quiet"]) == 2    # a pix2pix model has no B -> A
+    assert "ensemble" not in read_png_metadata(tmp_path / "out" / "a.png")
+    assert main(["translate", str(src / "a.png"), "--model", str(model_file), "--out", str(tmp_path / "best"),
+                 "--ensemble", "--quiet", "--precision", "fp32"]) == 0
+    assert read_png_metadata(tmp_path / "best" / "a.png")["ensemble"].startswith("9 ")
 
 
 def test_cli_train_translate_options(tmp_path):

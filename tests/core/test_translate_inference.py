@@ -103,6 +103,43 @@ def test_tiled_matches_untiled_within_tolerance(unet_translator, cycle_translato
         assert np.abs(tiled - whole).mean() / 255 < 0.002
 
 
+def test_best_quality_keeps_the_picture_in_place(monkeypatch, unet_translator):
+    # with a translation that changes nothing, the 9 moved-and-moved-back runs agree away from the
+    # borders: a shift undone the wrong way, or by the wrong amount, would move the picture
+    from ganstudio.core.translate import inference
+
+    original = inference.translate_array
+    monkeypatch.setattr(inference, "translate_array", lambda model, img, *a, **k: img.copy())
+    image = (np.random.default_rng(3).random((23, 31, 3)) * 255).astype(np.uint8)
+    out = original(unet_translator, image, ensemble=True)
+    assert out.shape == image.shape
+    assert np.array_equal(out[2:-2, 2:-2], image[2:-2, 2:-2])
+
+
+def test_best_quality_is_the_median_of_nine_shifted_runs(unet_translator):
+    image = _smooth_image(40, 44, 4).copy()          # with transparency
+    image[:, :10, 3] = 0
+    seen = []
+    best = translate_array(unet_translator, image, ensemble=True, progress=lambda d, n: seen.append((d, n)))
+    assert best.shape == (40, 44, 4) and np.array_equal(best[:, :, 3], image[:, :, 3])
+    assert seen[-1] == (9, 9) and [d for d, _ in seen] == list(range(1, 10))
+
+    def moved(a: np.ndarray, dy: int, dx: int) -> np.ndarray:   # a[y - dy, x - dx], edges repeated
+        h, w = a.shape[:2]
+        ys = np.clip(np.arange(h) - dy, 0, h - 1)
+        xs = np.clip(np.arange(w) - dx, 0, w - 1)
+        return a[ys][:, xs]
+
+    runs = [moved(translate_array(unet_translator, moved(image, dy, dx)), -dy, -dx)
+            for dy in (-2, 0, 2) for dx in (-2, 0, 2)]
+    median = np.median(np.stack(runs), axis=0).astype(np.uint8)
+    assert np.array_equal(best[:, :, :3], median[:, :, :3])      # and the alpha is the input's own
+    plain = translate_array(unet_translator, image)
+    assert not np.array_equal(best[:, :, 0], plain[:, :, 0])
+    with pytest.raises(Cancelled):
+        translate_array(unet_translator, image, ensemble=True, should_stop=lambda: True)
+
+
 def test_cyclegan_directions_and_cancel(cycle_translator, unet_translator):
     grey = _smooth_image(24, 24, 1)
     colour = translate_array(cycle_translator, grey, "AtoB")

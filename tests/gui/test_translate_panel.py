@@ -124,6 +124,33 @@ def test_translate_an_odd_sized_image_compare_and_export_with_provenance(qtbot, 
     assert again.args == [str(target.with_name("odd-kai-1.png"))]
 
 
+def test_best_quality_translates_nine_times_and_says_so(qtbot, make_panel, tmp_path):
+    from PySide6.QtWidgets import QCheckBox
+
+    model_file = tiny_model(tmp_path / "models" / "glyphs.safetensors")
+    panel = make_panel()
+    open_model(qtbot, panel, model_file)
+    source = png(tmp_path / "in" / "g.png", size=(30, 26))
+    open_and_show(qtbot, panel, [source])
+    with qtbot.waitSignal(panel.translation_finished, timeout=WAIT_MS):
+        click(qtbot, panel, "translate")
+    plain = panel.output_pixels().copy()
+    best = panel.findChild(QCheckBox, "ensemble")
+    assert "9" in best.text() and not best.isChecked()
+    qtbot.mouseClick(best, Qt.MouseButton.LeftButton)
+    assert panel.output_pixels() is None          # the result shown was made the other way
+    with qtbot.waitSignal(panel.translation_finished, timeout=WAIT_MS):
+        click(qtbot, panel, "translate")
+    assert panel.output_pixels().shape == plain.shape and not np.array_equal(panel.output_pixels(), plain)
+    assert "best quality" in panel.side_by_side_view().panes()[1].labels()[0]
+    target = tmp_path / "best.png"
+    with qtbot.waitSignal(panel.exported, timeout=WAIT_MS):
+        panel.export_png(target)
+    assert read_png_metadata(target)["ensemble"].startswith("9 ")
+    again = make_panel()                          # remembered for the next session
+    assert again.findChild(QCheckBox, "ensemble").isChecked()
+
+
 def test_cyclegan_translates_back_and_the_next_session_reopens_it(qtbot, make_panel, tmp_path):
     model_file = tiny_model(tmp_path / "cycle.safetensors", cycle=True)
     panel = make_panel()

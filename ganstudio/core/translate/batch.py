@@ -20,7 +20,7 @@ import numpy as np
 from ..export import provenance, save_png
 from ..upscale.batch import BatchItem, BatchResult, run_batch
 from ..upscale.imageio import read_image
-from .inference import Progress, Translator, translate_array
+from .inference import ENSEMBLE_SHIFTS, Progress, Translator, translate_array
 
 BatchProgress = Callable[[int, int, "Path | None"], None] | None
 
@@ -28,11 +28,12 @@ __all__ = ["BatchResult", "translate_batch", "translate_file", "translation_prov
 
 
 def translation_provenance(model: Translator, direction: str, source: Path | None = None,
-                           tile: int | None = None) -> dict[str, str]:
+                           tile: int | None = None, ensemble: bool = False) -> dict[str, str]:
     """The PNG text chunks that say how a translated image was made."""
     return provenance(kind="translate", model=model.name, model_sha256=model.sha256, direction=direction,
                       domains=_domains(model, direction), tile="auto" if tile is None else tile,
-                      source=source.name if source else None)
+                      source=source.name if source else None,
+                      ensemble=f"{len(ENSEMBLE_SHIFTS)} (shifted, median)" if ensemble else None)
 
 
 def _domains(model: Translator, direction: str) -> str | None:
@@ -44,12 +45,13 @@ def _domains(model: Translator, direction: str) -> str | None:
 
 
 def translate_file(source: str | os.PathLike, target: str | os.PathLike, model: Translator, direction: str = "AtoB",
-                   *, tile: int | None = None, overwrite: bool = False, progress: Progress = None,
-                   should_stop: Callable[[], bool] | None = None) -> Path:
+                   *, tile: int | None = None, ensemble: bool = False, overwrite: bool = False,
+                   progress: Progress = None, should_stop: Callable[[], bool] | None = None) -> Path:
     """Read, translate and write one image as PNG (same size as the input)."""
     image = read_image(source)
-    out = translate_array(model, image.pixels, direction, tile=tile, progress=progress, should_stop=should_stop)
-    meta = translation_provenance(model, direction, Path(source), tile)
+    out = translate_array(model, image.pixels, direction, tile=tile, ensemble=ensemble, progress=progress,
+                          should_stop=should_stop)
+    meta = translation_provenance(model, direction, Path(source), tile, ensemble)
     return save_png(_squeeze(out), target, meta, overwrite=overwrite, exif=image.exif)
 
 
@@ -59,7 +61,8 @@ def _squeeze(a: np.ndarray) -> np.ndarray:
 
 def translate_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, model: Translator,
                     direction: str = "AtoB", *, recursive: bool = False, existing: str = "skip",
-                    tile: int | None = None, progress: BatchProgress = None, tile_progress: Progress = None,
+                    tile: int | None = None, ensemble: bool = False, progress: BatchProgress = None,
+                    tile_progress: Progress = None,
                     should_stop: Callable[[], bool] | None = None) -> BatchResult:
     """Translate files and folders into ``out_dir``, continuing past files that fail.
 
@@ -72,8 +75,8 @@ def translate_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathL
     model.generator(direction)   # a wrong direction is one error, not one per file
 
     def process(item: BatchItem, overwrite: bool, on_tile: Progress, stop: Callable[[], bool] | None) -> Path:
-        return translate_file(item.source, item.target, model, direction, tile=tile, overwrite=overwrite,
-                              progress=on_tile, should_stop=stop)
+        return translate_file(item.source, item.target, model, direction, tile=tile, ensemble=ensemble,
+                              overwrite=overwrite, progress=on_tile, should_stop=stop)
 
     return run_batch(inputs, out_dir, process, recursive=recursive, existing=existing, progress=progress,
                      tile_progress=tile_progress, should_stop=should_stop)

