@@ -100,6 +100,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help="folder of the `pairs_cjk_64` dataset")
     parser.add_argument("--prepare", action="store_true", help="stage the inputs and the model, then quit")
+    parser.add_argument("--best-quality", action="store_true", help="tick \"Best quality\" before translating")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     demo = demo_folder()
@@ -139,6 +140,10 @@ def main() -> int:
     panel.inputs_opened.connect(select_the_grid)
     panel.input_shown.connect(translate_when_shown)
     panel.set_view_mode("side")
+    if args.best_quality:
+        from PySide6.QtWidgets import QCheckBox
+
+        panel.findChild(QCheckBox, "ensemble").setChecked(True)
     panel.open_model(model)
     panel.open_paths([grid.parent])
     code = app.exec()
