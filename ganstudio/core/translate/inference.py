@@ -23,11 +23,11 @@ context differences far more than trained ones).
 
 "Best quality" (``ensemble=True``): the image is translated 9 times, its picture moved by -2, 0
 and +2 pixels in each direction inside the same frame (edge pixels fill the uncovered strip),
-each output is moved back, and the per-pixel median is kept. The shifts move the picture against the network's stride grid, so the 9 outputs differ
-where the network is unsure, and the median keeps what most of them agree on. On the glyph
-benchmark's held-out characters it lowers L1 by 1.8% (demo model: 0.0818 -> 0.0804) and raises
-SSIM 0.640 -> 0.645, at 9 times the time. Shifts of 1 pixel gave 1.3%; a 5x5 grid of 1-pixel
-steps (25 runs) 1.9%.
+each output is moved back, and the per-pixel median is kept. The shifts move the picture against
+the network's stride grid, so the 9 outputs differ where the network is unsure, and the median
+keeps what most of them agree on. On the glyph benchmark's held-out characters it lowers L1 by
+1.8% (demo model: 0.0818 -> 0.0803) and raises SSIM 0.640 -> 0.645, at 9 times the time. Shifts
+of 1 pixel gave 1.3%; a 5x5 grid of 1-pixel steps (25 runs) 1.9%.
 
 A Translator is not for concurrent use from two threads (instance-norm statistics are switched
 on the shared modules while a tiled image is processed).
