@@ -160,12 +160,14 @@ def relocate_data(run_dir: str | os.PathLike, folders: dict[str, str]) -> Any:
 
 def resume_run(run_dir: str | os.PathLike, *, steps: int | None = None, minutes: float | None = None,
                threads: int | None = None, device: str | None = None, data: dict[str, str] | None = None,
-               **kwargs: Any) -> Finished:
+               sample_seconds: float | None = None, **kwargs: Any) -> Finished:
     """Continue a run from its latest checkpoint.
 
     ``steps``/``minutes`` replace its limits (``minutes`` counts this session's training time);
     ``threads``/``device`` let it continue on other hardware; ``data`` gives the new place of image
-    folders that moved (see ``relocate_data``). Everything else stays as configured.
+    folders that moved (see ``relocate_data``); ``sample_seconds`` turns on (or changes) the
+    clock-driven preview, which the app wants for a run started from the command line.
+    Everything else stays as configured.
     """
     if data:
         relocate_data(run_dir, data)
@@ -176,6 +178,8 @@ def resume_run(run_dir: str | os.PathLike, *, steps: int | None = None, minutes:
         config = replace(config, threads=threads)
     if device is not None:
         config = replace(config, device=device)
+    if sample_seconds is not None:
+        config = replace(config, sample_seconds=sample_seconds)
     return train(config, options, run_dir, resume=True, **kwargs)
 
 

@@ -57,7 +57,7 @@ from .widgets.sample_view import SampleView
 from .widgets.task_translate import TranslateDataReport, TranslateDataView, check_translate_data
 from .widgets.task_views import (TASKS, chart_layout, chart_title, describe_evaluation, preview_texts,
                                  task_description, task_name)
-from .widgets.training_form import MACHINE_OPTIONS, TrainingForm
+from .widgets.training_form import GUI_SAMPLE_SECONDS, MACHINE_OPTIONS, TrainingForm
 
 log = logging.getLogger(__name__)
 
@@ -800,8 +800,9 @@ class TrainPanel(QWidget):
 
         def work(ctx: JobContext) -> ev.Finished:
             ctx.emit(read_history(run_dir, done))
-            return resume_run(run_dir, steps=steps, observers=[ctx.emit], should_stop=ctx.should_stop, pause=pause,
-                              progress=ctx.progress)
+            # a run started from the command line has no clock-driven preview: the app wants one
+            return resume_run(run_dir, steps=steps, sample_seconds=GUI_SAMPLE_SECONDS, observers=[ctx.emit],
+                              should_stop=ctx.should_stop, pause=pause, progress=ctx.progress)
 
         self._launch(work, pause, run_dir, limit_s, config.task, getattr(options, "mode", ""))
 

@@ -158,6 +158,11 @@ def test_earlier_runs_can_be_resumed_and_loaded_into_generate(qtbot, make_panel,
     assert [s for s, _ in list_step_checkpoints(run / "checkpoints")][-1] == 20
     # the chart shows the earlier history too: steps 5, 10 from before, 15, 20 now
     assert panel.loss_chart.point_count() == 4
+    # the run came from the command line (no clock-driven preview); the app's resume turns it on
+    from ganstudio.core.trainer import load_run_config
+    from ganstudio.gui.widgets.training_form import GUI_SAMPLE_SECONDS
+
+    assert load_run_config(run)[0].sample_seconds == GUI_SAMPLE_SECONDS
 
 
 def test_resuming_a_run_whose_images_moved_asks_where_they_are(qtbot, make_panel, tiny_folder, prefs, tmp_path,
