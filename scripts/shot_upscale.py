@@ -45,6 +45,7 @@ def stage_photos(source: Path) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="folder of the `photos` dataset")
+    parser.add_argument("--best-quality", action="store_true", help="tick \"Best quality\" before upscaling")
     args = parser.parse_args()
     photos = stage_photos(args.photos)
 
@@ -84,6 +85,10 @@ def main() -> int:
 
     panel.inputs_opened.connect(select_the_ladybird)
     panel.input_shown.connect(upscale_when_shown)
+    if args.best_quality:
+        from PySide6.QtWidgets import QCheckBox
+
+        panel.findChild(QCheckBox, "ensemble").setChecked(True)
     panel.upscale_finished.connect(zoom_on_detail)
     panel.choose_model("bundled-x2" if "bundled-x2" in available_bundled() else "lanczos-x2")
     panel.open_paths([STAGE])
