@@ -81,12 +81,13 @@ def test_any_size_round_trips_to_the_same_size(unet_translator, shape):
     image = _smooth_image(shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
     if len(shape) == 2:
         image = image[:, :, 0]
-    out = translate_array(unet_translator, image)
-    assert out.shape[:2] == shape[:2] and out.dtype == np.uint8
-    if len(shape) == 3 and shape[2] == 4:          # alpha comes back
-        assert out.shape[2] == 4 and np.array_equal(out[:, :, 3], image[:, :, 3])
-    else:
-        assert out.shape[2] == 1                     # the generator's own channels (grey here)
+    for ensemble in (False, True):
+        out = translate_array(unet_translator, image, ensemble=ensemble)
+        assert out.shape[:2] == shape[:2] and out.dtype == np.uint8
+        if len(shape) == 3 and shape[2] == 4:          # alpha comes back
+            assert out.shape[2] == 4 and np.array_equal(out[:, :, 3], image[:, :, 3])
+        else:
+            assert out.shape[2] == 1                     # the generator's own channels (grey here)
 
 
 @pytest.mark.parametrize("which", ["unet", "resnet"])

@@ -184,6 +184,11 @@ def test_grey_and_alpha_layouts() -> None:
     la = np.concatenate([grey, np.full((20, 24, 1), 128, np.uint8)], axis=2)
     out = upscale_array(up, la, **kw)
     assert out.shape == (40, 48, 2) and abs(int(out[:, :, 1].mean()) - 128) <= 2
+    # "Best quality" keeps every layout: grey, grey + alpha, RGBA
+    for image in (grey[:, :, 0], la, rgba):
+        best = upscale_array(up, image, ensemble=True, **kw)
+        assert best.shape == upscale_array(up, image, **kw).shape
+    assert upscale_array(up, rgba, ensemble=True, **kw)[:, :20, 3].max() <= 10
 
 
 def test_grey_network_on_colour_image_runs_per_channel() -> None:
