@@ -85,10 +85,10 @@ def main() -> int:
 
     panel.inputs_opened.connect(select_the_ladybird)
     panel.input_shown.connect(upscale_when_shown)
-    if args.best_quality:
-        from PySide6.QtWidgets import QCheckBox
+    from PySide6.QtWidgets import QCheckBox
 
-        panel.findChild(QCheckBox, "ensemble").setChecked(True)
+    # the screenshot settings persist between shots: the box shows what this shot asks for
+    panel.findChild(QCheckBox, "ensemble").setChecked(args.best_quality)
     panel.upscale_finished.connect(zoom_on_detail)
     panel.choose_model("bundled-x2" if "bundled-x2" in available_bundled() else "lanczos-x2")
     panel.open_paths([STAGE])

@@ -403,6 +403,8 @@ class UpscalePanel(ImagePanel, QWidget):
 
     def _show_model_details(self, upscaler: Upscaler) -> None:
         text = upscaler.describe()
+        if upscaler.measured_gain():
+            text += "\n" + self.tr("Measured: {gain}").format(gain=upscaler.measured_gain())
         if not upscaler.is_sr:
             text += "\n" + self.tr("This model does not enlarge images; results may not be useful.")
         self._model_details.setText(text)

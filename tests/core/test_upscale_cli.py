@@ -48,7 +48,12 @@ def test_info_and_unknown_model(tmp_path: Path, capsys) -> None:
                          {"trained_on": "test pictures"})
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "compact" in out and "x4" in out and "test pictures" in out
+    assert "compact" in out and "x4" in out and "test pictures" in out and "measured" not in out
+    # a file that records its held-out evaluation (as the bundled models do) says so
+    scored = save_upscaler(build_sr_model("compact", 2, features=8, blocks=1), tmp_path / "s.safetensors",
+                           {"eval_psnr": 30.5, "eval_psnr_bicubic": 29.25, "eval_crops": 12})
+    assert main(["info", str(scored)]) == 0
+    assert "+1.25 dB over bicubic on 12 held-out crops" in capsys.readouterr().out
     assert main(["info", str(tmp_path / "missing.pth")]) == 2
     assert "missing.pth" in capsys.readouterr().err
 

@@ -109,9 +109,11 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("channels", "grey (1)" if s.channels == 1 else "RGB (3)"), ("parameters", f"{s.params:,}"),
             ("super-resolution", "yes" if s.is_sr else f"no ({up.purpose})"),
             ("file", s.source or "built in")]
-    for key in ("degradation", "trained_on", "steps", "psnr", "psnr_bicubic", "licence"):
+    for key in ("degradation", "trained_on", "steps", "licence"):
         if key in up.info:
             rows.append((key.replace("_", " "), str(up.info[key])))
+    if up.measured_gain():
+        rows.append(("measured", up.measured_gain()))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
