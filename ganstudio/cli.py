@@ -86,7 +86,7 @@ class _Progress:
             shown["img/s"] = f"{event.images_per_second:.0f}"
             self.bar.set_postfix(shown, refresh=False)
         elif isinstance(event, ev.HealthNote):
-            (self.bar.write if self.bar else print)(f"[{event.level}] {event.message}")
+            (self.bar.write if self.bar is not None else print)(f"[{event.level}] {event.message}")
         elif isinstance(event, ev.EvaluationDone) and self.bar is not None:
             self.bar.write(f"step {event.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
                            + (" (best)" if event.best else ""))

@@ -17,6 +17,8 @@ from .tasks import TaskContext, TrainingTask, register_task
 
 #: seed of the preview latents when the run's seed is s: fixed per run so previews compare over time
 PREVIEW_SEED_OFFSET = 7_777
+#: under torchrun, each rank's augmentation stream starts this far from the previous rank's seed
+DATA_SEED_RANK_STRIDE = 1_000_003
 #: number of preview images (an 8x8 grid)
 PREVIEW_COUNT = 64
 #: batches of random latents used to recompute the EMA generator's BatchNorm statistics
@@ -67,6 +69,7 @@ class GanTask(TrainingTask):
 
     name = "gan"
     Options = GanOptions
+    supports_distributed = True
 
     def __init__(self, options: GanOptions, ctx: TaskContext) -> None:
         super().__init__(options, ctx)
@@ -77,8 +80,10 @@ class GanTask(TrainingTask):
         self.dataset_size = len(self.dataset)
         self.skipped_files = len(self.dataset.report.skipped)
         self.dataset.to_device(dev)
-        self.sampler = EpochSampler(len(self.dataset), cfg.batch_size, cfg.seed)
-        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
+        # under torchrun every rank draws the same global batch (and latents) and keeps its slice
+        self.dist = ctx.dist
+        self.sampler = EpochSampler(len(self.dataset), cfg.batch_size * ctx.dist.world, cfg.seed)
+        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1 + DATA_SEED_RANK_STRIDE * ctx.dist.rank)
         self.latent_rng = torch.Generator().manual_seed(cfg.seed + 2)
         self.latent_shape = latent_shape(options.preset, options.nz)
 
@@ -98,6 +103,14 @@ class GanTask(TrainingTask):
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas, fused=fused)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas, fused=fused)
         self.scaler = torch.amp.GradScaler(dev.type, enabled=ctx.autocast_dtype == torch.float16)
+        # the networks the steps run: DistributedDataParallel wrappers that average the gradients
+        # across ranks under torchrun (G and D themselves stay the plain modules that are saved)
+        self.G_step, self.D_step = self.G, self.D
+        if ctx.dist.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [dev.index] if dev.type == "cuda" else None
+            self.G_step, self.D_step = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
         g = torch.Generator().manual_seed(cfg.seed + PREVIEW_SEED_OFFSET)
         self.preview_latents = torch.randn(PREVIEW_COUNT, *self.latent_shape, generator=g)
         self._d_low_since: int | None = None
@@ -120,6 +133,9 @@ class GanTask(TrainingTask):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.sampler.load_state(state["sampler"])
+        if self.dist.rank > 0:   # the checkpoint holds rank 0's augmentation stream: keep this rank's own
+            self.data_rng.manual_seed(self.ctx.config.seed + 1 + DATA_SEED_RANK_STRIDE * self.dist.rank
+                                      + self.sampler.epoch * self.sampler.n + self.sampler.position)
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
 
@@ -139,28 +155,32 @@ class GanTask(TrainingTask):
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         ctx, opts = self.ctx, self.options
         dev, B = ctx.device, ctx.config.batch_size
-        real = self.dataset.batch(self.sampler.next_indices(), self.data_rng, dev,
+        shard = self.dist.shard
+        real = self.dataset.batch(shard(self.sampler.next_indices()), self.data_rng, dev,
                                   channels_last=self.memory_format == torch.channels_last)
-        z = torch.randn(B, *self.latent_shape, generator=self.latent_rng).to(dev, non_blocking=True)
+        z = shard(torch.randn(B * self.dist.world, *self.latent_shape, generator=self.latent_rng))
+        z = z.to(dev, non_blocking=True)
         scaler = self.scaler
+        G, D = self.G_step, self.D_step
 
         # Discriminator: real up, fake down. G's output is computed once and reused for G's step.
         with ctx.autocast():
-            fake = self.G(z)
+            fake = G(z)
             if self.d_batches_together:
                 # One D pass over real+fake: bigger GEMMs, half the kernel launches. Only exact for a
                 # D without BatchNorm (where batch composition cannot change the scores).
-                both = self.D(torch.cat([real, fake.detach()]))
+                both = D(torch.cat([real, fake.detach()]))
                 d_real, d_fake = both[:B], both[B:]
             else:
-                d_real = self.D(real)
-                d_fake = self.D(fake.detach())
+                d_real = D(real)
+                d_fake = D(fake.detach())
         loss_d = losses.d_loss(opts.loss, d_real, d_fake)
         self.opt_D.zero_grad(set_to_none=True)
         scaler.scale(loss_d).backward()
         scaler.step(self.opt_D)
 
-        # Generator: D's weights are frozen so backward skips their (unused) weight gradients.
+        # Generator: D's weights are frozen so backward skips their (unused) weight gradients; the
+        # plain D runs here (no gradient of D's to average across ranks)
         self.D.requires_grad_(False)
         with ctx.autocast():
             d_fake_for_g = self.D(fake)

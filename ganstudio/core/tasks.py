@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
+from .distributed import SINGLE, DistInfo
 from .errors import ConfigError
 
 
@@ -26,6 +27,7 @@ class TaskContext:
     autocast_dtype: torch.dtype | None           # None: plain fp32
     progress: Callable[[str, float], None] | None = None   # (what, fraction 0..1) while loading data
     should_stop: Callable[[], bool] | None = None          # lets a long data scan be cancelled
+    dist: DistInfo = SINGLE                                 # this process's place under torchrun
 
     def autocast(self):
         """A context manager for the forward passes (a no-op in fp32)."""
@@ -47,13 +49,15 @@ class TrainingTask(ABC):
     best_metric: ClassVar[str | None] = None
     #: TrainConfig values that suit this task better than the GAN-oriented defaults (CLI and GUI start from them)
     default_config: ClassVar[dict[str, Any]] = {}
+    #: whether the task trains under torchrun (several processes sharing each batch; distributed.py)
+    supports_distributed: ClassVar[bool] = False
 
     def __init__(self, options: Any, ctx: TaskContext) -> None:
         self.options = options
         self.ctx = ctx
         self.dataset_size = 0        # usable training examples
         self.skipped_files = 0       # files skipped as unusable (reported by the data scan)
-        self.images_per_step = ctx.config.batch_size
+        self.images_per_step = ctx.config.batch_size * ctx.dist.world   # the whole job's, under torchrun
 
     @abstractmethod
     def modules(self) -> dict[str, torch.nn.Module]:

@@ -28,11 +28,13 @@ from typing import Any
 
 import torch
 
+from . import distributed
+
 from .checkpoint import (BEST_NAME, capture_rng, latest_checkpoint, load_module_state, load_optimizer_state,
                          pack_state, prune_checkpoints, read_checkpoint, restore_rng, step_checkpoint_path,
                          write_checkpoint)
 from .config import TrainConfig, from_dict, to_dict
-from .device import describe_device, resolve_device, resolve_precision, set_threads
+from .device import default_threads, describe_device, resolve_device, resolve_precision, set_threads
 from .errors import CheckpointError, ConfigError, GanStudioError, TrainingDiverged, write_failure_reason
 from .events import (CheckpointSaved, EvaluationDone, Event, Finished, HealthNote, Observer, Paused, Resumed,
                      SamplesReady, Started, StepEnded)
@@ -193,6 +195,7 @@ class _Run:
         self.ckpt_dir = run_dir / "checkpoints"
         self.samples_dir = run_dir / "samples"
         self.step = 0
+        self.dist = distributed.SINGLE
         self.last_saved_step = -1
         self.best_value: float | None = None
         self.last_metrics: dict[str, float] = {}
@@ -203,6 +206,8 @@ class _Run:
             obs(event)
 
     def note(self, level: str, message: str) -> None:
+        if not self.dist.main:
+            return
         try:
             with open(self.run_dir / "log.txt", "a", encoding="utf-8") as f:
                 f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} step {self.step} {level}: {message}\n")
@@ -240,6 +245,17 @@ class _Run:
                           rng=capture_rng(task.rng_streams()), extra_tensors=task.extra_tensors())
 
     def save_checkpoint(self, best: bool = False, final: bool = False) -> Path | None:
+        """Write a checkpoint (rank 0 only under torchrun; the other ranks wait until it is on disk)."""
+        if not self.dist.main:
+            distributed.barrier(self.dist)
+            self.last_saved_step = self.step
+            return None
+        try:
+            return self._save_checkpoint(best, final)
+        finally:
+            distributed.barrier(self.dist)
+
+    def _save_checkpoint(self, best: bool, final: bool) -> Path | None:
         try:
             tensors, doc = self._state()
             path = write_checkpoint(step_checkpoint_path(self.ckpt_dir, self.step), tensors, doc)
@@ -289,25 +305,47 @@ class _Run:
 
     # -- the loop ------------------------------------------------------------------------------
     def execute(self) -> Finished:
+        self.dist = distributed.from_env()
+        if self.dist.active and not get_task(self.config.task).supports_distributed:
+            raise ConfigError(f"Training under torchrun is available for GAN training; a {self.config.task} run "
+                              "trains in one process (start it without torchrun).")
+        device = distributed.device_for(self.dist, resolve_device(self.config.device))
+        joined = distributed.setup(self.dist, device)
+        try:
+            return self._execute(device)
+        finally:
+            distributed.teardown(joined)
+
+    def _execute(self, device: torch.device) -> Finished:
         cfg = self.config
-        device = resolve_device(cfg.device)
+        main = self.dist.main
+        self.ctx_device = device
+        if not main:
+            self.observers = []          # rank 0 reports for the whole job
         if device.type == "cpu":
-            set_threads(cfg.threads)
+            # processes that share this machine's cores share the default thread count too
+            set_threads(cfg.threads or max(1, default_threads() // self.dist.local_world))
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         torch.manual_seed(cfg.seed)
         dtype = resolve_precision(cfg.precision, device)
-        self._prepare_dir()
-        ctx = TaskContext(cfg, device, dtype, self.progress, self.should_stop)
+        if main:
+            self._prepare_dir()
+        distributed.barrier(self.dist)   # the other ranks read the run folder only once it is there
+        ctx = TaskContext(cfg, device, dtype, self.progress, self.should_stop, self.dist)
         self.task: TrainingTask = get_task(cfg.task)(self.options, ctx)
         if self.resume:
             ck = latest_checkpoint(self.run_dir)
             if ck is None:
                 raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from.")
             self.load_checkpoint(ck)
-            self._trim_metrics()
-        self.emit(Started(self.run_dir, cfg.task, describe_device(device) + ("" if dtype is None else f", {_dtype_name(dtype)}"),
-                          cfg.steps, self.step, self.task.dataset_size, self.task.skipped_files))
+            if main:
+                self._trim_metrics()
+        where = describe_device(device) + ("" if dtype is None else f", {_dtype_name(dtype)}")
+        if self.dist.active:
+            where += f", {self.dist.world} processes (torchrun)"
+        self.emit(Started(self.run_dir, cfg.task, where, cfg.steps, self.step, self.task.dataset_size,
+                          self.task.skipped_files))
         if self.task.skipped_files:
             self.note("info", f"{self.task.skipped_files} unusable file(s) were skipped; "
                               "see the dataset report for names and reasons.")
@@ -321,15 +359,16 @@ class _Run:
             reason, message = "diverged", str(e)
             self.note("error", message)
         ckpt = None
+        distributed.check_in_sync(self.dist, self.task.modules(), device)
         if self.step > self.last_saved_step and reason != "diverged":
             ckpt = self.save_checkpoint(final=True)
-            if ckpt is None and reason != "error":   # the work since the last save is not on disk
+            if ckpt is None and reason != "error" and main:   # the work since the last save is not on disk
                 kept = f"step {self.last_saved_step}" if self.last_saved_step > 0 else "none"
                 reason, message = "error", (f"Training reached step {self.step}, but its checkpoint could not be "
                                             f"saved (see the log). The latest saved checkpoint: {kept}.")
         if ckpt is None:
             ckpt = latest_checkpoint(self.run_dir)
-        if reason in ("completed", "time-limit", "stopped") and self.step % cfg.sample_every:
+        if main and reason in ("completed", "time-limit", "stopped") and self.step % cfg.sample_every:
             self._write_preview()
         fin = Finished(self.step, reason, self.run_dir, ckpt, message, dict(self.last_metrics))
         self.emit(fin)
@@ -348,16 +387,14 @@ class _Run:
         # the clock makes the live preview move at least every sample_seconds of training.
         last_preview = time.perf_counter()
         preview_interval = cfg.sample_seconds or 0.0
-        metrics_file = open(self.run_dir / METRICS_NAME, "a", encoding="utf-8")
+        main = self.dist.main
+        metrics_file = open(self.run_dir / METRICS_NAME, "a", encoding="utf-8") if main else None
         metrics_ok = True
         try:
             while True:
-                if cfg.steps is not None and self.step >= cfg.steps:
-                    return "completed", ""
-                if cfg.minutes is not None and active_s >= cfg.minutes * 60:
-                    return "time-limit", ""
-                if self.should_stop():
-                    return "stopped", ""
+                reason = self._limit_reached(active_s)
+                if reason:
+                    return reason, ""
                 if self.pause.paused:
                     active_s += time.perf_counter() - window_start
                     self.emit(Paused(self.step))
@@ -386,7 +423,10 @@ class _Run:
                     speed = window_steps / elapsed if elapsed > 0 else 0.0
                     window_steps = 0
                     rate_steps_per_s = speed if rate_steps_per_s is None else 0.7 * rate_steps_per_s + 0.3 * speed
-                    if not all(math.isfinite(v) for v in metrics.values()):
+                    finite = all(math.isfinite(v) for v in metrics.values())
+                    if distributed.agree(self.dist, not finite, self.ctx_device):   # every rank goes back together
+                        finite = False
+                    if not finite:
                         recoveries += 1
                         if cfg.nan_policy == "stop" or recoveries > MAX_NAN_RECOVERIES:
                             raise TrainingDiverged(
@@ -398,7 +438,8 @@ class _Run:
                     self.last_metrics = metrics
                     record = {"step": self.step, "time": round(active_s, 3), **{k: round(v, 6) for k, v in metrics.items()},
                               "img_per_s": round(speed * task.images_per_step, 2)}
-                    metrics_ok = self._append_metrics(metrics_file, record, metrics_ok)
+                    if metrics_file is not None:
+                        metrics_ok = self._append_metrics(metrics_file, record, metrics_ok)
                     eta = None
                     if cfg.steps is not None and rate_steps_per_s:
                         eta = (cfg.steps - self.step) / rate_steps_per_s
@@ -409,7 +450,9 @@ class _Run:
                     for level, message in task.health(self.step, metrics):
                         self.note(level, message)
 
-                if self.step % cfg.sample_every == 0:
+                if not main:
+                    pass     # rank 0 draws the previews
+                elif self.step % cfg.sample_every == 0:
                     self._write_preview()
                     last_preview = time.perf_counter()
                 elif cfg.sample_seconds is not None and time.perf_counter() - last_preview >= preview_interval:
@@ -425,9 +468,27 @@ class _Run:
                     self.save_checkpoint()
         finally:
             try:
-                metrics_file.close()   # flushes: fails again on a full disk, which was already said
+                if metrics_file is not None:
+                    metrics_file.close()   # flushes: fails again on a full disk, which was already said
             except OSError:
                 pass
+
+    def _limit_reached(self, active_s: float) -> str:
+        """"completed", "time-limit", "stopped", or "" to go on; under torchrun the ranks agree
+        (rank 0's clock and stop button decide, so every rank stops after the same step)."""
+        cfg = self.config
+        reason = ""
+        if cfg.steps is not None and self.step >= cfg.steps:
+            reason = "completed"
+        elif cfg.minutes is not None and active_s >= cfg.minutes * 60:
+            reason = "time-limit"
+        elif self.should_stop():
+            reason = "stopped"
+        if not self.dist.active:
+            return reason
+        codes = ("", "completed", "time-limit", "stopped")
+        code = distributed.agree_code(self.dist, codes.index(reason) if self.dist.main else 0, self.ctx_device)
+        return codes[code]
 
     def _append_metrics(self, file, record: dict[str, Any], ok: bool) -> bool:
         """Append one record to metrics.jsonl. A failed write (a full disk) is said once in the log and

@@ -92,3 +92,13 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path, image_folder):
     assert "Traceback" not in err
     ckpt = latest_checkpoint(run)
     assert ckpt is not None and read_checkpoint(ckpt).step > 0
+
+
+def test_time_limited_run_prints_advice_beside_its_progress_bar(tmp_path, image_folder, capsys):
+    # a run limited by time has a progress bar without a total; advice printed beside it
+    # ("only 24 images") once crashed the CLI (tqdm refuses bool() without a total)
+    run = tmp_path / "run"
+    assert main(["train", str(image_folder), "--preset", "seed-dcgan-16", "--minutes", "0.01", "--batch-size", "4",
+                 "--out", str(run), "--threads", "1", "--log-every", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "Only 24 images" in captured.out + captured.err and "time-limit" in captured.out + captured.err
