@@ -56,6 +56,7 @@ def test_two_processes_train_one_run_that_resumes_anywhere(tmp_path):
     assert [r["step"] for r in records] == [2, 4, 6, 8]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000008.safetensors"]
     assert "2 processes (torchrun)" in done.stdout + done.stderr
+    assert (run / "log.txt").read_text().count("share this machine's CPU cores") == 1   # said once, by rank 0
     # the trainer compares the ranks' weights at the end and fails if they differ: it passed
     # a single process continues the same run, and torchrun can continue it again
     from ganstudio.cli import main
