@@ -29,7 +29,6 @@ from typing import Any
 import torch
 
 from . import distributed
-
 from .checkpoint import (BEST_NAME, capture_rng, latest_checkpoint, load_module_state, load_optimizer_state,
                          pack_state, prune_checkpoints, read_checkpoint, restore_rng, step_checkpoint_path,
                          write_checkpoint)
