@@ -7,10 +7,13 @@ DistributedDataParallel averages the gradients, and only rank 0 writes the run f
 metrics, previews, checkpoints) and reports progress. Without those variables everything runs as
 one process, as before.
 
-How a GAN step is shared (gan.py): the sampler draws one global batch of ``batch_size * world``
-images and latents from the run's seeded streams, and each rank takes its slice, so the ranks never
-train on the same images and a resumed run continues the same global sequence. Decisions that must
-be the same everywhere (stop, time limit, NaN) are agreed with one small all-reduce.
+How a step is shared: a GAN (gan.py) draws one global batch of ``batch_size * world`` images and
+latents from the run's seeded streams and each rank takes its slice, so the ranks never train on
+the same images and a resumed run continues the same global sequence; an upscaler (upscale/task.py)
+draws random patches from a stream seeded per rank. Every rank validates (identical weights give
+the same verdict, so all keep the same best checkpoint) and rank 0 writes. Decisions that must be
+the same everywhere (stop, time limit, NaN) are agreed with one small all-reduce. Translation
+training runs in one process.
 """
 from __future__ import annotations
 
@@ -46,6 +49,8 @@ class DistInfo:
 
 
 SINGLE = DistInfo()
+#: under torchrun, each rank's data/augmentation stream starts this far from the previous rank's seed
+DATA_SEED_RANK_STRIDE = 1_000_003
 
 
 def from_env() -> DistInfo:
@@ -83,9 +88,17 @@ def setup(info: DistInfo, device: torch.device) -> bool:
     return True
 
 
-def teardown(joined: bool) -> None:
+def teardown(joined: bool, together: bool = True) -> None:
+    """Leave the job. After a normal end the ranks leave together: one that tore down while another
+    still wrote its last preview aborted in Gloo ("terminate called without an active exception",
+    1 run in ~6). After an error (``together=False``) the rank leaves at once; torchrun then ends
+    the others."""
     if joined and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if together:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def agree_code(info: DistInfo, code: int, device: torch.device) -> int:
@@ -122,3 +135,19 @@ def check_in_sync(info: DistInfo, modules: dict[str, torch.nn.Module], device: t
     if max(values) - min(values) > 1e-9 * max(1.0, max(abs(v) for v in values)):
         raise RuntimeError(f"The {info.world} training processes ended with different weights "
                            f"(checksums {values}); the run is not trustworthy.")
+
+
+def wrap(info: DistInfo, module: torch.nn.Module | None, device: torch.device, *,
+         broadcast_buffers: bool = True) -> torch.nn.Module | None:
+    """``module`` wrapped in DistributedDataParallel under torchrun (its gradients are averaged
+    across ranks); the module itself (what checkpoints save) when not, or None.
+
+    ``broadcast_buffers`` copies rank 0's buffers (BatchNorm statistics) to every rank before each
+    forward; modules whose buffers are constants or evolve alike on every rank can skip it.
+    """
+    if module is None or not info.active:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                   broadcast_buffers=broadcast_buffers)

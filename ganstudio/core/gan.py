@@ -13,12 +13,12 @@ from . import fastconv, losses
 from .data import EpochSampler, Preprocess, load_dataset, make_grid, to_uint8_images
 from .errors import ConfigError
 from .models import build_gan, get_preset, latent_shape
-from .tasks import TaskContext, TrainingTask, register_task
+from .distributed import DATA_SEED_RANK_STRIDE
+from .tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 
 #: seed of the preview latents when the run's seed is s: fixed per run so previews compare over time
 PREVIEW_SEED_OFFSET = 7_777
-#: under torchrun, each rank's augmentation stream starts this far from the previous rank's seed
-DATA_SEED_RANK_STRIDE = 1_000_003
+
 #: number of preview images (an 8x8 grid)
 PREVIEW_COUNT = 64
 #: batches of random latents used to recompute the EMA generator's BatchNorm statistics
@@ -105,12 +105,7 @@ class GanTask(TrainingTask):
         self.scaler = torch.amp.GradScaler(dev.type, enabled=ctx.autocast_dtype == torch.float16)
         # the networks the steps run: DistributedDataParallel wrappers that average the gradients
         # across ranks under torchrun (G and D themselves stay the plain modules that are saved)
-        self.G_step, self.D_step = self.G, self.D
-        if ctx.dist.active:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [dev.index] if dev.type == "cuda" else None
-            self.G_step, self.D_step = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
+        self.G_step, self.D_step = wrap_for_ranks(ctx, self.G), wrap_for_ranks(ctx, self.D)
         g = torch.Generator().manual_seed(cfg.seed + PREVIEW_SEED_OFFSET)
         self.preview_latents = torch.randn(PREVIEW_COUNT, *self.latent_shape, generator=g)
         self._d_low_since: int | None = None

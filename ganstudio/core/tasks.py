@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
-from .distributed import SINGLE, DistInfo
+from .distributed import SINGLE, DistInfo, wrap
 from .errors import ConfigError
 
 
@@ -160,3 +160,9 @@ def _load_builtin_tasks() -> None:
         except ModuleNotFoundError as e:  # a task package not present in this build
             if e.name != module:
                 raise
+
+
+def wrap_for_ranks(ctx: TaskContext, module: torch.nn.Module | None, *,
+                   broadcast_buffers: bool = True) -> torch.nn.Module | None:
+    """The network a task's step should call: DistributedDataParallel under torchrun, else itself."""
+    return wrap(ctx.dist, module, ctx.device, broadcast_buffers=broadcast_buffers)

@@ -306,14 +306,17 @@ class _Run:
     def execute(self) -> Finished:
         self.dist = distributed.from_env()
         if self.dist.active and not get_task(self.config.task).supports_distributed:
-            raise ConfigError(f"Training under torchrun is available for GAN training; a {self.config.task} run "
-                              "trains in one process (start it without torchrun).")
+            raise ConfigError(f"Training under torchrun is available for GAN and upscaler training; a "
+                              f"{self.config.task} run trains in one process (start it without torchrun).")
         device = distributed.device_for(self.dist, resolve_device(self.config.device))
         joined = distributed.setup(self.dist, device)
         try:
-            return self._execute(device)
-        finally:
-            distributed.teardown(joined)
+            finished = self._execute(device)
+        except BaseException:
+            distributed.teardown(joined, together=False)   # the other ranks may be mid-step: no barrier
+            raise
+        distributed.teardown(joined)
+        return finished
 
     def _execute(self, device: torch.device) -> Finished:
         cfg = self.config
@@ -547,8 +550,9 @@ class _Run:
         if best:
             self.best_value = value
         try:
-            with open(self.run_dir / "eval.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": self.step, **metrics}) + "\n")
+            if self.dist.main:   # every rank evaluates (the same weights, the same verdict); rank 0 writes
+                with open(self.run_dir / "eval.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"step": self.step, **metrics}) + "\n")
         except OSError:
             pass
         self.emit(EvaluationDone(self.step, metrics, best))

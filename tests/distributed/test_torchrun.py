@@ -68,10 +68,26 @@ def test_two_processes_train_one_run_that_resumes_anywhere(tmp_path):
     assert load_run_config(run)[0].batch_size == 4      # per process: each step trains on 2 x 4 images
 
 
+def test_two_processes_train_an_upscaler_with_its_gan_stage_and_validation(tmp_path):
+    from tests.core.test_upscale_task import make_folder
+
+    data = make_folder(tmp_path / "hr")
+    run = tmp_path / "run"
+    done = torchrun("train-upscaler", str(data), "--scale", "2", "--patch-size", "32", "--features", "8",
+                    "--blocks", "1", "--val-crop", "32", "--val-crops", "2", "--gan", "--gan-start-step", "2",
+                    "--steps", "6", "--batch-size", "3", "--eval-every", "3", "--log-every", "2",
+                    "--threads", "1", "--precision", "fp32", "--out", str(run))
+    assert done.returncode == 0, done.stderr[-3000:]
+    # every rank validates (the same weights give the same verdict) and rank 0 alone writes it down
+    assert [json.loads(line)["step"] for line in (run / "eval.jsonl").read_text().splitlines()] == [3, 6]
+    assert (run / "checkpoints" / "best.safetensors").is_file()
+    assert "loss_d" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])   # the GAN stage ran
+
+
 def test_tasks_that_train_in_one_process_say_so(tmp_path):
     from tests.core.test_translate_data import make_pairs
 
     a, b = make_pairs(tmp_path / "pairs", n=6)
     done = torchrun("train-translate", "--paired", str(a), str(b), "--steps", "2", "--out", str(tmp_path / "r"))
     assert done.returncode != 0
-    assert "available for GAN training" in done.stderr
+    assert "available for GAN and upscaler training" in done.stderr

@@ -26,7 +26,8 @@ from torch import nn
 from ..config import TrainConfig
 from ..data import DEFAULT_MAX_PIXELS, SkippedFile, check_usable, scan_folder
 from ..errors import ConfigError, DatasetError
-from ..tasks import TaskContext, TrainingTask, register_task
+from ..distributed import DATA_SEED_RANK_STRIDE
+from ..tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 from .community import UPSCALER_FORMAT
 from .degrade import DEGRADATIONS, downscale_uint8, make_lr
 from .imageio import read_image
@@ -155,11 +156,13 @@ class UpscaleTask(TrainingTask):
     Options = UpscaleOptions
     best_metric = "psnr"
     default_config = SR_TRAIN_DEFAULTS
+    supports_distributed = True
 
     def __init__(self, options: UpscaleOptions, ctx: TaskContext) -> None:
         super().__init__(options, ctx)
         cfg, dev = ctx.config, ctx.device
-        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
+        # under torchrun each rank draws its own random patches (validation is the same everywhere)
+        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1 + DATA_SEED_RANK_STRIDE * ctx.dist.rank)
         self._load_data(options, ctx)
 
         torch.manual_seed(cfg.seed)  # weight init
@@ -176,6 +179,12 @@ class UpscaleTask(TrainingTask):
             self.D = SRDiscriminator(3, options.d_features).to(dev, memory_format=self.memory_format)
             self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas, fused=fused)
         self.scaler = torch.amp.GradScaler(dev.type, enabled=ctx.autocast_dtype == torch.float16)
+        # the networks the steps run: DistributedDataParallel wrappers under torchrun (distributed.py).
+        # No buffer broadcast: G's only buffer is the constant bicubic kernel (a lone channels_last
+        # buffer that DDP's broadcast cannot write back), and D's spectral-norm vectors evolve alike
+        # on every rank (the power iteration sees only the shared weights).
+        self.G_step = wrap_for_ranks(ctx, self.G, broadcast_buffers=False)
+        self.D_step = wrap_for_ranks(ctx, self.D, broadcast_buffers=False)
         self.eval_history: list[float] = []
         self._d_winning_since: int | None = None
 
@@ -310,6 +319,9 @@ class UpscaleTask(TrainingTask):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.eval_history = [float(v) for v in state.get("eval_history", [])]
+        if self.ctx.dist.rank > 0:   # the checkpoint holds rank 0's patch stream: keep this rank's own
+            self.data_rng.manual_seed(self.ctx.config.seed + 1 + DATA_SEED_RANK_STRIDE * self.ctx.dist.rank
+                                      + len(self.eval_history))
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
 
@@ -329,7 +341,7 @@ class UpscaleTask(TrainingTask):
         gan_on = self.D is not None and step >= opts.gan_start_step
 
         with ctx.autocast():
-            sr = self.G(lr)
+            sr = self.G_step(lr)
         loss_l1 = F.l1_loss(sr.float(), hr)
         loss_g = loss_l1
         out: dict[str, torch.Tensor] = {"loss_l1": loss_l1.detach()}
@@ -347,8 +359,8 @@ class UpscaleTask(TrainingTask):
         if gan_on:
             self.D.requires_grad_(True)
             with ctx.autocast():
-                d_real = self.D(hr).float()
-                d_fake = self.D(sr.detach()).float()
+                d_real = self.D_step(hr).float()
+                d_fake = self.D_step(sr.detach()).float()
             loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
             self.opt_D.zero_grad(set_to_none=True)
             self.scaler.scale(loss_d).backward()
