@@ -306,8 +306,7 @@ class _Run:
     def execute(self) -> Finished:
         self.dist = distributed.from_env()
         if self.dist.active and not get_task(self.config.task).supports_distributed:
-            raise ConfigError(f"Training under torchrun is available for GAN and upscaler training; a "
-                              f"{self.config.task} run trains in one process (start it without torchrun).")
+            raise ConfigError(f"A {self.config.task} run trains in one process: start it without torchrun.")
         device = distributed.device_for(self.dist, resolve_device(self.config.device))
         joined = distributed.setup(self.dist, device)
         try:

@@ -84,10 +84,18 @@ def test_two_processes_train_an_upscaler_with_its_gan_stage_and_validation(tmp_p
     assert "loss_d" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])   # the GAN stage ran
 
 
-def test_tasks_that_train_in_one_process_say_so(tmp_path):
+def test_two_processes_train_pix2pix_and_cyclegan_says_it_runs_in_one(tmp_path):
     from tests.core.test_translate_data import make_pairs
 
-    a, b = make_pairs(tmp_path / "pairs", n=6)
-    done = torchrun("train-translate", "--paired", str(a), str(b), "--steps", "2", "--out", str(tmp_path / "r"))
+    a, b = make_pairs(tmp_path / "pairs", n=30, size=(32, 32))   # 3 held out for validation
+    run = tmp_path / "run"
+    done = torchrun("train-translate", "--paired", str(a), str(b), "--crop-size", "32", "--load-size", "32",
+                    "--ngf", "4", "--ndf", "4", "--steps", "4", "--batch-size", "2", "--eval-every", "2",
+                    "--log-every", "2", "--threads", "1", "--precision", "fp32", "--out", str(run))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [json.loads(line)["step"] for line in (run / "eval.jsonl").read_text().splitlines()] == [2, 4]
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [2, 4]
+
+    done = torchrun("train-translate", "--unpaired", str(a), str(b), "--steps", "2", "--out", str(tmp_path / "c"))
     assert done.returncode != 0
-    assert "available for GAN and upscaler training" in done.stderr
+    assert "CycleGAN (unpaired) training runs in one process" in done.stderr

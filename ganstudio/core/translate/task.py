@@ -26,7 +26,8 @@ from torch import nn
 from .. import losses
 from ..data import EpochSampler, to_uint8_images
 from ..errors import ConfigError, DatasetError
-from ..tasks import TaskContext, TrainingTask, register_task
+from ..distributed import DATA_SEED_RANK_STRIDE
+from ..tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 from . import metrics
 from .data import (CHANNEL_MODES, SPLITS, Augment, PairedFolders, PairedImages, SideBySideFolder, UnpairedFolders,
                    augment, center_crops, check_crop, random_crops, to_model_range)
@@ -220,6 +221,7 @@ class TranslateTask(TrainingTask):
     Options = TranslateOptions
     best_metric = "ssim"   # validation SSIM (higher is better); unpaired runs have no validation
     default_config = TRANSLATE_TRAIN_DEFAULTS
+    supports_distributed = True   # pix2pix; CycleGAN says it trains in one process
 
     def __new__(cls, options: TranslateOptions, ctx: TaskContext):
         if cls is TranslateTask:
@@ -230,7 +232,8 @@ class TranslateTask(TrainingTask):
         super().__init__(options, ctx)
         cfg = ctx.config
         self.aug = Augment(options.crop_size, options.flip, options.shift, options.zoom)
-        self.augment_rng = torch.Generator().manual_seed(cfg.seed + SEED_AUGMENT)
+        # under torchrun each rank crops and augments its own share with its own stream
+        self.augment_rng = torch.Generator().manual_seed(cfg.seed + SEED_AUGMENT + DATA_SEED_RANK_STRIDE * ctx.dist.rank)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.fused = ctx.device.type in ("cuda", "cpu")
         self._d_low_since: int | None = None
@@ -448,12 +451,14 @@ class Pix2PixTask(TranslateTask):
         self.dataset_size = len(self.train)
         self.skipped_files = len(data.skipped)
         self._report_pairing(data)
-        self.sampler = EpochSampler(len(self.train), cfg.batch_size, cfg.seed)
+        # under torchrun every rank draws the same global batch and keeps its slice (distributed.py)
+        self.sampler = EpochSampler(len(self.train), cfg.batch_size * ctx.dist.world, cfg.seed)
 
         torch.manual_seed(cfg.seed)
         ca, cb = data.a_channels, data.b_channels
         self.G = self._generator(ca, cb)
         self.D = self._discriminator(ca + cb)
+        self.G_step, self.D_step = wrap_for_ranks(ctx, self.G), wrap_for_ranks(ctx, self.D)
         self.G_ema = self._ema_copy(self.G) if cfg.ema else None
         self.opt_G = self._optimizer_G(self.G.parameters())
         self.opt_D = self._optimizer_D(self.D.parameters())
@@ -502,24 +507,28 @@ class Pix2PixTask(TranslateTask):
         self.sampler.load_state(state["sampler"])
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
+        rank = self.ctx.dist.rank
+        if rank > 0:   # the checkpoint holds rank 0's augmentation stream: keep this rank's own
+            self.augment_rng.manual_seed(self.ctx.config.seed + SEED_AUGMENT + DATA_SEED_RANK_STRIDE * rank
+                                         + self.sampler.epoch * self.sampler.n + self.sampler.position)
 
     def _train_step(self, step: int) -> dict[str, torch.Tensor]:
         ctx, o = self.ctx, self.options
-        ab = self._batch([self.train.a, self.train.b], self.sampler.next_indices())
+        ab = self._batch([self.train.a, self.train.b], ctx.dist.shard(self.sampler.next_indices()))
         ca = self.data.a_channels
         real_a, real_b = ab[:, :ca], ab[:, ca:]
         scaler = self.scaler
 
         with ctx.autocast():
-            fake_b = self.G(real_a)
-            d_real = self.D(torch.cat([real_a, real_b], 1))
-            d_fake = self.D(torch.cat([real_a, fake_b.detach()], 1))
+            fake_b = self.G_step(real_a)
+            d_real = self.D_step(torch.cat([real_a, real_b], 1))
+            d_fake = self.D_step(torch.cat([real_a, fake_b.detach()], 1))
         loss_d = losses.d_loss(o.loss, d_real, d_fake)
         self.opt_D.zero_grad(set_to_none=True)
         scaler.scale(loss_d).backward()
         scaler.step(self.opt_D)
 
-        self.D.requires_grad_(False)
+        self.D.requires_grad_(False)   # the plain D: none of its gradients to average across ranks
         with ctx.autocast():
             d_fake_g = self.D(torch.cat([real_a, fake_b], 1))
         loss_gan = losses.g_loss(o.loss, d_fake_g)
@@ -616,6 +625,9 @@ class CycleGanTask(TranslateTask):
     best_metric = None
 
     def __init__(self, options: TranslateOptions, ctx: TaskContext) -> None:
+        if ctx.dist.active:
+            raise ConfigError("CycleGAN (unpaired) training runs in one process: start it without torchrun. "
+                              "Paired (pix2pix), GAN and upscaler training run under torchrun.")
         super().__init__(options, ctx)
         cfg, dev = ctx.config, ctx.device
         self.data = UnpairedFolders(options.a_dir, options.b_dir, load_size=options.load_size,
