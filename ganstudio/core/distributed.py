@@ -10,10 +10,11 @@ one process, as before.
 How a step is shared: a GAN (gan.py) draws one global batch of ``batch_size * world`` images and
 latents from the run's seeded streams and each rank takes its slice, so the ranks never train on
 the same images and a resumed run continues the same global sequence; an upscaler (upscale/task.py)
-draws random patches from a stream seeded per rank; pix2pix (translate/task.py) slices a global
-batch like the GAN. Every rank validates (identical weights give the same verdict, so all keep the
-same best checkpoint) and rank 0 writes. Decisions that must be the same everywhere (stop, time
-limit, NaN) are agreed with one small all-reduce. CycleGAN training runs in one process.
+draws random patches from a stream seeded per rank; pix2pix and CycleGAN (translate/task.py) slice
+global batches like the GAN, and CycleGAN's history pools are per rank. Every rank validates
+(identical weights give the same verdict, so all keep the same best checkpoint) and rank 0 writes.
+Decisions that must be the same everywhere (stop, time limit, NaN) are agreed with one small
+all-reduce.
 """
 from __future__ import annotations
 

@@ -221,7 +221,7 @@ class TranslateTask(TrainingTask):
     Options = TranslateOptions
     best_metric = "ssim"   # validation SSIM (higher is better); unpaired runs have no validation
     default_config = TRANSLATE_TRAIN_DEFAULTS
-    supports_distributed = True   # pix2pix; CycleGAN says it trains in one process
+    supports_distributed = True
 
     def __new__(cls, options: TranslateOptions, ctx: TaskContext):
         if cls is TranslateTask:
@@ -625,9 +625,6 @@ class CycleGanTask(TranslateTask):
     best_metric = None
 
     def __init__(self, options: TranslateOptions, ctx: TaskContext) -> None:
-        if ctx.dist.active:
-            raise ConfigError("CycleGAN (unpaired) training runs in one process: start it without torchrun. "
-                              "Paired (pix2pix), GAN and upscaler training run under torchrun.")
         super().__init__(options, ctx)
         cfg, dev = ctx.config, ctx.device
         self.data = UnpairedFolders(options.a_dir, options.b_dir, load_size=options.load_size,
@@ -636,9 +633,12 @@ class CycleGanTask(TranslateTask):
         check_crop(self.data.b, options.crop_size, "B")
         self.dataset_size = len(self.data.a) + len(self.data.b)
         self.skipped_files = len(self.data.skipped)
-        self.sampler_a = EpochSampler(len(self.data.a), cfg.batch_size, cfg.seed)
-        self.sampler_b = EpochSampler(len(self.data.b), cfg.batch_size, cfg.seed + 1)
-        self.pool_rng = torch.Generator().manual_seed(cfg.seed + SEED_POOL)
+        # under torchrun every rank draws the same global batches and keeps its slices; each rank
+        # keeps its own history pools (of its own fakes) with its own random stream
+        world, rank = ctx.dist.world, ctx.dist.rank
+        self.sampler_a = EpochSampler(len(self.data.a), cfg.batch_size * world, cfg.seed)
+        self.sampler_b = EpochSampler(len(self.data.b), cfg.batch_size * world, cfg.seed + 1)
+        self.pool_rng = torch.Generator().manual_seed(cfg.seed + SEED_POOL + DATA_SEED_RANK_STRIDE * rank)
         self.pool_a = ImagePool(options.pool_size, self.pool_rng)
         self.pool_b = ImagePool(options.pool_size, self.pool_rng)
 
@@ -646,6 +646,8 @@ class CycleGanTask(TranslateTask):
         ca, cb = self.data.a_channels, self.data.b_channels
         self.G_AB, self.G_BA = self._generator(ca, cb), self._generator(cb, ca)
         self.D_A, self.D_B = self._discriminator(ca), self._discriminator(cb)
+        self.G_AB_step, self.G_BA_step = wrap_for_ranks(ctx, self.G_AB), wrap_for_ranks(ctx, self.G_BA)
+        self.D_A_step, self.D_B_step = wrap_for_ranks(ctx, self.D_A), wrap_for_ranks(ctx, self.D_B)
         self.G_AB_ema = self._ema_copy(self.G_AB) if cfg.ema else None
         self.G_BA_ema = self._ema_copy(self.G_BA) if cfg.ema else None
         self.opt_G = self._optimizer_G(list(self.G_AB.parameters()) + list(self.G_BA.parameters()))
@@ -686,6 +688,12 @@ class CycleGanTask(TranslateTask):
         self.sampler_b.load_state(state["sampler_b"])
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
+        rank = self.ctx.dist.rank
+        if rank > 0:   # the checkpoint holds rank 0's streams: keep this rank's own
+            position = self.sampler_a.epoch * self.sampler_a.n + self.sampler_a.position
+            seed = self.ctx.config.seed + DATA_SEED_RANK_STRIDE * rank + position
+            self.augment_rng.manual_seed(seed + SEED_AUGMENT)
+            self.pool_rng.manual_seed(seed + SEED_POOL)
 
     def extra_tensors(self) -> dict[str, torch.Tensor]:
         s = self.options.crop_size
@@ -701,10 +709,13 @@ class CycleGanTask(TranslateTask):
 
     def _train_step(self, step: int) -> dict[str, torch.Tensor]:
         ctx, o = self.ctx, self.options
-        real_a = self._batch([self.data.a], self.sampler_a.next_indices())
-        real_b = self._batch([self.data.b], self.sampler_b.next_indices())
+        shard = ctx.dist.shard
+        real_a = self._batch([self.data.a], shard(self.sampler_a.next_indices()))
+        real_b = self._batch([self.data.b], shard(self.sampler_b.next_indices()))
         scaler = self.scaler
-        G_AB, G_BA, D_A, D_B = self.G_AB, self.G_BA, self.D_A, self.D_B
+        # the generators' step runs their DistributedDataParallel wrappers (several calls each, one
+        # backward: DDP averages the summed gradients); the frozen critics run as plain modules
+        G_AB, G_BA, D_A, D_B = self.G_AB_step, self.G_BA_step, self.D_A, self.D_B
 
         D_A.requires_grad_(False)
         D_B.requires_grad_(False)
@@ -729,8 +740,8 @@ class CycleGanTask(TranslateTask):
         with ctx.autocast():
             old_b = self.pool_b.query(fake_b.detach()).contiguous(memory_format=self.memory_format)
             old_a = self.pool_a.query(fake_a.detach()).contiguous(memory_format=self.memory_format)
-            d_real_b, d_fake_b = D_B(real_b), D_B(old_b)
-            d_real_a, d_fake_a = D_A(real_a), D_A(old_a)
+            d_real_b, d_fake_b = self.D_B_step(real_b), self.D_B_step(old_b)
+            d_real_a, d_fake_a = self.D_A_step(real_a), self.D_A_step(old_a)
         loss_d_b = losses.d_loss(o.loss, d_real_b, d_fake_b)
         loss_d_a = losses.d_loss(o.loss, d_real_a, d_fake_a)
         self.opt_D.zero_grad(set_to_none=True)
@@ -738,7 +749,7 @@ class CycleGanTask(TranslateTask):
         scaler.step(self.opt_D)
         scaler.update()
         if self.G_AB_ema is not None:
-            self._update_ema([(self.G_AB_ema, G_AB), (self.G_BA_ema, G_BA)], step)
+            self._update_ema([(self.G_AB_ema, self.G_AB), (self.G_BA_ema, self.G_BA)], step)
         return {"loss_d": (loss_d_a + loss_d_b).detach() / 2, "loss_g": loss_g.detach(),
                 "gan_ab": gan_ab.detach(), "gan_ba": gan_ba.detach(), "cycle": cycle.detach(),
                 "identity": idt.detach(), "d_real": losses.d_probability(o.loss, d_real_b.detach()),
