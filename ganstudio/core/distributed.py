@@ -50,8 +50,8 @@ class DistInfo:
 
 
 SINGLE = DistInfo()
-#: under torchrun, each rank's data/augmentation stream starts this far from the previous rank's seed
-DATA_SEED_RANK_STRIDE = 1_000_003
+#: under torchrun, rank r's own random streams are seeded this far (times r) from rank 0's
+RANK_SEED_STRIDE = 1_000_003
 
 
 def from_env() -> DistInfo:
@@ -100,6 +100,18 @@ def teardown(joined: bool, together: bool = True) -> None:
                 dist.barrier()
         finally:
             dist.destroy_process_group()
+
+
+def seed_rank_streams(info: DistInfo, streams: dict[str, torch.Generator], names: tuple[str, ...], seed: int,
+                      step: int) -> None:
+    """Give ranks other than 0 their own ``names`` streams (a task's augmentation, its patches),
+    seeded from the run's seed, the rank and the step. Rank 0 keeps its streams, so one process,
+    and rank 0 of a job, draw exactly what a single-process run draws (and resume it exactly);
+    the other ranks re-seed at the start and after every checkpoint load."""
+    if info.rank == 0:
+        return
+    for i, name in enumerate(names):
+        streams[name].manual_seed(seed + RANK_SEED_STRIDE * info.rank + 7_919 * i + step)
 
 
 def agree_code(info: DistInfo, code: int, device: torch.device) -> int:

@@ -13,7 +13,6 @@ from . import fastconv, losses
 from .data import EpochSampler, Preprocess, load_dataset, make_grid, to_uint8_images
 from .errors import ConfigError
 from .models import build_gan, get_preset, latent_shape
-from .distributed import DATA_SEED_RANK_STRIDE
 from .tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 
 #: seed of the preview latents when the run's seed is s: fixed per run so previews compare over time
@@ -70,6 +69,7 @@ class GanTask(TrainingTask):
     name = "gan"
     Options = GanOptions
     supports_distributed = True
+    rank_streams = ("data",)     # augmentation; the batch's indices and latents are global
 
     def __init__(self, options: GanOptions, ctx: TaskContext) -> None:
         super().__init__(options, ctx)
@@ -81,9 +81,8 @@ class GanTask(TrainingTask):
         self.skipped_files = len(self.dataset.report.skipped)
         self.dataset.to_device(dev)
         # under torchrun every rank draws the same global batch (and latents) and keeps its slice
-        self.dist = ctx.dist
         self.sampler = EpochSampler(len(self.dataset), cfg.batch_size * ctx.dist.world, cfg.seed)
-        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1 + DATA_SEED_RANK_STRIDE * ctx.dist.rank)
+        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
         self.latent_rng = torch.Generator().manual_seed(cfg.seed + 2)
         self.latent_shape = latent_shape(options.preset, options.nz)
 
@@ -128,9 +127,6 @@ class GanTask(TrainingTask):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.sampler.load_state(state["sampler"])
-        if self.dist.rank > 0:   # the checkpoint holds rank 0's augmentation stream: keep this rank's own
-            self.data_rng.manual_seed(self.ctx.config.seed + 1 + DATA_SEED_RANK_STRIDE * self.dist.rank
-                                      + self.sampler.epoch * self.sampler.n + self.sampler.position)
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
 
@@ -150,10 +146,10 @@ class GanTask(TrainingTask):
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         ctx, opts = self.ctx, self.options
         dev, B = ctx.device, ctx.config.batch_size
-        shard = self.dist.shard
+        shard, world = ctx.dist.shard, ctx.dist.world
         real = self.dataset.batch(shard(self.sampler.next_indices()), self.data_rng, dev,
                                   channels_last=self.memory_format == torch.channels_last)
-        z = shard(torch.randn(B * self.dist.world, *self.latent_shape, generator=self.latent_rng))
+        z = shard(torch.randn(B * world, *self.latent_shape, generator=self.latent_rng))
         z = z.to(dev, non_blocking=True)
         scaler = self.scaler
         G, D = self.G_step, self.D_step

@@ -51,6 +51,9 @@ class TrainingTask(ABC):
     default_config: ClassVar[dict[str, Any]] = {}
     #: whether the task trains under torchrun (several processes sharing each batch; distributed.py)
     supports_distributed: ClassVar[bool] = False
+    #: names in ``rng_streams()`` that each rank draws for itself under torchrun (its share's
+    #: augmentation); the others are drawn alike on every rank (the global batch's indices, latents)
+    rank_streams: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any, ctx: TaskContext) -> None:
         self.options = options

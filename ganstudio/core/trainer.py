@@ -278,7 +278,8 @@ class _Run:
             load_module_state(ckpt, name, module)
         for name, opt in task.optimizers().items():
             load_optimizer_state(ckpt, name, opt)
-        restore_rng(ckpt, task.rng_streams())
+        restore_rng(ckpt, task.rng_streams())   # rank 0's streams: the other ranks take their own again
+        distributed.seed_rank_streams(self.dist, task.rng_streams(), task.rank_streams, self.config.seed, ckpt.step)
         task.load_extra_state(ckpt.meta.get("extra_state", {}))
         task.load_extra_tensors(ckpt.group("extra"))
         self.best_value = ckpt.meta.get("best_value")
@@ -335,6 +336,7 @@ class _Run:
         distributed.barrier(self.dist)   # the other ranks read the run folder only once it is there
         ctx = TaskContext(cfg, device, dtype, self.progress, self.should_stop, self.dist)
         self.task: TrainingTask = get_task(cfg.task)(self.options, ctx)
+        distributed.seed_rank_streams(self.dist, self.task.rng_streams(), self.task.rank_streams, cfg.seed, 0)
         if self.resume:
             ck = latest_checkpoint(self.run_dir)
             if ck is None:
@@ -479,21 +481,26 @@ class _Run:
                 pass
 
     def _limit_reached(self, active_s: float) -> str:
-        """"completed", "time-limit", "stopped", or "" to go on; under torchrun the ranks agree
-        (rank 0's clock and stop button decide, so every rank stops after the same step)."""
+        """"completed", "time-limit", "stopped", or "" to go on.
+
+        Under torchrun the step limit is the same everywhere; the clock and the stop request are
+        rank 0's and are agreed only at the steps where metrics sync anyway (every ``log_every``),
+        never with a sync of their own on every step (which would stall GPUs).
+        """
         cfg = self.config
-        reason = ""
         if cfg.steps is not None and self.step >= cfg.steps:
-            reason = "completed"
-        elif cfg.minutes is not None and active_s >= cfg.minutes * 60:
+            return "completed"
+        if self.dist.active and self.step % cfg.log_every:
+            return ""
+        reason = ""
+        if cfg.minutes is not None and active_s >= cfg.minutes * 60:
             reason = "time-limit"
         elif self.should_stop():
             reason = "stopped"
         if not self.dist.active:
             return reason
-        codes = ("", "completed", "time-limit", "stopped")
-        code = distributed.agree_code(self.dist, codes.index(reason) if self.dist.main else 0, self.ctx_device)
-        return codes[code]
+        codes = ("", "time-limit", "stopped")
+        return codes[distributed.agree_code(self.dist, codes.index(reason) if self.dist.main else 0, self.ctx_device)]
 
     def _append_metrics(self, file, record: dict[str, Any], ok: bool) -> bool:
         """Append one record to metrics.jsonl. A failed write (a full disk) is said once in the log and

@@ -133,7 +133,8 @@ class ImagePanel(PanelJobs):
         self._batch_result = None              # the last batch's BatchResult
 
     def _batch_texts(self) -> BatchTexts:
-        raise NotImplementedError
+        """The wording of this panel's batch (each panel defines it: "upscaled", "translated"...)."""
+        raise NotImplementedError(f"{type(self).__name__} must say how its batch is worded")
 
     # ------------------------------------------------------------------ settings
     def _settings(self) -> QSettings:
@@ -238,6 +239,12 @@ class ImagePanel(PanelJobs):
     def best_quality(self) -> bool:
         """Whether "Best quality" (the model's self-ensemble) is chosen."""
         return self._ensemble_check.isChecked()
+
+    def _restore_best_quality(self, s: QSettings) -> None:
+        self._ensemble_check.setChecked(str(s.value("ensemble", "false")).lower() == "true")
+
+    def _save_best_quality(self, s: QSettings) -> None:
+        s.setValue("ensemble", "true" if self.best_quality() else "false")
 
     def _on_ensemble_check_toggled(self, _checked: bool) -> None:
         self._save_settings()

@@ -376,7 +376,7 @@ class TranslatePanel(ImagePanel, QWidget):
         except (TypeError, ValueError):
             tile = 0
         self._tile_spin.setValue(tile)
-        self._ensemble_check.setChecked(str(s.value("ensemble", "false")).lower() == "true")
+        self._restore_best_quality(s)
         existing = self._existing_combo.findData(str(s.value("existing", "skip")))
         self._existing_combo.setCurrentIndex(max(0, existing))
         mode = str(s.value("view", "side"))
@@ -389,7 +389,7 @@ class TranslatePanel(ImagePanel, QWidget):
         s.setValue("tile", self._tile_spin.value())
         s.setValue("existing", self._existing_combo.currentData())
         s.setValue("view", self.view_mode())
-        s.setValue("ensemble", "true" if self._ensemble_check.isChecked() else "false")
+        self._save_best_quality(s)
 
     def _first_model(self) -> Path | None:
         """The model used last, else the demo (the first start of the panel)."""

@@ -276,7 +276,7 @@ class UpscalePanel(ImagePanel, QWidget):
         except (TypeError, ValueError):
             tile = 0
         self._tile_spin.setValue(tile)
-        self._ensemble_check.setChecked(str(s.value("ensemble", "false")).lower() == "true")
+        self._restore_best_quality(s)
         index = self._existing_combo.findData(str(s.value("existing", "skip")))
         self._existing_combo.setCurrentIndex(max(0, index))
         self._fill_model_combo(str(s.value("model", "") or ""))
@@ -285,7 +285,7 @@ class UpscalePanel(ImagePanel, QWidget):
     def _save_settings(self) -> None:
         s = self._settings()
         s.setValue("tile", self._tile_spin.value())
-        s.setValue("ensemble", "true" if self._ensemble_check.isChecked() else "false")
+        self._save_best_quality(s)
         s.setValue("existing", self._existing_combo.currentData())
 
     def _remember_model(self, key: str) -> None:

@@ -119,3 +119,18 @@ def test_a_task_that_cannot_share_its_steps_says_so(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="trains in one process"):   # before joining any process group
         train(TrainConfig(steps=1, batch_size=2, threads=1), GanOptions(str(tmp_path / "images"), "seed-dcgan-16"),
               tmp_path / "run")
+
+
+def test_rank_streams_are_reseeded_on_other_ranks_only():
+    from ganstudio.core.distributed import seed_rank_streams
+
+    def streams():
+        return {"augment": torch.Generator().manual_seed(5), "indices": torch.Generator().manual_seed(6)}
+
+    first = streams()
+    seed_rank_streams(DistInfo(0, 2, 0, 2), first, ("augment",), seed=0, step=10)
+    assert torch.equal(first["augment"].get_state(), torch.Generator().manual_seed(5).get_state())  # rank 0 as one process
+    second = streams()
+    seed_rank_streams(DistInfo(1, 2, 1, 2), second, ("augment",), seed=0, step=10)
+    assert not torch.equal(second["augment"].get_state(), first["augment"].get_state())           # its own share
+    assert torch.equal(second["indices"].get_state(), first["indices"].get_state())                # global: alike

@@ -223,8 +223,12 @@ def _split_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4) or min(a.shape[:2]) < 1:
         raise ConfigError(f"Cannot translate an image array of shape {a.shape}.")
-    alpha = a[:, :, -1] if a.shape[2] in (2, 4) and a[:, :, -1].min() < 255 else None
-    return over_white(a), alpha
+    return over_white(a), _alpha_of(a)
+
+
+def _alpha_of(a: np.ndarray) -> np.ndarray | None:
+    """The alpha channel of a uint8 HxWxC array, or None when it has none or is fully opaque."""
+    return a[:, :, -1] if a.shape[2] in (2, 4) and a[:, :, -1].min() < 255 else None
 
 
 def _axis_tiles(n: int, tile: int, overlap: int, multiple: int) -> list[tuple[int, int]]:
@@ -358,7 +362,7 @@ def _ensemble(model: Translator, image: np.ndarray, direction: str, tile: int | 
     for top in range(0, h, rows):
         stack = torch.from_numpy(np.stack([r[top:top + rows] for r in runs]))
         result[top:top + rows] = stack.median(dim=0).values.numpy()
-    _, alpha = _split_input(image)
+    alpha = _alpha_of(image if image.ndim == 3 else image[:, :, None])
     if alpha is not None:   # the transparency is the input's own, not a median of moved copies
         result[:, :, -1] = alpha
     return result

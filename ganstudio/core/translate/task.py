@@ -26,7 +26,6 @@ from torch import nn
 from .. import losses
 from ..data import EpochSampler, to_uint8_images
 from ..errors import ConfigError, DatasetError
-from ..distributed import DATA_SEED_RANK_STRIDE
 from ..tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 from . import metrics
 from .data import (CHANNEL_MODES, SPLITS, Augment, PairedFolders, PairedImages, SideBySideFolder, UnpairedFolders,
@@ -222,6 +221,7 @@ class TranslateTask(TrainingTask):
     best_metric = "ssim"   # validation SSIM (higher is better); unpaired runs have no validation
     default_config = TRANSLATE_TRAIN_DEFAULTS
     supports_distributed = True
+    rank_streams = ("augment",)   # each rank crops and augments its own share
 
     def __new__(cls, options: TranslateOptions, ctx: TaskContext):
         if cls is TranslateTask:
@@ -232,8 +232,7 @@ class TranslateTask(TrainingTask):
         super().__init__(options, ctx)
         cfg = ctx.config
         self.aug = Augment(options.crop_size, options.flip, options.shift, options.zoom)
-        # under torchrun each rank crops and augments its own share with its own stream
-        self.augment_rng = torch.Generator().manual_seed(cfg.seed + SEED_AUGMENT + DATA_SEED_RANK_STRIDE * ctx.dist.rank)
+        self.augment_rng = torch.Generator().manual_seed(cfg.seed + SEED_AUGMENT)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.fused = ctx.device.type in ("cuda", "cpu")
         self._d_low_since: int | None = None
@@ -507,10 +506,6 @@ class Pix2PixTask(TranslateTask):
         self.sampler.load_state(state["sampler"])
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
-        rank = self.ctx.dist.rank
-        if rank > 0:   # the checkpoint holds rank 0's augmentation stream: keep this rank's own
-            self.augment_rng.manual_seed(self.ctx.config.seed + SEED_AUGMENT + DATA_SEED_RANK_STRIDE * rank
-                                         + self.sampler.epoch * self.sampler.n + self.sampler.position)
 
     def _train_step(self, step: int) -> dict[str, torch.Tensor]:
         ctx, o = self.ctx, self.options
@@ -623,6 +618,7 @@ class CycleGanTask(TranslateTask):
     history pools of generated images."""
 
     best_metric = None
+    rank_streams = ("augment", "pool")
 
     def __init__(self, options: TranslateOptions, ctx: TaskContext) -> None:
         super().__init__(options, ctx)
@@ -634,11 +630,10 @@ class CycleGanTask(TranslateTask):
         self.dataset_size = len(self.data.a) + len(self.data.b)
         self.skipped_files = len(self.data.skipped)
         # under torchrun every rank draws the same global batches and keeps its slices; each rank
-        # keeps its own history pools (of its own fakes) with its own random stream
-        world, rank = ctx.dist.world, ctx.dist.rank
-        self.sampler_a = EpochSampler(len(self.data.a), cfg.batch_size * world, cfg.seed)
-        self.sampler_b = EpochSampler(len(self.data.b), cfg.batch_size * world, cfg.seed + 1)
-        self.pool_rng = torch.Generator().manual_seed(cfg.seed + SEED_POOL + DATA_SEED_RANK_STRIDE * rank)
+        # keeps its own history pools (of its own fakes; ``rank_streams``)
+        self.sampler_a = EpochSampler(len(self.data.a), cfg.batch_size * ctx.dist.world, cfg.seed)
+        self.sampler_b = EpochSampler(len(self.data.b), cfg.batch_size * ctx.dist.world, cfg.seed + 1)
+        self.pool_rng = torch.Generator().manual_seed(cfg.seed + SEED_POOL)
         self.pool_a = ImagePool(options.pool_size, self.pool_rng)
         self.pool_b = ImagePool(options.pool_size, self.pool_rng)
 
@@ -688,12 +683,6 @@ class CycleGanTask(TranslateTask):
         self.sampler_b.load_state(state["sampler_b"])
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
-        rank = self.ctx.dist.rank
-        if rank > 0:   # the checkpoint holds rank 0's streams: keep this rank's own
-            position = self.sampler_a.epoch * self.sampler_a.n + self.sampler_a.position
-            seed = self.ctx.config.seed + DATA_SEED_RANK_STRIDE * rank + position
-            self.augment_rng.manual_seed(seed + SEED_AUGMENT)
-            self.pool_rng.manual_seed(seed + SEED_POOL)
 
     def extra_tensors(self) -> dict[str, torch.Tensor]:
         s = self.options.crop_size

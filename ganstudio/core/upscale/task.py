@@ -26,7 +26,6 @@ from torch import nn
 from ..config import TrainConfig
 from ..data import DEFAULT_MAX_PIXELS, SkippedFile, check_usable, scan_folder
 from ..errors import ConfigError, DatasetError
-from ..distributed import DATA_SEED_RANK_STRIDE
 from ..tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 from .community import UPSCALER_FORMAT
 from .degrade import DEGRADATIONS, downscale_uint8, make_lr
@@ -157,12 +156,12 @@ class UpscaleTask(TrainingTask):
     best_metric = "psnr"
     default_config = SR_TRAIN_DEFAULTS
     supports_distributed = True
+    rank_streams = ("data",)     # each rank draws its own random patches (validation is the same everywhere)
 
     def __init__(self, options: UpscaleOptions, ctx: TaskContext) -> None:
         super().__init__(options, ctx)
         cfg, dev = ctx.config, ctx.device
-        # under torchrun each rank draws its own random patches (validation is the same everywhere)
-        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1 + DATA_SEED_RANK_STRIDE * ctx.dist.rank)
+        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
         self._load_data(options, ctx)
 
         torch.manual_seed(cfg.seed)  # weight init
@@ -319,9 +318,6 @@ class UpscaleTask(TrainingTask):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.eval_history = [float(v) for v in state.get("eval_history", [])]
-        if self.ctx.dist.rank > 0:   # the checkpoint holds rank 0's patch stream: keep this rank's own
-            self.data_rng.manual_seed(self.ctx.config.seed + 1 + DATA_SEED_RANK_STRIDE * self.ctx.dist.rank
-                                      + len(self.eval_history))
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
 

@@ -369,7 +369,7 @@ class _TileRunner:
         total: torch.Tensor | None = None
         for turns, mirror in SYMMETRIES:
             y = _unturn(self._call(_turn(x, turns, mirror), self.up.call, self.up.scale), turns, mirror)
-            total = y.clone() if total is None else total.add_(y)
+            total = y if total is None else total.add_(y)   # the first run is unturned: its own tensor
         assert total is not None
         return total.div_(len(SYMMETRIES))
 
