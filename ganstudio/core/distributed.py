@@ -14,7 +14,7 @@ draws random patches from a stream seeded per rank; pix2pix and CycleGAN (transl
 global batches like the GAN, and CycleGAN's history pools are per rank. Every rank validates
 (identical weights give the same verdict, so all keep the same best checkpoint) and rank 0 writes.
 Decisions that must be the same everywhere (stop, time limit, NaN) are agreed with one small
-all-reduce.
+all-reduce at the steps where metrics are logged (never one per step: that would stall GPUs).
 """
 from __future__ import annotations
 
