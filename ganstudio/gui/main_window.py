@@ -28,7 +28,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QUrl, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMainWindow, QMenu, QMessageBox, QSplitter,
                                QStyle, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
@@ -47,6 +47,8 @@ _STATE_KEY = "main_window/state"
 _TAB_KEY = "main_window/current_panel"
 _SPLITTER_KEY = "splitters/{0}"
 _DEFAULT_SIZE = (1400, 900)
+#: at most this share of a smaller screen's free area for the first window
+_SCREEN_SHARE = 0.95
 
 
 class MainWindow(QMainWindow):
@@ -238,13 +240,27 @@ class MainWindow(QMainWindow):
     def _splitters(self) -> list[QSplitter]:
         return [s for s in self.findChildren(QSplitter) if s.objectName()]
 
+    def _fit_default_size(self) -> None:
+        """The first window: the default size, or most of a smaller screen (a 1366x768 laptop)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(*_DEFAULT_SIZE)
+            return
+        free = screen.availableGeometry()
+        width = min(_DEFAULT_SIZE[0], int(free.width() * _SCREEN_SHARE))
+        height = min(_DEFAULT_SIZE[1], int(free.height() * _SCREEN_SHARE))
+        self.resize(width, height)
+        frame = self.frameGeometry()
+        frame.moveCenter(free.center())
+        self.move(frame.topLeft())
+
     def _restore_layout(self) -> None:
         settings = QSettings()
         geometry = settings.value(_GEOMETRY_KEY)
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(*_DEFAULT_SIZE)
+            self._fit_default_size()
         state = settings.value(_STATE_KEY)
         if isinstance(state, QByteArray):
             self.restoreState(state)

@@ -203,6 +203,17 @@ def test_closing_during_training_can_be_refused(qtbot, make_window, tiny_folder,
         panel.stop_action.trigger()
 
 
+def test_first_window_fits_a_screen_smaller_than_its_default_size(qtbot, make_window, tiny_folder):
+    from ganstudio.gui.main_window import _DEFAULT_SIZE
+
+    window = make_window(tiny_folder)              # nothing remembered yet
+    free = window.screen().availableGeometry()     # offscreen: 800x600, smaller than the default
+    assert free.width() < _DEFAULT_SIZE[0] and free.height() < _DEFAULT_SIZE[1]
+    assert window.width() <= free.width() and window.height() <= free.height()
+    assert window.width() >= free.width() * 0.9    # but it uses the screen
+    assert free.contains(window.frameGeometry().center())
+
+
 def test_window_size_and_splitters_are_remembered(qtbot, make_window, tiny_folder):
     window = make_window(tiny_folder)
     window.resize(795, 530)     # the offscreen screen is 800x600; restoring clamps to it
