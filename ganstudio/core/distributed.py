@@ -107,11 +107,16 @@ def seed_rank_streams(info: DistInfo, streams: dict[str, torch.Generator], names
     """Give ranks other than 0 their own ``names`` streams (a task's augmentation, its patches),
     seeded from the run's seed, the rank and the step. Rank 0 keeps its streams, so one process,
     and rank 0 of a job, draw exactly what a single-process run draws (and resume it exactly);
-    the other ranks re-seed at the start and after every checkpoint load."""
+    the other ranks re-seed at the start and after every checkpoint load.
+
+    The global generator is re-seeded too: after the weights are initialised (alike everywhere) it
+    draws only dropout masks, which should differ between ranks as their images do. Nothing that
+    must stay in step across ranks may draw from it."""
     if info.rank == 0:
         return
     for i, name in enumerate(names):
         streams[name].manual_seed(seed + RANK_SEED_STRIDE * info.rank + 7_919 * i + step)
+    torch.manual_seed(seed + RANK_SEED_STRIDE * info.rank + 7_919 * len(names) + step)
 
 
 def agree_code(info: DistInfo, code: int, device: torch.device) -> int:

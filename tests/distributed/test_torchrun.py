@@ -134,3 +134,22 @@ def test_rank_streams_are_reseeded_on_other_ranks_only():
     seed_rank_streams(DistInfo(1, 2, 1, 2), second, ("augment",), seed=0, step=10)
     assert not torch.equal(second["augment"].get_state(), first["augment"].get_state())           # its own share
     assert torch.equal(second["indices"].get_state(), first["indices"].get_state())                # global: alike
+
+
+def test_other_ranks_draw_their_own_dropout_masks():
+    from ganstudio.core.distributed import seed_rank_streams
+
+    def masks(rank: int) -> torch.Tensor:
+        torch.manual_seed(3)                        # the trainer seeds every rank alike first
+        seed_rank_streams(DistInfo(rank, 2, rank, 2), {}, (), seed=0, step=10)
+        return torch.nn.functional.dropout(torch.ones(64), 0.5)
+
+    before = torch.get_rng_state()
+    try:
+        torch.manual_seed(3)
+        single = torch.nn.functional.dropout(torch.ones(64), 0.5)
+        assert torch.equal(masks(0), single)        # rank 0 draws what one process draws
+        assert not torch.equal(masks(1), single)    # rank 1 its own masks
+        assert torch.equal(masks(1), masks(1))      # reproducibly
+    finally:
+        torch.set_rng_state(before)
