@@ -251,12 +251,14 @@ class TrainPanel(QWidget):
         self.translate_data = TranslateDataView()
         self.translate_data.changed.connect(self._on_translate_data_changed)
         self.translate_data.mode_changed.connect(self._on_translate_data_mode_changed)
+        self.translate_data.fit_size_requested.connect(self._on_translate_fit_size_requested)
         self.dataset_box = QGroupBox(self.tr("Dataset"))
         dataset_layout = QVBoxLayout(self.dataset_box)
         dataset_layout.addWidget(self.folder_section)
         dataset_layout.addWidget(self.translate_data)
 
         self.form = TrainingForm()
+        self.form.translate.changed.connect(self._update_translate_size_note)
         settings = QWidget()
         settings_layout = QVBoxLayout(settings)
         settings_layout.setContentsMargins(0, 0, 4, 0)
@@ -618,6 +620,17 @@ class TrainPanel(QWidget):
         if self._train_job is None:
             self._show_run_views("translate", mode)
 
+    def _update_translate_size_note(self) -> None:
+        """Warn (with a one-click fix) when the resize and crop sizes do not suit the images found."""
+        report = self._translate_report
+        self.translate_data.show_size_note(self.form.translate.size_advice(report.min_side) if report else None)
+
+    def _on_translate_fit_size_requested(self) -> None:
+        report = self._translate_report
+        if report is None or self._train_job is not None:
+            return
+        self.form.translate.fit_to(report.min_side)   # its changed signal updates the note
+
     def _check_translate_data(self) -> None:
         """Match (paired) or count (unpaired) the A/B images in the background; the report follows."""
         self._translate_report = None
@@ -646,6 +659,7 @@ class TrainPanel(QWidget):
         self.translate_data.show_report(report)
         if report.usable():
             self._translate_report = report
+        self._update_translate_size_note()
         self.dataset_scanned.emit(report.pairs if report.mode == "paired" else report.count_a + report.count_b)
 
     def _fill_recent_menu(self) -> None:

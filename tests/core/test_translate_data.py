@@ -154,3 +154,20 @@ def test_crops_and_augmentation_keep_pairs_aligned():
     # whole-pixel shifts without zoom are exact: values stay on the uint8 grid
     z = augment(x, Augment(16, flip=False, shift=0.25), rng)
     assert torch.allclose((z + 1) * 127.5, ((z + 1) * 127.5).round(), atol=1e-3)
+
+
+def test_sizes_give_the_smallest_side_and_a_crop_that_fits(tmp_path):
+    from ganstudio.core.translate.data import fitting_crop, smallest_side
+
+    a_dir, b_dir = tmp_path / "A", tmp_path / "B"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    for name, a_size, b_size in (("x", (70, 50), (70, 60)), ("y", (90, 90), (80, 100))):
+        Image.new("RGB", a_size).save(a_dir / f"{name}.png")
+        Image.new("RGB", b_size).save(b_dir / f"{name}.png")
+    report = match_pairs(a_dir, b_dir)
+    assert report.sizes[a_dir / "x.png"] == (70, 50)
+    assert smallest_side(report.sizes[p] for pair in report.pairs for p in pair) == 50
+    assert smallest_side([(200, 64)], side_by_side=True) == 64 and smallest_side([(100, 64)], side_by_side=True) == 50
+    assert smallest_side([]) == 0
+    assert (fitting_crop(50), fitting_crop(64), fitting_crop(10)) == (48, 64, 16)

@@ -250,6 +250,33 @@ def test_unpaired_folders_are_counted(qtbot, make_panel, tiny_folder, tmp_path):
     assert "Images in A: 3 · in B: 5" in data.summary_text() and panel.start_button.isEnabled()
 
 
+def test_small_images_get_a_size_note_with_a_one_click_fit(qtbot, make_panel, tiny_folder, tmp_path):
+    names = [f"g{i}" for i in range(4)]
+    smooth_images(tmp_path / "A", names=names, size=40, grey=True)
+    smooth_images(tmp_path / "B", names=names, size=48, seed=1)
+    panel = make_panel(tiny_folder)
+    choose_task(panel, "translate")
+    data, tr = panel.translate_data, panel.form.translate
+    tr.load_size.setValue(286)                 # the defaults: 40-px images would be enlarged 7x
+    tr.crop_size.setValue(256)
+    data.a_row.choose(str(tmp_path / "A"))
+    with qtbot.waitSignal(panel.dataset_scanned, timeout=WAIT_MS):
+        data.b_row.choose(str(tmp_path / "B"))
+    assert panel.translate_report().min_side == 40
+    assert data.size_note.isVisibleTo(panel)
+    note = data.size_note.text()
+    assert "40 px" in note and "enlarged 7.2×" in note and "Train&nbsp;at&nbsp;32&nbsp;px" in note
+    data.size_note.linkActivated.emit("fit")   # as a click on the link
+    assert (tr.load_size.value(), tr.crop_size.value()) == (32, 32)
+    assert not data.size_note.isVisibleTo(panel)
+    assert tr.options(data.data()).crop_size == 32
+    tr.load_size.setValue(0)                   # native size, but crops larger than the images
+    tr.crop_size.setValue(64)
+    assert data.size_note.isVisibleTo(panel) and "do not fit" in data.size_note.text()
+    tr.crop_size.setValue(32)
+    assert not data.size_note.isVisibleTo(panel)
+
+
 def test_resuming_an_upscaler_run_switches_task_and_charts_its_history(qtbot, make_panel, tiny_folder, prefs,
                                                                        tmp_path):
     sr = tmp_path / "sr"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,13 +85,26 @@ def _progress(progress: Progress, should_stop: ShouldStop, what: str, done: int,
 
 
 def checked_images(root: str | os.PathLike, label: str, progress: Progress = None,
-                   should_stop: ShouldStop = None) -> tuple[list[Path], list[SkippedFile]]:
-    """Image files below ``root`` that pass the header checks, and the skipped ones with reasons
-    (``data.scan_folder`` without decoding: the loaders decode each file once and skip failures)."""
+                   should_stop: ShouldStop = None) -> tuple[list[Path], list[SkippedFile], dict[Path, tuple[int, int]]]:
+    """Image files below ``root`` that pass the header checks, the skipped ones with reasons, and
+    the (width, height) of each usable one as displayed (``data.scan_folder`` without decoding: the
+    loaders decode each file once and skip failures)."""
     report = scan_folder(root, should_stop=should_stop, decode=False,
                          progress=None if progress is None else
                          lambda done, total: progress(f"Checking the {label} images", done / max(1, total)))
-    return report.usable, list(report.skipped)
+    return report.usable, list(report.skipped), dict(zip(report.usable, report.sizes))
+
+
+def smallest_side(sizes: Iterable[tuple[int, int]], side_by_side: bool = False) -> int:
+    """The shortest image side among ``sizes`` ((width, height); side by side: of each half), 0 if none."""
+    sides = [min(w // 2, h) if side_by_side else min(w, h) for w, h in sizes]
+    return min(sides, default=0)
+
+
+def fitting_crop(min_side: int) -> int:
+    """The largest training crop (a multiple of 16, the default U-Net's step) that fits in images
+    whose shorter side is ``min_side`` pixels, so that nothing has to be enlarged; at least 16."""
+    return max(16, min_side // 16 * 16)
 
 
 @dataclass
@@ -101,6 +114,7 @@ class PairingReport:
     unmatched_a: list[Path]
     unmatched_b: list[Path]
     skipped: list[SkippedFile] = field(default_factory=list)
+    sizes: dict[Path, tuple[int, int]] = field(default_factory=dict)   # (width, height) of each file
 
     def summary(self) -> str:
         parts = [f"{len(self.pairs)} pairs"]
@@ -123,10 +137,12 @@ def match_pairs(a_dir: str | os.PathLike, b_dir: str | os.PathLike, *, progress:
     """
     a_dir, b_dir = Path(a_dir), Path(b_dir)
     skipped: list[SkippedFile] = []
+    sizes: dict[Path, tuple[int, int]] = {}
 
     def keyed(root: Path, label: str) -> dict[str, Path]:
-        usable, unusable = checked_images(root, label, progress, should_stop)
+        usable, unusable, found = checked_images(root, label, progress, should_stop)
         skipped.extend(unusable)
+        sizes.update(found)
         by_key: dict[str, list[Path]] = {}
         for p in usable:
             by_key.setdefault(p.relative_to(root).with_suffix("").as_posix(), []).append(p)
@@ -143,7 +159,7 @@ def match_pairs(a_dir: str | os.PathLike, b_dir: str | os.PathLike, *, progress:
     common = sorted(set(a) & set(b))
     report = PairingReport(pairs=[(a[k], b[k]) for k in common],
                            unmatched_a=[a[k] for k in sorted(set(a) - set(b))],
-                           unmatched_b=[b[k] for k in sorted(set(b) - set(a))], skipped=skipped)
+                           unmatched_b=[b[k] for k in sorted(set(b) - set(a))], skipped=skipped, sizes=sizes)
     if not report.pairs:
         example = f"{a_dir.name}/cat.png <-> {b_dir.name}/cat.png"
         raise DatasetError(f"No matching pairs: A ({a_dir}) has {len(a)} image files, B ({b_dir}) has {len(b)}; "
@@ -243,7 +259,7 @@ def _load_side_by_side(folder, split, load_size, channels, progress, should_stop
     if split not in SPLITS:
         raise ConfigError(f"Invalid split {split!r}. Only {', '.join(SPLITS)} are supported.")
     folder = Path(folder)
-    paths, skipped = checked_images(folder, "side-by-side", progress, should_stop)
+    paths, skipped, _ = checked_images(folder, "side-by-side", progress, should_stop)
     if not paths:
         raise DatasetError(f"No usable images in {folder}; side-by-side pairs are single images holding A and B.")
     a_rgb, b_rgb, names = [], [], []
@@ -297,7 +313,7 @@ def _load_unpaired(a_dir, b_dir, load_size, channels, progress, should_stop):
     sides = []
     skipped: list[SkippedFile] = []
     for label, root in (("A", Path(a_dir)), ("B", Path(b_dir))):
-        paths, unusable = checked_images(root, label, progress, should_stop)
+        paths, unusable, _ = checked_images(root, label, progress, should_stop)
         skipped.extend(unusable)
         rgbs, names = [], []
         for i, p in enumerate(paths):

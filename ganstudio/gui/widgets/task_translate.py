@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ganstudio.core.data import make_grid
-from ganstudio.core.translate.data import checked_images, match_pairs
+from ganstudio.core.translate.data import checked_images, fitting_crop, match_pairs, smallest_side
 from ganstudio.core.translate.task import TranslateOptions
 
 from .collapsible import CollapsibleSection
@@ -49,6 +49,7 @@ class TranslateDataReport:
     count_b: int                   # usable images in B (side-by-side: the same)
     unused: list[tuple[str, str, str]] = field(default_factory=list)   # (side, file, why it is not used)
     thumbnails: np.ndarray | None = None
+    min_side: int = 0              # the shortest side of the images used (side by side: of the halves)
 
     def usable(self) -> bool:
         return self.pairs > 0 if self.mode == "paired" else self.count_a > 0 and self.count_b > 0
@@ -59,6 +60,8 @@ class TranslateDataReport:
 
 
 _NO_PARTNER = "no partner"
+#: the size note appears when the resize step would enlarge the smallest images by this much or more
+_ENLARGE_WARNING = 1.25
 
 
 def check_translate_data(data: dict[str, Any], should_stop: Callable[[], bool] = lambda: False,
@@ -89,28 +92,30 @@ def check_translate_data(data: dict[str, Any], should_stop: Callable[[], bool] =
             strip = (image_thumbnails([a for a, _ in pairs], THUMBNAIL_SIDE, should_stop)
                      + image_thumbnails([b for _, b in pairs], THUMBNAIL_SIDE, should_stop))
         result = TranslateDataReport(mode, False, len(report.pairs), len(report.pairs) + len(report.unmatched_a),
-                                     len(report.pairs) + len(report.unmatched_b), unused)
+                                     len(report.pairs) + len(report.unmatched_b), unused,
+                                     min_side=smallest_side(report.sizes[p] for pair in report.pairs for p in pair))
         columns = len(pairs)
     elif side_by_side:
-        usable, skipped = checked_images(a_dir, "side-by-side", should_stop=should_stop)
+        usable, skipped, sizes = checked_images(a_dir, "side-by-side", should_stop=should_stop)
         if thumbnails:
             strip = image_thumbnails(usable[:THUMBNAIL_PAIRS], THUMBNAIL_SIDE * 2, should_stop)
         result = TranslateDataReport(mode, True, len(usable), len(usable), len(usable),
-                                     skipped_rows("A", a_dir, skipped))
+                                     skipped_rows("A", a_dir, skipped),
+                                     min_side=smallest_side(sizes.values(), side_by_side=True))
         columns = THUMBNAIL_PAIRS // 2
     else:
-        usable_a, skipped_a = checked_images(a_dir, "A", should_stop=should_stop)
-        usable_b, skipped_b = checked_images(b_dir, "B", should_stop=should_stop)
+        usable_a, skipped_a, sizes_a = checked_images(a_dir, "A", should_stop=should_stop)
+        usable_b, skipped_b, sizes_b = checked_images(b_dir, "B", should_stop=should_stop)
         if thumbnails:
             strip = (image_thumbnails(usable_a[:THUMBNAIL_PAIRS], THUMBNAIL_SIDE, should_stop)
                      + image_thumbnails(usable_b[:THUMBNAIL_PAIRS], THUMBNAIL_SIDE, should_stop))
         result = TranslateDataReport(mode, False, 0, len(usable_a), len(usable_b),
-                                     skipped_rows("A", a_dir, skipped_a) + skipped_rows("B", b_dir, skipped_b))
+                                     skipped_rows("A", a_dir, skipped_a) + skipped_rows("B", b_dir, skipped_b),
+                                     min_side=smallest_side([*sizes_a.values(), *sizes_b.values()]))
         columns = THUMBNAIL_PAIRS
     if strip and len({t.shape for t in strip}) == 1:
         grid = make_grid(np.stack(strip), nrow=max(1, min(columns, len(strip))))
-        result = TranslateDataReport(result.mode, result.side_by_side, result.pairs, result.count_a, result.count_b,
-                                     result.unused, grid)
+        result = replace(result, thumbnails=grid)
     return result
 
 
@@ -188,6 +193,7 @@ class TranslateDataView(QWidget):
 
     changed = Signal()          # the mode, the source or a folder changed: the data must be checked again
     mode_changed = Signal(str)  # "paired" | "unpaired"
+    fit_size_requested = Signal()   # the user clicked the size note's link (train at the images' size)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -228,6 +234,11 @@ class TranslateDataView(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.size_note = QLabel()   # when the training sizes would enlarge the images (see show_size_note)
+        self.size_note.setWordWrap(True)
+        self.size_note.setTextFormat(Qt.TextFormat.RichText)
+        self.size_note.linkActivated.connect(lambda _link: self.fit_size_requested.emit())
+        self.size_note.hide()
         self.unused_list = QTreeWidget()
         self.unused_list.setHeaderLabels([self.tr("Side"), self.tr("File"), self.tr("Why it is not used")])
         self.unused_list.setRootIsDecorated(False)
@@ -241,6 +252,7 @@ class TranslateDataView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._inputs)
         layout.addWidget(self.summary)
+        layout.addWidget(self.size_note)
         layout.addWidget(self.unused_section)
         layout.addWidget(self.thumbnails)
 
@@ -302,6 +314,7 @@ class TranslateDataView(QWidget):
 
     # -- what was found ------------------------------------------------------------------------
     def show_incomplete(self) -> None:
+        self.show_size_note(None)
         if self.side_by_side():
             text = self.tr("Choose a folder of images that hold A and B side by side.")
         elif self.current_mode() == "paired":
@@ -314,12 +327,14 @@ class TranslateDataView(QWidget):
         self.thumbnails.clear(self.tr("Choose the folders to see a few examples."))
 
     def show_checking(self) -> None:
+        self.show_size_note(None)
         self.summary.setText(self.tr("Matching the images…") if self.current_mode() == "paired"
                              else self.tr("Counting the images…"))
         self._fill_unused([])
         self.thumbnails.clear(self.tr("Looking at the images…"))
 
     def show_error(self, message: str) -> None:
+        self.show_size_note(None)
         self.summary.setText(f'<span style="color:#b00020;">&#9888; {html.escape(message)}</span>')
         self._fill_unused([])
         self.thumbnails.clear(self.tr("No usable images."))
@@ -355,6 +370,11 @@ class TranslateDataView(QWidget):
             self.thumbnails.set_image(report.thumbnails, text)
         else:
             self.thumbnails.clear(self.tr("No thumbnails."))
+
+    def show_size_note(self, html_text: str | None) -> None:
+        """A note (with a link that emits ``fit_size_requested``) under the summary, or none."""
+        self.size_note.setText(html_text or "")
+        self.size_note.setVisible(bool(html_text))
 
     def summary_text(self) -> str:
         """The summary as plain text (what a user reads)."""
@@ -525,6 +545,31 @@ class TranslateForm(OptionForm):
 
     def mode(self) -> str:
         return self._mode
+
+    def size_advice(self, min_side: int) -> str | None:
+        """Rich text that warns when the crop and resize sizes do not suit images whose shorter side is
+        ``min_side`` pixels (enlarged, or crops that do not fit), with a link to fit them; else None."""
+        if min_side <= 0:
+            return None
+        load, crop, fit = self.load_size.value(), self.crop_size.value(), fitting_crop(min_side)
+        link = self.tr('<a href="fit">Train&nbsp;at&nbsp;{0}&nbsp;px</a>').format(fit)
+        if load == 0 and crop > min_side:
+            text = self.tr("Crops of {crop} px do not fit in the smallest images ({side} px on their shorter "
+                           "side).").format(crop=crop, side=min_side)
+        elif load > 0 and load >= min_side * _ENLARGE_WARNING:
+            factor = load / min_side
+            text = self.tr("The smallest images are {side} px on their shorter side: resized to {load} px they "
+                           "are enlarged {factor:.1f}×, which adds no detail and makes each step about {cost:.0f}× "
+                           "slower.").format(side=min_side, load=load, factor=factor, cost=factor ** 2)
+        else:
+            return None
+        return f'<span style="color:#8a5a00;">&#9888; {html.escape(text)}</span> {link}'
+
+    def fit_to(self, min_side: int) -> None:
+        """Resize and crop to the largest size that fits images whose shorter side is ``min_side``."""
+        fit = fitting_crop(min_side)
+        self.load_size.setValue(fit)
+        self.crop_size.setValue(fit)
 
     def options(self, data: dict[str, Any]) -> TranslateOptions:
         """``TranslateOptions`` for ``data`` (``TranslateDataView.data()``); raises ``ConfigError``."""
