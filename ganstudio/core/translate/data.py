@@ -101,6 +101,18 @@ def smallest_side(sizes: Iterable[tuple[int, int]], side_by_side: bool = False) 
     return min(sides, default=0)
 
 
+#: resizing that enlarges the smallest images this much or more earns a note (in the Train panel and the log)
+ENLARGE_WARNING = 1.25
+
+
+def enlargement(load_size: int, min_side: int) -> float:
+    """How much resizing to ``load_size`` enlarges images whose shorter side is ``min_side`` (1: not at
+    all, or unknown)."""
+    if load_size <= 0 or min_side <= 0:
+        return 1.0
+    return max(1.0, load_size / min_side)
+
+
 def fitting_crop(min_side: int) -> int:
     """The largest training crop (a multiple of 16, the default U-Net's step) that fits in images
     whose shorter side is ``min_side`` pixels, so that nothing has to be enlarged; at least 16."""
@@ -171,8 +183,10 @@ class PairedImages:
     """Aligned (A, B) images in memory: ``a[i]`` and ``b[i]`` are uint8 CxHxW tensors of one size."""
 
     def __init__(self, a: list[torch.Tensor], b: list[torch.Tensor], names: list[str],
-                 skipped: list[SkippedFile], report: PairingReport | None = None) -> None:
+                 skipped: list[SkippedFile], report: PairingReport | None = None, native_min_side: int = 0) -> None:
         self.a, self.b, self.names, self.skipped, self.report = a, b, names, skipped, report
+        #: the shortest side of the files as they were before resizing (0: unknown)
+        self.native_min_side = native_min_side
         self.a_channels = a[0].shape[0] if a else 1
         self.b_channels = b[0].shape[0] if b else 1
 
@@ -181,7 +195,7 @@ class PairedImages:
 
     def subset(self, indices: Sequence[int]) -> PairedImages:
         return PairedImages([self.a[i] for i in indices], [self.b[i] for i in indices],
-                            [self.names[i] for i in indices], self.skipped, self.report)
+                            [self.names[i] for i in indices], self.skipped, self.report, self.native_min_side)
 
 
 
@@ -210,7 +224,7 @@ class PairedFolders(PairedImages):
 def _load_pairs(a_dir, b_dir, load_size, channels, progress, should_stop):
     report = match_pairs(a_dir, b_dir, progress=progress, should_stop=should_stop)
     skipped = list(report.skipped)
-    a_rgb, b_rgb, names = [], [], []
+    a_rgb, b_rgb, names, used = [], [], [], []
     for i, (pa, pb) in enumerate(report.pairs):
         _progress(progress, should_stop, "Loading image pairs", i, len(report.pairs))
         try:
@@ -228,8 +242,10 @@ def _load_pairs(a_dir, b_dir, load_size, channels, progress, should_stop):
         a_rgb.append(a)
         b_rgb.append(b)
         names.append(Path(pa).relative_to(a_dir).with_suffix("").as_posix())
+        used.extend((pa, pb))
     _progress(progress, should_stop, "Loading image pairs", len(report.pairs), len(report.pairs))
-    return (*_pair_tensors(a_rgb, b_rgb, channels, skipped), names, skipped, report)
+    native = smallest_side(report.sizes[p] for p in used if p in report.sizes)
+    return (*_pair_tensors(a_rgb, b_rgb, channels, skipped), names, skipped, report, native)
 
 
 def split_side_by_side(rgb: np.ndarray, split: str = "A|B") -> tuple[np.ndarray, np.ndarray]:
@@ -259,10 +275,10 @@ def _load_side_by_side(folder, split, load_size, channels, progress, should_stop
     if split not in SPLITS:
         raise ConfigError(f"Invalid split {split!r}. Only {', '.join(SPLITS)} are supported.")
     folder = Path(folder)
-    paths, skipped, _ = checked_images(folder, "side-by-side", progress, should_stop)
+    paths, skipped, sizes = checked_images(folder, "side-by-side", progress, should_stop)
     if not paths:
         raise DatasetError(f"No usable images in {folder}; side-by-side pairs are single images holding A and B.")
-    a_rgb, b_rgb, names = [], [], []
+    a_rgb, b_rgb, names, used = [], [], [], []
     for i, p in enumerate(paths):
         _progress(progress, should_stop, "Loading side-by-side pairs", i, len(paths))
         try:
@@ -277,7 +293,9 @@ def _load_side_by_side(folder, split, load_size, channels, progress, should_stop
         a_rgb.append(a)
         b_rgb.append(b)
         names.append(p.relative_to(folder).with_suffix("").as_posix())
-    return (*_pair_tensors(a_rgb, b_rgb, channels, skipped), names, skipped, None)
+        used.append(sizes[p])
+    native = smallest_side(used, side_by_side=True)
+    return (*_pair_tensors(a_rgb, b_rgb, channels, skipped), names, skipped, None, native)
 
 
 def _resize_short(rgb: np.ndarray, load_size: int) -> np.ndarray:
@@ -295,8 +313,9 @@ class UnpairedImages:
     """Two independent collections (any sizes, any counts), each uint8 CxHxW tensors."""
 
     def __init__(self, a: list[torch.Tensor], b: list[torch.Tensor], names_a: list[str], names_b: list[str],
-                 skipped: list[SkippedFile]) -> None:
+                 skipped: list[SkippedFile], native_min_side: int = 0) -> None:
         self.a, self.b, self.names_a, self.names_b, self.skipped = a, b, names_a, names_b, skipped
+        self.native_min_side = native_min_side   # as PairedImages
         self.a_channels = a[0].shape[0]
         self.b_channels = b[0].shape[0]
 
@@ -312,8 +331,9 @@ class UnpairedFolders(UnpairedImages):
 def _load_unpaired(a_dir, b_dir, load_size, channels, progress, should_stop):
     sides = []
     skipped: list[SkippedFile] = []
+    used: list[tuple[int, int]] = []
     for label, root in (("A", Path(a_dir)), ("B", Path(b_dir))):
-        paths, unusable, _ = checked_images(root, label, progress, should_stop)
+        paths, unusable, sizes = checked_images(root, label, progress, should_stop)
         skipped.extend(unusable)
         rgbs, names = [], []
         for i, p in enumerate(paths):
@@ -321,6 +341,7 @@ def _load_unpaired(a_dir, b_dir, load_size, channels, progress, should_stop):
             try:
                 rgbs.append(read_rgb(p, load_size))
                 names.append(p.relative_to(root).as_posix())
+                used.append(sizes[p])
             except Exception as e:
                 skipped.append(SkippedFile(p, f"unreadable: {e}"))
         if not rgbs:
@@ -330,7 +351,7 @@ def _load_unpaired(a_dir, b_dir, load_size, channels, progress, should_stop):
         c = _resolve_channels(channels, all(_is_grey(x) for x in rgbs))
         sides.append(([rgb_to_tensor(x, c) for x in rgbs], names))
     (a, na), (b, nb) = sides
-    return a, b, na, nb, skipped
+    return a, b, na, nb, skipped, smallest_side(used)
 
 
 def check_crop(images: Sequence[torch.Tensor], crop_size: int, label: str) -> None:

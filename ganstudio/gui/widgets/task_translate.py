@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ganstudio.core.data import make_grid
-from ganstudio.core.translate.data import checked_images, fitting_crop, match_pairs, smallest_side
+from ganstudio.core.translate.data import (ENLARGE_WARNING, checked_images, enlargement, fitting_crop, match_pairs,
+                                           smallest_side)
 from ganstudio.core.translate.task import TranslateOptions
 
 from .collapsible import CollapsibleSection
@@ -60,8 +61,6 @@ class TranslateDataReport:
 
 
 _NO_PARTNER = "no partner"
-#: the size note appears when the resize step would enlarge the smallest images by this much or more
-_ENLARGE_WARNING = 1.25
 
 
 def check_translate_data(data: dict[str, Any], should_stop: Callable[[], bool] = lambda: False,
@@ -556,8 +555,8 @@ class TranslateForm(OptionForm):
         if load == 0 and crop > min_side:
             text = self.tr("Crops of {crop} px do not fit in the smallest images ({side} px on their shorter "
                            "side).").format(crop=crop, side=min_side)
-        elif load > 0 and load >= min_side * _ENLARGE_WARNING:
-            factor = load / min_side
+        elif enlargement(load, min_side) >= ENLARGE_WARNING:
+            factor = enlargement(load, min_side)
             text = self.tr("The smallest images are {side} px on their shorter side: resized to {load} px they "
                            "are enlarged {factor:.1f}×, which adds no detail and makes each step about {cost:.0f}× "
                            "slower.").format(side=min_side, load=load, factor=factor, cost=factor ** 2)
