@@ -184,6 +184,18 @@ class SkippedFile:
     reason: str     # a short plain sentence, e.g. "truncated or corrupt image data"
 
 
+#: resizing that enlarges images this much or more earns a note (Train panel, training log)
+ENLARGE_WARNING = 1.25
+
+
+def enlargement(target_side: int, side: int) -> float:
+    """How much resizing to ``target_side`` enlarges images whose shorter side is ``side`` pixels
+    (1: not at all, or unknown)."""
+    if target_side <= 0 or side <= 0:
+        return 1.0
+    return max(1.0, target_side / side)
+
+
 @dataclass
 class ScanReport:
     """What a folder holds: usable files, skipped files with reasons, and notes for the user."""
@@ -210,6 +222,12 @@ class ScanReport:
             return (wh[0] * wh[1], wh[0], wh[1])
 
         return min(self.sizes, key=area), max(self.sizes, key=area)
+
+    def median_short_side(self) -> int:
+        """The median of the usable images' shorter sides (0 without usable images): half the images
+        are this small or smaller, whatever a few odd files measure."""
+        sides = sorted(min(w, h) for w, h in self.sizes)
+        return sides[(len(sides) - 1) // 2] if sides else 0
 
     def problems_by_reason(self) -> dict[str, list[Path]]:
         """Skipped paths grouped by reason, reasons in order of first appearance."""

@@ -43,6 +43,16 @@ def get_preset(name: str) -> Preset:
     return PRESETS[key]
 
 
+def preset_fitting(side: int, current: str) -> str | None:
+    """For images of ``side`` pixels that ``current`` would enlarge: the largest smaller preset of its
+    colour kind that does not; None if ``current`` fits them or no preset does."""
+    now = get_preset(current)
+    if now.size <= side:
+        return None   # ``current`` does not enlarge them
+    fits = [p for p in PRESETS.values() if p.channels == now.channels and p.size <= side and p.size < now.size]
+    return max(fits, key=lambda p: p.size).name if fits else None
+
+
 # ---------------------------------------------------------------------------------------------
 # Two layers every DCGAN has, computed faster where their input makes them a plain matrix product
 

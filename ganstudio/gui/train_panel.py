@@ -37,9 +37,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 
 from ganstudio.core import events as ev
 from ganstudio.core.checkpoint import list_step_checkpoints
-from ganstudio.core.data import (Cancelled, ImageDataset, Preprocess, ScanReport, check_usable, load_images,
-                                 make_grid, read_cifar10_batch, read_idx_images, scan_folder)
+from ganstudio.core.data import (ENLARGE_WARNING, Cancelled, ImageDataset, Preprocess, ScanReport, check_usable,
+                                 enlargement, load_images, make_grid, read_cifar10_batch, read_idx_images, scan_folder)
 from ganstudio.core.errors import DatasetError, GanStudioError
+from ganstudio.core.models import get_preset, preset_fitting
 from ganstudio.core.resources import demo_dataset_dir
 from ganstudio.core.trainer import (METRICS_NAME, PauseControl, load_run_config, missing_data_folders, relocate_data,
                                     resume_run, train)
@@ -148,6 +149,8 @@ class TrainPanel(QWidget):
         self._preview_timer.setInterval(PREVIEW_DEBOUNCE_MS)
         self._preview_timer.timeout.connect(self._start_preview)
         self.form.preprocess_changed.connect(self._preview_timer.start)
+        self.form.preprocess_changed.connect(self._update_gan_size_note)
+        self.dataset_view.size_note.fix_requested.connect(self._on_gan_fit_preset_requested)
 
         task, self._task_values, upscale_folder, translate_data = read_task_preferences(self.prefs.last_options)
         if initial_folder:
@@ -251,7 +254,7 @@ class TrainPanel(QWidget):
         self.translate_data = TranslateDataView()
         self.translate_data.changed.connect(self._on_translate_data_changed)
         self.translate_data.mode_changed.connect(self._on_translate_data_mode_changed)
-        self.translate_data.fit_size_requested.connect(self._on_translate_fit_size_requested)
+        self.translate_data.size_note.fix_requested.connect(self._on_translate_fit_size_requested)
         self.dataset_box = QGroupBox(self.tr("Dataset"))
         dataset_layout = QVBoxLayout(self.dataset_box)
         dataset_layout.addWidget(self.folder_section)
@@ -562,9 +565,34 @@ class TrainPanel(QWidget):
         self._report = report
         if self._task == "gan":
             self._start_preview()
+            self._update_gan_size_note()
         self.dataset_scanned.emit(report.image_count())
         self._update_actions()
         return True
+
+    def _update_gan_size_note(self) -> None:
+        """Warn (with a one-click fix) when the preset would enlarge most of the folder's images."""
+        report, text, fix = self._report, None, None
+        if self._task == "gan" and report is not None and report.kind == "images":
+            side = report.median_short_side()
+            preset = get_preset(self.form.gan.preset.currentData())
+            factor = enlargement(preset.size, side)
+            if factor >= ENLARGE_WARNING:
+                text = self.tr("Half of your images are {side} px or smaller on their shorter side: {preset} enlarges "
+                               "them {factor:.1f}× to {size} px, which adds no detail and makes training slower."
+                               ).format(side=side, preset=preset.name, factor=factor, size=preset.size)
+                smaller = preset_fitting(side, preset.name)
+                fix = self.tr("Use {0}").format(smaller) if smaller else None
+        self.dataset_view.size_note.show_note(text, fix)
+
+    def _on_gan_fit_preset_requested(self) -> None:
+        report = self._report
+        if report is None or self._train_job is not None:
+            return
+        smaller = preset_fitting(report.median_short_side(), self.form.gan.preset.currentData())
+        if smaller is not None:
+            combo = self.form.gan.preset
+            combo.setCurrentIndex(combo.findData(smaller))   # its change updates the note and the preview
 
     def _on_scan_job_failed(self, job: Job, exc: object, tb: str) -> None:
         if job is not self._scan_job or isinstance(exc, Cancelled):
@@ -623,7 +651,8 @@ class TrainPanel(QWidget):
     def _update_translate_size_note(self) -> None:
         """Warn (with a one-click fix) when the resize and crop sizes do not suit the images found."""
         report = self._translate_report
-        self.translate_data.show_size_note(self.form.translate.size_advice(report.min_side) if report else None)
+        advice = self.form.translate.size_advice(report.min_side) if report else None
+        self.translate_data.size_note.show_note(*(advice or (None,)))
 
     def _on_translate_fit_size_requested(self) -> None:
         report = self._translate_report

@@ -676,3 +676,15 @@ def test_header_only_scan_skips_what_headers_show_and_leaves_decoding_to_the_loa
     assert {p.name for p in full.usable} == {"good.png"}
     assert {p.name for p in quick.usable} == {"good.png", "truncated.png"}
     assert {s.path.name for s in quick.skipped} == {"text.png"}
+
+
+def test_median_short_side_and_enlargement(tmp_path):
+    from ganstudio.core.data import enlargement
+    from tests.conftest import make_images
+
+    make_images(tmp_path / "f", n=3, size=(30, 20))           # shorter sides 20-25
+    Image.new("RGB", (500, 400)).save(tmp_path / "f" / "big.png")
+    report = scan_folder(tmp_path / "f")
+    assert report.median_short_side() == sorted(min(s) for s in report.sizes)[1] <= 25
+    assert enlargement(64, 16) == 4.0 and enlargement(16, 64) == 1.0 and enlargement(0, 16) == 1.0
+    assert enlargement(64, 0) == 1.0

@@ -77,3 +77,13 @@ def test_matrix_product_layers_equal_the_convolutions_they_replace(bias, channel
         (yb * weights).sum().backward()
         torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(fast.weight.grad, plain.weight.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_the_preset_that_fits_small_images_is_the_largest_that_does_not_enlarge_them():
+    from ganstudio.core.models import preset_fitting
+
+    assert preset_fitting(40, "dcgan-64") == "dcgan-32"
+    assert preset_fitting(20, "dcgan-128") == "seed-dcgan-16"     # the colour presets only
+    assert preset_fitting(10, "dcgan-64") is None                 # none is that small
+    assert preset_fitting(64, "dcgan-64") is None                 # dcgan-64 fits 64 px images
+    assert preset_fitting(20, "mlp-gan-28") is None               # the only grey preset

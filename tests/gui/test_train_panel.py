@@ -293,3 +293,23 @@ def test_loss_chart_stays_quick_with_200k_points(qtbot):
     chart.set_smoothing(0.0)
     chart.redraw()
     assert chart.last_values()["loss_d"] == pytest.approx(math.sin(200))
+
+
+def test_a_preset_that_enlarges_most_images_gets_a_note_and_a_smaller_preset(qtbot, make_panel, tmp_path):
+    from tests.conftest import make_images
+
+    folder = tmp_path / "icons"
+    make_images(folder, n=9, size=(40, 36))              # shorter sides 36-41 px
+    make_images(folder / "big", n=2, size=(300, 300))    # a few large files do not change the verdict
+    panel = make_panel(folder)
+    preset, note = panel.form.gan.preset, panel.dataset_view.size_note
+    preset.setCurrentIndex(preset.findData("dcgan-64"))
+    side = panel.dataset_view.report().median_short_side()
+    assert 36 <= side <= 41
+    assert note.isVisibleTo(panel)
+    assert f"Half of your images are {side} px or smaller" in note.text() and "to 64 px" in note.text()
+    assert "Use&nbsp;dcgan-32" in note.text()
+    note.linkActivated.emit("fix")                        # as a click on the link
+    assert preset.currentData() == "dcgan-32" and not note.isVisibleTo(panel)
+    preset.setCurrentIndex(preset.findData("dcgan-128"))  # enlarges them again: the note returns
+    assert note.isVisibleTo(panel) and "to 128 px" in note.text()

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data import Cancelled, SkippedFile, scan_folder
+from ..data import ENLARGE_WARNING, Cancelled, SkippedFile, enlargement, scan_folder  # noqa: F401 (re-exported)
 from ..errors import ConfigError, DatasetError
 from ..upscale.imageio import read_image
 
@@ -99,18 +99,6 @@ def smallest_side(sizes: Iterable[tuple[int, int]], side_by_side: bool = False) 
     """The shortest image side among ``sizes`` ((width, height); side by side: of each half), 0 if none."""
     sides = [min(w // 2, h) if side_by_side else min(w, h) for w, h in sizes]
     return min(sides, default=0)
-
-
-#: resizing that enlarges the smallest images this much or more earns a note (in the Train panel and the log)
-ENLARGE_WARNING = 1.25
-
-
-def enlargement(load_size: int, min_side: int) -> float:
-    """How much resizing to ``load_size`` enlarges images whose shorter side is ``min_side`` (1: not at
-    all, or unknown)."""
-    if load_size <= 0 or min_side <= 0:
-        return 1.0
-    return max(1.0, load_size / min_side)
 
 
 def fitting_crop(min_side: int) -> int:

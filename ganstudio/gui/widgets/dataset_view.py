@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QTreeWidget, QTreeWidgetItem
 from ganstudio.core.data import Cancelled, ScanReport
 
 from .collapsible import CollapsibleSection
+from .fix_note import FixNote
 from .image_view import ImageView
 
 _KIND_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
@@ -57,7 +58,9 @@ class DatasetView(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.size_note = FixNote()   # when the model would enlarge most images (the panel decides)
         layout.addWidget(self.summary)
+        layout.addWidget(self.size_note)
         layout.addWidget(self.progress)
         layout.addWidget(self.skipped_section)
         layout.addWidget(thumbs_title)
@@ -74,6 +77,7 @@ class DatasetView(QWidget):
     # -- states --------------------------------------------------------------------------------
     def show_scanning(self, folder: str) -> None:
         self._report = None
+        self.size_note.show_note(None)
         self.summary.setText(self.tr("Scanning <b>{0}</b>…").format(html.escape(folder)))
         self.progress.setValue(0)
         self.progress.setFormat(self.tr("Scanning… %p%"))
@@ -85,6 +89,7 @@ class DatasetView(QWidget):
     def show_prompt(self, message: str) -> None:
         """No folder yet: say what to choose (not an error)."""
         self._report = None
+        self.size_note.show_note(None)
         self.progress.hide()
         self.skipped_section.hide()
         self.summary.setText(html.escape(message))
@@ -96,6 +101,7 @@ class DatasetView(QWidget):
 
     def show_error(self, message: str) -> None:
         self._report = None
+        self.size_note.show_note(None)
         self.progress.hide()
         self.skipped_section.hide()
         self.summary.setText(f'<span style="color:#b00020;">&#9888; {html.escape(message)}</span>')

@@ -24,6 +24,7 @@ from ganstudio.core.translate.data import (ENLARGE_WARNING, checked_images, enla
 from ganstudio.core.translate.task import TranslateOptions
 
 from .collapsible import CollapsibleSection
+from .fix_note import FixNote
 from .dataset_view import image_thumbnails
 from .image_view import ImageView
 from .task_options import OptionForm, form_layout
@@ -192,7 +193,6 @@ class TranslateDataView(QWidget):
 
     changed = Signal()          # the mode, the source or a folder changed: the data must be checked again
     mode_changed = Signal(str)  # "paired" | "unpaired"
-    fit_size_requested = Signal()   # the user clicked the size note's link (train at the images' size)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -233,11 +233,7 @@ class TranslateDataView(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.size_note = QLabel()   # when the training sizes would enlarge the images (see show_size_note)
-        self.size_note.setWordWrap(True)
-        self.size_note.setTextFormat(Qt.TextFormat.RichText)
-        self.size_note.linkActivated.connect(lambda _link: self.fit_size_requested.emit())
-        self.size_note.hide()
+        self.size_note = FixNote()   # when the training sizes do not suit the images (the panel decides)
         self.unused_list = QTreeWidget()
         self.unused_list.setHeaderLabels([self.tr("Side"), self.tr("File"), self.tr("Why it is not used")])
         self.unused_list.setRootIsDecorated(False)
@@ -313,7 +309,7 @@ class TranslateDataView(QWidget):
 
     # -- what was found ------------------------------------------------------------------------
     def show_incomplete(self) -> None:
-        self.show_size_note(None)
+        self.size_note.show_note(None)
         if self.side_by_side():
             text = self.tr("Choose a folder of images that hold A and B side by side.")
         elif self.current_mode() == "paired":
@@ -326,14 +322,14 @@ class TranslateDataView(QWidget):
         self.thumbnails.clear(self.tr("Choose the folders to see a few examples."))
 
     def show_checking(self) -> None:
-        self.show_size_note(None)
+        self.size_note.show_note(None)
         self.summary.setText(self.tr("Matching the images…") if self.current_mode() == "paired"
                              else self.tr("Counting the images…"))
         self._fill_unused([])
         self.thumbnails.clear(self.tr("Looking at the images…"))
 
     def show_error(self, message: str) -> None:
-        self.show_size_note(None)
+        self.size_note.show_note(None)
         self.summary.setText(f'<span style="color:#b00020;">&#9888; {html.escape(message)}</span>')
         self._fill_unused([])
         self.thumbnails.clear(self.tr("No usable images."))
@@ -369,11 +365,6 @@ class TranslateDataView(QWidget):
             self.thumbnails.set_image(report.thumbnails, text)
         else:
             self.thumbnails.clear(self.tr("No thumbnails."))
-
-    def show_size_note(self, html_text: str | None) -> None:
-        """A note (with a link that emits ``fit_size_requested``) under the summary, or none."""
-        self.size_note.setText(html_text or "")
-        self.size_note.setVisible(bool(html_text))
 
     def summary_text(self) -> str:
         """The summary as plain text (what a user reads)."""
@@ -545,13 +536,12 @@ class TranslateForm(OptionForm):
     def mode(self) -> str:
         return self._mode
 
-    def size_advice(self, min_side: int) -> str | None:
-        """Rich text that warns when the crop and resize sizes do not suit images whose shorter side is
-        ``min_side`` pixels (enlarged, or crops that do not fit), with a link to fit them; else None."""
+    def size_advice(self, min_side: int) -> tuple[str, str] | None:
+        """(warning, fix) when the crop and resize sizes do not suit images whose shorter side is
+        ``min_side`` pixels (enlarged, or crops that do not fit); else None."""
         if min_side <= 0:
             return None
         load, crop, fit = self.load_size.value(), self.crop_size.value(), fitting_crop(min_side)
-        link = self.tr('<a href="fit">Train&nbsp;at&nbsp;{0}&nbsp;px</a>').format(fit)
         if load == 0 and crop > min_side:
             text = self.tr("Crops of {crop} px do not fit in the smallest images ({side} px on their shorter "
                            "side).").format(crop=crop, side=min_side)
@@ -562,7 +552,7 @@ class TranslateForm(OptionForm):
                            "slower.").format(side=min_side, load=load, factor=factor, cost=factor ** 2)
         else:
             return None
-        return f'<span style="color:#8a5a00;">&#9888; {html.escape(text)}</span> {link}'
+        return text, self.tr("Train at {0} px").format(fit)
 
     def fit_to(self, min_side: int) -> None:
         """Resize and crop to the largest size that fits images whose shorter side is ``min_side``."""
