@@ -745,7 +745,7 @@ class GeneratePanel(PanelJobs, QWidget):
 
     # ------------------------------------------------------------------ state and small slots
     def _status(self, text: str) -> None:
-        self.status_changed.emit(text)
+        super()._status(text)
         self.activity_changed.emit(text)
 
     def _set_truncation(self, value: float) -> None:

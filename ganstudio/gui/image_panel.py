@@ -197,9 +197,6 @@ class ImagePanel(PanelJobs):
         layout.addWidget(self._batch_problems)
         return box
 
-    def _status(self, text: str) -> None:
-        self.status_changed.emit(text)
-
     def _show_progress(self, text: str, fraction: float) -> None:
         self._progress.setVisible(True)
         if fraction < 0:   # not known yet: a busy bar

@@ -15,15 +15,21 @@ from .jobs import Job, JobContext
 
 
 class PanelJobs:
-    """Mixin for a QWidget panel. The panel provides ``_update_actions()``, ``_status(text)``, an
-    ``error_shown`` signal and a ``_progress`` bar, and lists in ``PROGRESS_KINDS`` the job kinds
-    that show the progress bar (it is hidden when none of them runs)."""
+    """Mixin for a QWidget panel. The panel provides ``_update_actions()``, a ``status_changed``
+    signal (str), an ``error_shown`` signal and a ``_progress`` bar, and lists in ``PROGRESS_KINDS``
+    the job kinds that show the progress bar (it is hidden when none of them runs)."""
 
     PROGRESS_KINDS: tuple[str, ...] | None = ()   # None: every kind shows the progress bar
 
     def _init_jobs(self) -> None:
         self._jobs: dict[str, Job] = {}        # the current job of each kind
         self._running: set[Job] = set()        # every job whose thread may still run
+        self._status_text = ""                 # the last status line (said again when the panel goes idle)
+
+    def _status(self, text: str) -> None:
+        """A one-line status for the window's status bar."""
+        self._status_text = text
+        self.status_changed.emit(text)
 
     def is_busy(self) -> bool:
         """True while any background work of this panel is running."""
@@ -104,6 +110,10 @@ class PanelJobs:
         if not any(k in self._jobs for k in kinds):
             self._progress.setVisible(False)
         self._update_actions()
+        if not self._running:
+            # said again now that the panel is idle: a line sent while it was still busy (its result
+            # arrives before its thread ends) may be showing on another panel's tab
+            self.status_changed.emit(self._status_text)
 
     def _report_failure(self, summary: str, error: object, details: str) -> None:
         if isinstance(error, BaseException):

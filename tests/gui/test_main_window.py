@@ -203,6 +203,17 @@ def test_closing_during_training_can_be_refused(qtbot, make_window, tiny_folder,
         panel.stop_action.trigger()
 
 
+def test_an_idle_panels_last_status_stays_on_its_own_tab(qtbot, make_window, tiny_folder):
+    window = make_window(tiny_folder)
+    upscale = window.upscale_panel
+    window.show_panel(window.train_panel)
+    qtbot.waitUntil(lambda: not upscale.is_busy(), timeout=WAIT_MS)      # its bundled model has loaded
+    # its "Upscaler: …" line came while it was still busy; idle now, it belongs on its own tab only
+    qtbot.waitUntil(lambda: "Upscaler" not in window.activity_text(), timeout=WAIT_MS)
+    window.show_panel(upscale)
+    assert window.activity_text().startswith("Upscaler:")
+
+
 def test_first_window_fits_a_screen_smaller_than_its_default_size(qtbot, make_window, tiny_folder):
     from ganstudio.gui.main_window import _DEFAULT_SIZE
 
