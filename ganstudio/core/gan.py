@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from . import fastconv, losses
-from .data import EpochSampler, Preprocess, load_dataset, make_grid, to_uint8_images
+from .data import (ENLARGE_WARNING, EpochSampler, Preprocess, ScanReport, enlargement, load_dataset, make_grid,
+                   to_uint8_images)
 from .errors import ConfigError
-from .models import build_gan, get_preset, latent_shape
+from .models import build_gan, get_preset, latent_shape, preset_fitting
 from .tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 
 #: seed of the preview latents when the run's seed is s: fixed per run so previews compare over time
@@ -227,6 +228,16 @@ class GanTask(TrainingTask):
         self._last_preview_spread = float(out.std(dim=0).mean())
         return make_grid(images, nrow=8)
 
+    def _enlargement_note(self) -> list[tuple[str, str]]:
+        found = preset_enlargement(self.dataset.report, self.options.preset)
+        if found is None:
+            return []
+        side, factor, smaller = found
+        p = get_preset(self.options.preset)
+        return [("info", f"Half of the images are {side} px or smaller on their shorter side: {p.name} enlarges them "
+                         f"{factor:.1f}x to {p.size} px, which adds no detail and makes training slower."
+                         + (f" The {smaller} preset fits them." if smaller else ""))]
+
     def health(self, step: int, metrics: dict[str, float]) -> list[tuple[str, str]]:
         notes: list[tuple[str, str]] = []
         low = {"bce": 0.05, "lsgan": 0.01, "hinge": 0.05}[self.options.loss]
@@ -244,11 +255,25 @@ class GanTask(TrainingTask):
             notes.append(("warning",
                           "The samples all look alike (mode collapse): the generator found one image that fools "
                           "the discriminator. Try a lower learning rate, the hinge or lsgan loss, or more varied data."))
+        if self._once("enlarged"):
+            notes.extend(self._enlargement_note())
         if self.dataset_size < 100 and self._once("small-data"):
             notes.append(("info",
                           f"Only {self.dataset_size} images: a GAN needs hundreds to learn variety and may simply "
                           "memorise these. Add images or turn on horizontal flips."))
         return notes
+
+
+def preset_enlargement(report: ScanReport, preset_name: str) -> tuple[int, float, str | None] | None:
+    """When ``preset_name`` enlarges most of a folder's images: (their median shorter side, the
+    enlargement, the largest smaller preset that fits them or None); None when it does not."""
+    if report.kind != "images":
+        return None
+    side, preset = report.median_short_side(), get_preset(preset_name)
+    factor = enlargement(preset.size, side)
+    if factor < ENLARGE_WARNING:
+        return None
+    return side, factor, preset_fitting(side, preset.name)
 
 
 @torch.no_grad()

@@ -37,10 +37,11 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 
 from ganstudio.core import events as ev
 from ganstudio.core.checkpoint import list_step_checkpoints
-from ganstudio.core.data import (ENLARGE_WARNING, Cancelled, ImageDataset, Preprocess, ScanReport, check_usable,
-                                 enlargement, load_images, make_grid, read_cifar10_batch, read_idx_images, scan_folder)
+from ganstudio.core.data import (Cancelled, ImageDataset, Preprocess, ScanReport, check_usable, load_images,
+                                 make_grid, read_cifar10_batch, read_idx_images, scan_folder)
 from ganstudio.core.errors import DatasetError, GanStudioError
-from ganstudio.core.models import get_preset, preset_fitting
+from ganstudio.core.gan import preset_enlargement
+from ganstudio.core.models import get_preset
 from ganstudio.core.resources import demo_dataset_dir
 from ganstudio.core.trainer import (METRICS_NAME, PauseControl, load_run_config, missing_data_folders, relocate_data,
                                     resume_run, train)
@@ -572,27 +573,28 @@ class TrainPanel(QWidget):
 
     def _update_gan_size_note(self) -> None:
         """Warn (with a one-click fix) when the preset would enlarge most of the folder's images."""
-        report, text, fix = self._report, None, None
-        if self._task == "gan" and report is not None and report.kind == "images":
-            side = report.median_short_side()
+        text, fix = None, None
+        found = self._gan_enlargement()
+        if found is not None:
+            side, factor, smaller = found
             preset = get_preset(self.form.gan.preset.currentData())
-            factor = enlargement(preset.size, side)
-            if factor >= ENLARGE_WARNING:
-                text = self.tr("Half of your images are {side} px or smaller on their shorter side: {preset} enlarges "
-                               "them {factor:.1f}× to {size} px, which adds no detail and makes training slower."
-                               ).format(side=side, preset=preset.name, factor=factor, size=preset.size)
-                smaller = preset_fitting(side, preset.name)
-                fix = self.tr("Use {0}").format(smaller) if smaller else None
+            text = self.tr("Half of your images are {side} px or smaller on their shorter side: {preset} enlarges "
+                           "them {factor:.1f}× to {size} px, which adds no detail and makes training slower."
+                           ).format(side=side, preset=preset.name, factor=factor, size=preset.size)
+            fix = self.tr("Use {0}").format(smaller) if smaller else None
         self.dataset_view.size_note.show_note(text, fix)
 
+    def _gan_enlargement(self) -> tuple[int, float, str | None] | None:
+        if self._task != "gan" or self._report is None:
+            return None
+        return preset_enlargement(self._report, self.form.gan.preset.currentData())
+
     def _on_gan_fit_preset_requested(self) -> None:
-        report = self._report
-        if report is None or self._train_job is not None:
+        found = self._gan_enlargement()
+        if found is None or found[2] is None or self._train_job is not None:
             return
-        smaller = preset_fitting(report.median_short_side(), self.form.gan.preset.currentData())
-        if smaller is not None:
-            combo = self.form.gan.preset
-            combo.setCurrentIndex(combo.findData(smaller))   # its change updates the note and the preview
+        combo = self.form.gan.preset
+        combo.setCurrentIndex(combo.findData(found[2]))   # its change updates the note and the preview
 
     def _on_scan_job_failed(self, job: Job, exc: object, tb: str) -> None:
         if job is not self._scan_job or isinstance(exc, Cancelled):

@@ -351,3 +351,15 @@ def test_two_runs_with_one_seed_are_identical_through_the_faster_cpu_gradients(t
     assert a.tensors.keys() == b.tensors.keys()
     for key in a.tensors:
         assert torch.equal(a.tensors[key], b.tensors[key]), key
+
+
+def test_a_preset_that_enlarges_the_images_says_which_preset_fits_them(tmp_path, image_folder):
+    events, obs = collect()        # image_folder: 24 images of about 20x18 px
+    train(small_config(steps=2), GanOptions(str(image_folder), "dcgan-32"), tmp_path / "run", observers=[obs])
+    notes = [e.message for e in events if isinstance(e, ev.HealthNote) and "enlarges" in e.message]
+    assert len(notes) == 1
+    assert "dcgan-32 enlarges them" in notes[0] and "to 32 px" in notes[0]
+    assert notes[0].endswith("The seed-dcgan-16 preset fits them.")
+    events, obs = collect()
+    train(small_config(steps=2), GanOptions(str(image_folder), "seed-dcgan-16"), tmp_path / "run16", observers=[obs])
+    assert not any(isinstance(e, ev.HealthNote) and "enlarges" in e.message for e in events)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QThread
+from PySide6.QtCore import QThread, Signal
 from PySide6.QtWidgets import QProgressBar, QWidget
 
 from ganstudio.gui import jobs
@@ -37,6 +37,8 @@ def test_a_thread_the_system_refuses_is_a_failure_followed_by_ended(qtbot, monke
 
 
 class _Panel(PanelJobs, QWidget):
+    status_changed = Signal(str)
+
     def __init__(self) -> None:
         super().__init__()
         self._init_jobs()
@@ -44,9 +46,6 @@ class _Panel(PanelJobs, QWidget):
         self.results = []
 
     def _update_actions(self) -> None:
-        pass
-
-    def _status(self, text: str) -> None:
         pass
 
 
