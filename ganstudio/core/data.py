@@ -33,7 +33,7 @@ import time
 import zipfile
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +196,13 @@ def enlargement(target_side: int, side: int) -> float:
     return max(1.0, target_side / side)
 
 
+def median_side(sides: Iterable[int]) -> int:
+    """The median of image sides (the lower middle one; 0 for none): half the images are this small
+    or smaller, whatever a few odd files measure."""
+    ordered = sorted(sides)
+    return ordered[(len(ordered) - 1) // 2] if ordered else 0
+
+
 @dataclass
 class ScanReport:
     """What a folder holds: usable files, skipped files with reasons, and notes for the user."""
@@ -224,10 +231,8 @@ class ScanReport:
         return min(self.sizes, key=area), max(self.sizes, key=area)
 
     def median_short_side(self) -> int:
-        """The median of the usable images' shorter sides (0 without usable images): half the images
-        are this small or smaller, whatever a few odd files measure."""
-        sides = sorted(min(w, h) for w, h in self.sizes)
-        return sides[(len(sides) - 1) // 2] if sides else 0
+        """The median of the usable images' shorter sides (0 without usable images)."""
+        return median_side(min(w, h) for w, h in self.sizes)
 
     def problems_by_reason(self) -> dict[str, list[Path]]:
         """Skipped paths grouped by reason, reasons in order of first appearance."""

@@ -652,15 +652,17 @@ class TrainPanel(QWidget):
 
     def _update_translate_size_note(self) -> None:
         """Warn (with a one-click fix) when the resize and crop sizes do not suit the images found."""
+        advice = self._translate_size_advice()
+        self.translate_data.size_note.show_note(*(advice[:2] if advice else (None,)))
+
+    def _translate_size_advice(self) -> tuple[str, str, tuple[int, int]] | None:
         report = self._translate_report
-        advice = self.form.translate.size_advice(report.min_side) if report else None
-        self.translate_data.size_note.show_note(*(advice or (None,)))
+        return self.form.translate.size_advice(report.min_side, report.median_side) if report else None
 
     def _on_translate_fit_size_requested(self) -> None:
-        report = self._translate_report
-        if report is None or self._train_job is not None:
-            return
-        self.form.translate.fit_to(report.min_side)   # its changed signal updates the note
+        advice = self._translate_size_advice()
+        if advice is not None and self._train_job is None:
+            self.form.translate.set_sizes(*advice[2])   # its changed signal updates the note
 
     def _check_translate_data(self) -> None:
         """Match (paired) or count (unpaired) the A/B images in the background; the report follows."""

@@ -156,8 +156,9 @@ def test_crops_and_augmentation_keep_pairs_aligned():
     assert torch.allclose((z + 1) * 127.5, ((z + 1) * 127.5).round(), atol=1e-3)
 
 
-def test_sizes_give_the_smallest_side_and_a_crop_that_fits(tmp_path):
-    from ganstudio.core.translate.data import fitting_crop, smallest_side
+def test_sizes_give_the_short_sides_and_a_crop_that_fits(tmp_path):
+    from ganstudio.core.data import median_side
+    from ganstudio.core.translate.data import fitting_crop, short_sides
 
     a_dir, b_dir = tmp_path / "A", tmp_path / "B"
     a_dir.mkdir()
@@ -167,7 +168,7 @@ def test_sizes_give_the_smallest_side_and_a_crop_that_fits(tmp_path):
         Image.new("RGB", b_size).save(b_dir / f"{name}.png")
     report = match_pairs(a_dir, b_dir)
     assert report.sizes[a_dir / "x.png"] == (70, 50)
-    assert smallest_side(report.sizes[p] for pair in report.pairs for p in pair) == 50
-    assert smallest_side([(200, 64)], side_by_side=True) == 64 and smallest_side([(100, 64)], side_by_side=True) == 50
-    assert smallest_side([]) == 0
+    sides = short_sides(report.sizes[p] for pair in report.pairs for p in pair)
+    assert sorted(sides) == [50, 60, 80, 90] and median_side(sides) == 60 and median_side([]) == 0
+    assert short_sides([(200, 64), (100, 64)], side_by_side=True) == [64, 50]
     assert (fitting_crop(50), fitting_crop(64), fitting_crop(10)) == (48, 64, 16)

@@ -177,23 +177,24 @@ def _enlargement_notes(task) -> list[str]:
     return [text for level, text in task.startup_notes if level == "warning" and "enlarged" in text]
 
 
-def test_a_load_size_that_enlarges_the_images_is_reported_with_the_size_that_fits(tmp_path, pairs):
+def test_a_load_size_that_enlarges_most_images_is_reported_with_the_size_that_suits_them(tmp_path, pairs):
     from PIL import Image
 
     ctx = TaskContext(_config(2), torch.device("cpu"), None)
     small = dict(TINY, load_size=32, crop_size=16)          # 16x20 images enlarged 2x
     task = Pix2PixTask(TranslateOptions(a_dir=str(pairs[0]), b_dir=str(pairs[1]), **small), ctx)
-    assert task.data.native_min_side == 16
+    assert task.data.native_side == 16
     assert _enlargement_notes(task) == [
-        "The smallest images are 16 px on their shorter side: resized to 32 px they are enlarged 2.0x, which adds "
-        "no detail and makes each step about 4x slower. A resize (load_size) and crop size of 16 px fits them."]
+        "Half of the images are 16 px or smaller on their shorter side: resized to 32 px they are enlarged 2.0x, "
+        "which adds no detail and makes each step about 4x slower. A resize (load_size) and crop size of 16 px "
+        "suits them."]
     assert _enlargement_notes(Pix2PixTask(TranslateOptions(a_dir=str(pairs[0]), b_dir=str(pairs[1]), **TINY),
                                           ctx)) == []      # 16 px: as they are
     sbs = tmp_path / "sbs"
     sbs.mkdir()
-    for i in range(3):
-        Image.new("RGB", (48, 20), (i * 40, 0, 0)).save(sbs / f"p{i}.png")   # halves of 24x20
+    for i, height in enumerate((20, 20, 200)):                 # halves of 24x20 (twice) and 240x200
+        Image.new("RGB", (48 if height == 20 else 480, height), (i * 40, 0, 0)).save(sbs / f"p{i}.png")
     task = Pix2PixTask(TranslateOptions(a_dir=str(sbs), side_by_side=True, **small), ctx)
-    assert task.data.native_min_side == 20 and "enlarged 1.6x" in _enlargement_notes(task)[0]
+    assert task.data.native_side == 20 and "enlarged 1.6x" in _enlargement_notes(task)[0]
     task = CycleGanTask(TranslateOptions(mode="unpaired", a_dir=str(pairs[0]), b_dir=str(sbs), **small), ctx)
-    assert task.data.native_min_side == 16 and len(_enlargement_notes(task)) == 1
+    assert task.data.native_side == 16 and len(_enlargement_notes(task)) == 1

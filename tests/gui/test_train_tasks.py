@@ -254,27 +254,31 @@ def test_small_images_get_a_size_note_with_a_one_click_fit(qtbot, make_panel, ti
     names = [f"g{i}" for i in range(4)]
     smooth_images(tmp_path / "A", names=names, size=40, grey=True)
     smooth_images(tmp_path / "B", names=names, size=48, seed=1)
+    smooth_images(tmp_path / "A", names=["big"], size=400)       # one large pair does not change the verdict
+    smooth_images(tmp_path / "B", names=["big"], size=400)
     panel = make_panel(tiny_folder)
     choose_task(panel, "translate")
     data, tr = panel.translate_data, panel.form.translate
-    tr.load_size.setValue(286)                 # the defaults: 40-px images would be enlarged 7x
+    tr.load_size.setValue(286)                 # the defaults: most images would be enlarged 6x
     tr.crop_size.setValue(256)
     data.a_row.choose(str(tmp_path / "A"))
     with qtbot.waitSignal(panel.dataset_scanned, timeout=WAIT_MS):
         data.b_row.choose(str(tmp_path / "B"))
-    assert panel.translate_report().min_side == 40
-    assert data.size_note.isVisibleTo(panel)
-    note = data.size_note.text()
-    assert "40 px" in note and "enlarged 7.2×" in note and "Train&nbsp;at&nbsp;32&nbsp;px" in note
-    data.size_note.linkActivated.emit("fit")   # as a click on the link
-    assert (tr.load_size.value(), tr.crop_size.value()) == (32, 32)
-    assert not data.size_note.isVisibleTo(panel)
-    assert tr.options(data.data()).crop_size == 32
-    tr.load_size.setValue(0)                   # native size, but crops larger than the images
+    report = panel.translate_report()
+    assert (report.min_side, report.median_side) == (40, 48)     # A and B sides together
+    note = data.size_note
+    assert note.isVisibleTo(panel)
+    assert "Half of your images are 48 px" in note.text() and "enlarged 6.0×" in note.text()
+    assert "Train&nbsp;at&nbsp;48&nbsp;px" in note.text()
+    note.linkActivated.emit("fix")             # as a click on the link
+    assert (tr.load_size.value(), tr.crop_size.value()) == (48, 48)
+    assert not note.isVisibleTo(panel)
+    assert tr.options(data.data()).crop_size == 48
+    tr.load_size.setValue(0)                   # native size, but crops larger than the smallest images
     tr.crop_size.setValue(64)
-    assert data.size_note.isVisibleTo(panel) and "do not fit" in data.size_note.text()
-    tr.crop_size.setValue(32)
-    assert not data.size_note.isVisibleTo(panel)
+    assert note.isVisibleTo(panel) and "do not fit in the smallest images (40 px" in note.text()
+    note.linkActivated.emit("fix")             # crops that fit; native size kept
+    assert (tr.load_size.value(), tr.crop_size.value()) == (0, 32) and not note.isVisibleTo(panel)
 
 
 def test_resuming_an_upscaler_run_switches_task_and_charts_its_history(qtbot, make_panel, tiny_folder, prefs,

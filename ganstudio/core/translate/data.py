@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data import ENLARGE_WARNING, Cancelled, SkippedFile, enlargement, scan_folder  # noqa: F401 (re-exported)
+from ..data import Cancelled, SkippedFile, median_side, scan_folder
 from ..errors import ConfigError, DatasetError
 from ..upscale.imageio import read_image
 
@@ -95,10 +95,9 @@ def checked_images(root: str | os.PathLike, label: str, progress: Progress = Non
     return report.usable, list(report.skipped), dict(zip(report.usable, report.sizes))
 
 
-def smallest_side(sizes: Iterable[tuple[int, int]], side_by_side: bool = False) -> int:
-    """The shortest image side among ``sizes`` ((width, height); side by side: of each half), 0 if none."""
-    sides = [min(w // 2, h) if side_by_side else min(w, h) for w, h in sizes]
-    return min(sides, default=0)
+def short_sides(sizes: Iterable[tuple[int, int]], side_by_side: bool = False) -> list[int]:
+    """The shorter side of each of ``sizes`` ((width, height); side by side: of each half)."""
+    return [min(w // 2, h) if side_by_side else min(w, h) for w, h in sizes]
 
 
 def fitting_crop(min_side: int) -> int:
@@ -171,10 +170,10 @@ class PairedImages:
     """Aligned (A, B) images in memory: ``a[i]`` and ``b[i]`` are uint8 CxHxW tensors of one size."""
 
     def __init__(self, a: list[torch.Tensor], b: list[torch.Tensor], names: list[str],
-                 skipped: list[SkippedFile], report: PairingReport | None = None, native_min_side: int = 0) -> None:
+                 skipped: list[SkippedFile], report: PairingReport | None = None, native_side: int = 0) -> None:
         self.a, self.b, self.names, self.skipped, self.report = a, b, names, skipped, report
-        #: the shortest side of the files as they were before resizing (0: unknown)
-        self.native_min_side = native_min_side
+        #: the median shorter side of the files before resizing (0: unknown)
+        self.native_side = native_side
         self.a_channels = a[0].shape[0] if a else 1
         self.b_channels = b[0].shape[0] if b else 1
 
@@ -183,7 +182,7 @@ class PairedImages:
 
     def subset(self, indices: Sequence[int]) -> PairedImages:
         return PairedImages([self.a[i] for i in indices], [self.b[i] for i in indices],
-                            [self.names[i] for i in indices], self.skipped, self.report, self.native_min_side)
+                            [self.names[i] for i in indices], self.skipped, self.report, self.native_side)
 
 
 
@@ -232,7 +231,7 @@ def _load_pairs(a_dir, b_dir, load_size, channels, progress, should_stop):
         names.append(Path(pa).relative_to(a_dir).with_suffix("").as_posix())
         used.extend((pa, pb))
     _progress(progress, should_stop, "Loading image pairs", len(report.pairs), len(report.pairs))
-    native = smallest_side(report.sizes[p] for p in used if p in report.sizes)
+    native = median_side(short_sides(report.sizes[p] for p in used if p in report.sizes))
     return (*_pair_tensors(a_rgb, b_rgb, channels, skipped), names, skipped, report, native)
 
 
@@ -282,7 +281,7 @@ def _load_side_by_side(folder, split, load_size, channels, progress, should_stop
         b_rgb.append(b)
         names.append(p.relative_to(folder).with_suffix("").as_posix())
         used.append(sizes[p])
-    native = smallest_side(used, side_by_side=True)
+    native = median_side(short_sides(used, side_by_side=True))
     return (*_pair_tensors(a_rgb, b_rgb, channels, skipped), names, skipped, None, native)
 
 
@@ -301,9 +300,9 @@ class UnpairedImages:
     """Two independent collections (any sizes, any counts), each uint8 CxHxW tensors."""
 
     def __init__(self, a: list[torch.Tensor], b: list[torch.Tensor], names_a: list[str], names_b: list[str],
-                 skipped: list[SkippedFile], native_min_side: int = 0) -> None:
+                 skipped: list[SkippedFile], native_side: int = 0) -> None:
         self.a, self.b, self.names_a, self.names_b, self.skipped = a, b, names_a, names_b, skipped
-        self.native_min_side = native_min_side   # as PairedImages
+        self.native_side = native_side   # as PairedImages
         self.a_channels = a[0].shape[0]
         self.b_channels = b[0].shape[0]
 
@@ -339,7 +338,7 @@ def _load_unpaired(a_dir, b_dir, load_size, channels, progress, should_stop):
         c = _resolve_channels(channels, all(_is_grey(x) for x in rgbs))
         sides.append(([rgb_to_tensor(x, c) for x in rgbs], names))
     (a, na), (b, nb) = sides
-    return a, b, na, nb, skipped, smallest_side(used)
+    return a, b, na, nb, skipped, median_side(short_sides(used))
 
 
 def check_crop(images: Sequence[torch.Tensor], crop_size: int, label: str) -> None:

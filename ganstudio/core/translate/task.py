@@ -24,13 +24,12 @@ import torch
 from torch import nn
 
 from .. import losses
-from ..data import EpochSampler, to_uint8_images
+from ..data import ENLARGE_WARNING, EpochSampler, enlargement, to_uint8_images
 from ..errors import ConfigError, DatasetError
 from ..tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 from . import metrics
-from .data import (CHANNEL_MODES, ENLARGE_WARNING, SPLITS, Augment, PairedFolders, PairedImages, SideBySideFolder,
-                   UnpairedFolders, augment, center_crops, check_crop, enlargement, fitting_crop, random_crops,
-                   to_model_range)
+from .data import (CHANNEL_MODES, SPLITS, Augment, PairedFolders, PairedImages, SideBySideFolder, UnpairedFolders,
+                   augment, center_crops, check_crop, fitting_crop, random_crops, to_model_range)
 from .models import NORMS, UPSAMPLES, PatchDiscriminator, build_generator, generator_spec, pad_for, required_multiple
 
 MODES = ("paired", "unpaired")
@@ -289,15 +288,16 @@ class TranslateTask(TrainingTask):
         super().scale_learning_rates(factor)
 
     # -- shared helpers ------------------------------------------------------------------------
-    def _note_enlargement(self, native_min_side: int) -> None:
-        """A startup warning when load_size enlarges the smallest images: slower steps, no detail."""
-        factor = enlargement(self.options.load_size, native_min_side)
+    def _note_enlargement(self, native_side: int) -> None:
+        """A startup warning when load_size enlarges most images (their median shorter side
+        ``native_side``): slower steps, no detail."""
+        factor = enlargement(self.options.load_size, native_side)
         if factor >= ENLARGE_WARNING:
-            fit = fitting_crop(native_min_side)
+            fit = fitting_crop(native_side)
             self.startup_notes.append(("warning", (
-                f"The smallest images are {native_min_side} px on their shorter side: resized to "
+                f"Half of the images are {native_side} px or smaller on their shorter side: resized to "
                 f"{self.options.load_size} px they are enlarged {factor:.1f}x, which adds no detail and makes each "
-                f"step about {factor ** 2:.0f}x slower. A resize (load_size) and crop size of {fit} px fits them.")))
+                f"step about {factor ** 2:.0f}x slower. A resize (load_size) and crop size of {fit} px suits them.")))
 
     def _to_device(self, module: nn.Module) -> nn.Module:
         return module.to(self.ctx.device, memory_format=self.memory_format)
@@ -461,7 +461,7 @@ class Pix2PixTask(TranslateTask):
         self.dataset_size = len(self.train)
         self.skipped_files = len(data.skipped)
         self._report_pairing(data)
-        self._note_enlargement(data.native_min_side)
+        self._note_enlargement(data.native_side)
         # under torchrun every rank draws the same global batch and keeps its slice (distributed.py)
         self.sampler = EpochSampler(len(self.train), cfg.batch_size * ctx.dist.world, cfg.seed)
 
@@ -641,7 +641,7 @@ class CycleGanTask(TranslateTask):
         check_crop(self.data.b, options.crop_size, "B")
         self.dataset_size = len(self.data.a) + len(self.data.b)
         self.skipped_files = len(self.data.skipped)
-        self._note_enlargement(self.data.native_min_side)
+        self._note_enlargement(self.data.native_side)
         # under torchrun every rank draws the same global batches and keeps its slices; each rank
         # keeps its own history pools (of its own fakes; ``rank_streams``)
         self.sampler_a = EpochSampler(len(self.data.a), cfg.batch_size * ctx.dist.world, cfg.seed)

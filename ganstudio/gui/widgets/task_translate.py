@@ -8,7 +8,7 @@ counts the images and makes a strip of thumbnails.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QToolButton,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from ganstudio.core.data import make_grid
-from ganstudio.core.translate.data import (ENLARGE_WARNING, checked_images, enlargement, fitting_crop, match_pairs,
-                                           smallest_side)
+from ganstudio.core.data import ENLARGE_WARNING, enlargement, make_grid, median_side
+from ganstudio.core.translate.data import checked_images, fitting_crop, match_pairs, short_sides
 from ganstudio.core.translate.task import TranslateOptions
 
 from .collapsible import CollapsibleSection
@@ -52,6 +51,7 @@ class TranslateDataReport:
     unused: list[tuple[str, str, str]] = field(default_factory=list)   # (side, file, why it is not used)
     thumbnails: np.ndarray | None = None
     min_side: int = 0              # the shortest side of the images used (side by side: of the halves)
+    median_side: int = 0           # the median shorter side of the images used
 
     def usable(self) -> bool:
         return self.pairs > 0 if self.mode == "paired" else self.count_a > 0 and self.count_b > 0
@@ -93,15 +93,14 @@ def check_translate_data(data: dict[str, Any], should_stop: Callable[[], bool] =
                      + image_thumbnails([b for _, b in pairs], THUMBNAIL_SIDE, should_stop))
         result = TranslateDataReport(mode, False, len(report.pairs), len(report.pairs) + len(report.unmatched_a),
                                      len(report.pairs) + len(report.unmatched_b), unused,
-                                     min_side=smallest_side(report.sizes[p] for pair in report.pairs for p in pair))
+                                     **_side_stats(report.sizes[p] for pair in report.pairs for p in pair))
         columns = len(pairs)
     elif side_by_side:
         usable, skipped, sizes = checked_images(a_dir, "side-by-side", should_stop=should_stop)
         if thumbnails:
             strip = image_thumbnails(usable[:THUMBNAIL_PAIRS], THUMBNAIL_SIDE * 2, should_stop)
         result = TranslateDataReport(mode, True, len(usable), len(usable), len(usable),
-                                     skipped_rows("A", a_dir, skipped),
-                                     min_side=smallest_side(sizes.values(), side_by_side=True))
+                                     skipped_rows("A", a_dir, skipped), **_side_stats(sizes.values(), side_by_side=True))
         columns = THUMBNAIL_PAIRS // 2
     else:
         usable_a, skipped_a, sizes_a = checked_images(a_dir, "A", should_stop=should_stop)
@@ -111,12 +110,17 @@ def check_translate_data(data: dict[str, Any], should_stop: Callable[[], bool] =
                      + image_thumbnails(usable_b[:THUMBNAIL_PAIRS], THUMBNAIL_SIDE, should_stop))
         result = TranslateDataReport(mode, False, 0, len(usable_a), len(usable_b),
                                      skipped_rows("A", a_dir, skipped_a) + skipped_rows("B", b_dir, skipped_b),
-                                     min_side=smallest_side([*sizes_a.values(), *sizes_b.values()]))
+                                     **_side_stats([*sizes_a.values(), *sizes_b.values()]))
         columns = THUMBNAIL_PAIRS
     if strip and len({t.shape for t in strip}) == 1:
         grid = make_grid(np.stack(strip), nrow=max(1, min(columns, len(strip))))
         result = replace(result, thumbnails=grid)
     return result
+
+
+def _side_stats(sizes: Iterable[tuple[int, int]], side_by_side: bool = False) -> dict[str, int]:
+    sides = short_sides(sizes, side_by_side)
+    return {"min_side": min(sides, default=0), "median_side": median_side(sides)}
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -536,29 +540,28 @@ class TranslateForm(OptionForm):
     def mode(self) -> str:
         return self._mode
 
-    def size_advice(self, min_side: int) -> tuple[str, str] | None:
-        """(warning, fix) when the crop and resize sizes do not suit images whose shorter side is
-        ``min_side`` pixels (enlarged, or crops that do not fit); else None."""
-        if min_side <= 0:
+    def size_advice(self, min_side: int, median_side: int) -> tuple[str, str, tuple[int, int]] | None:
+        """(warning, fix, (load size, crop size) of the fix) when the sizes do not suit images whose
+        shorter sides are at least ``min_side`` and half at most ``median_side`` pixels: native-size
+        crops that do not fit the smallest, or a resize that enlarges most of them; else None."""
+        load, crop = self.load_size.value(), self.crop_size.value()
+        if load == 0 and 0 < min_side < crop:
+            fit = fitting_crop(min_side)
+            return (self.tr("Crops of {crop} px do not fit in the smallest images ({side} px on their shorter "
+                            "side).").format(crop=crop, side=min_side),
+                    self.tr("Crop {0} px").format(fit), (0, fit))
+        factor = enlargement(load, median_side)
+        if factor < ENLARGE_WARNING:
             return None
-        load, crop, fit = self.load_size.value(), self.crop_size.value(), fitting_crop(min_side)
-        if load == 0 and crop > min_side:
-            text = self.tr("Crops of {crop} px do not fit in the smallest images ({side} px on their shorter "
-                           "side).").format(crop=crop, side=min_side)
-        elif enlargement(load, min_side) >= ENLARGE_WARNING:
-            factor = enlargement(load, min_side)
-            text = self.tr("The smallest images are {side} px on their shorter side: resized to {load} px they "
-                           "are enlarged {factor:.1f}×, which adds no detail and makes each step about {cost:.0f}× "
-                           "slower.").format(side=min_side, load=load, factor=factor, cost=factor ** 2)
-        else:
-            return None
-        return text, self.tr("Train at {0} px").format(fit)
+        fit = fitting_crop(median_side)
+        return (self.tr("Half of your images are {side} px or smaller on their shorter side: resized to {load} px "
+                        "they are enlarged {factor:.1f}×, which adds no detail and makes each step about {cost:.0f}× "
+                        "slower.").format(side=median_side, load=load, factor=factor, cost=factor ** 2),
+                self.tr("Train at {0} px").format(fit), (fit, fit))
 
-    def fit_to(self, min_side: int) -> None:
-        """Resize and crop to the largest size that fits images whose shorter side is ``min_side``."""
-        fit = fitting_crop(min_side)
-        self.load_size.setValue(fit)
-        self.crop_size.setValue(fit)
+    def set_sizes(self, load_size: int, crop_size: int) -> None:
+        self.load_size.setValue(load_size)
+        self.crop_size.setValue(crop_size)
 
     def options(self, data: dict[str, Any]) -> TranslateOptions:
         """``TranslateOptions`` for ``data`` (``TranslateDataView.data()``); raises ``ConfigError``."""
