@@ -191,6 +191,17 @@ def card(results: dict[int, dict], train_photos: list[Path], held: list[Path], a
     return "\n".join(lines)
 
 
+#: where the card's hand-written part begins (the status against the targets and later findings);
+#: a new card keeps that part of the old one, to be brought up to date by hand
+NOTES_HEADING = "## Status against the targets"
+
+
+def kept_notes(old_card: str) -> str:
+    """The hand-written tail of an earlier card (from NOTES_HEADING on), or "" if it has none."""
+    at = old_card.find("\n" + NOTES_HEADING)
+    return "" if at < 0 else old_card[at:]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the photos folder")
@@ -241,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
                               "steps": steps, "seconds": seconds, "eval": result, "eval_ensemble": best,
                               "options": {k: v for k, v in RECIPES[scale].items()}}
         if len(results) == 2 or args.smoke:
-            (out / "UPSCALERS.md").write_text(card(results, train_photos, held, args), encoding="utf-8")
+            card_path = out / "UPSCALERS.md"
+            old = card_path.read_text(encoding="utf-8") if card_path.exists() else ""
+            card_path.write_text(card(results, train_photos, held, args) + kept_notes(old), encoding="utf-8")
         print(f"Models and card in {out}")
     finally:
         shutil.rmtree(tmp / "train", ignore_errors=True)
