@@ -23,8 +23,8 @@ from ganstudio.core.translate.data import checked_images, fitting_crop, match_pa
 from ganstudio.core.translate.task import TranslateOptions
 
 from .collapsible import CollapsibleSection
-from .fix_note import FixNote
 from .dataset_view import image_thumbnails
+from .fix_note import FixNote
 from .image_view import ImageView
 from .task_options import OptionForm, form_layout
 
