@@ -457,12 +457,12 @@ class _Run:
                     for level, message in task.health(self.step, metrics):
                         self.note(level, message)
 
-                if not main:
-                    pass     # rank 0 draws the previews
-                elif self.step % cfg.sample_every == 0:
+                # rank 0 draws the previews
+                if main and self.step % cfg.sample_every == 0:
                     self._write_preview()
                     last_preview = time.perf_counter()
-                elif cfg.sample_seconds is not None and time.perf_counter() - last_preview >= preview_interval:
+                elif (main and cfg.sample_seconds is not None
+                      and time.perf_counter() - last_preview >= preview_interval):
                     started = time.perf_counter()
                     self._write_preview(keep=False)
                     last_preview = time.perf_counter()

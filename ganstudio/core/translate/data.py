@@ -231,7 +231,7 @@ def _load_pairs(a_dir, b_dir, load_size, channels, progress, should_stop):
         names.append(Path(pa).relative_to(a_dir).with_suffix("").as_posix())
         used.extend((pa, pb))
     _progress(progress, should_stop, "Loading image pairs", len(report.pairs), len(report.pairs))
-    native = median_side(short_sides(report.sizes[p] for p in used if p in report.sizes))
+    native = median_side(short_sides(report.sizes[p] for p in used))
     return (*_pair_tensors(a_rgb, b_rgb, channels, skipped), names, skipped, report, native)
 
 

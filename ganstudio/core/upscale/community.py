@@ -31,7 +31,7 @@ from ..checkpoint import find_checkpoint, read_checkpoint
 from ..errors import CheckpointError, ConfigError
 from ..export import FILE_MODE
 from ..resources import resources_dir
-from .models import build_sr_model
+from .models import build_sr_model, compact_bytes_per_pixel
 from .tiling import BASELINES, DEFAULT_BYTES_PER_PIXEL, DEFAULT_CONTEXT, Upscaler, baseline
 
 UPSCALER_FORMAT = "ganstudio-upscaler"
@@ -261,7 +261,7 @@ def load_community(path: str | os.PathLike) -> Upscaler:
     num_conv = getattr(desc.model, "num_conv", None) if desc.architecture.id == "Compact" else None
     num_feat = getattr(desc.model, "num_feat", None) if desc.architecture.id == "Compact" else None
     context = int(num_conv) + 3 if num_conv is not None else DEFAULT_CONTEXT
-    bytes_per_pixel = (4 * (4 * int(num_feat) + 3 * desc.output_channels * desc.scale ** 2)
+    bytes_per_pixel = (compact_bytes_per_pixel(int(num_feat), desc.output_channels, desc.scale)
                        if num_feat is not None else DEFAULT_BYTES_PER_PIXEL)
     return Upscaler(
         name=path.stem, arch=desc.architecture.name, scale=desc.scale, module=desc.model, forward=desc,

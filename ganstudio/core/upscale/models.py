@@ -142,6 +142,12 @@ class _SRBase(nn.Module):
         return F.pixel_shuffle(self.phases(x), self.scale)
 
 
+def compact_bytes_per_pixel(features: int, channels: int, scale: int) -> int:
+    """Rough float32 inference memory per input pixel of a compact (plain conv stack + pixel-shuffle)
+    network: ~4 feature maps alive at once, plus the upscaled output and skip."""
+    return 4 * (4 * features + 3 * channels * scale * scale)
+
+
 class CompactSR(_SRBase):
     """Real-ESRGAN-compact-like: 3x3 convs + PReLU in low resolution, pixel-shuffle, bicubic skip.
 
@@ -175,8 +181,7 @@ class CompactSR(_SRBase):
 
     @property
     def bytes_per_pixel(self) -> int:
-        # input-side activations alive at once (~4 feature maps) plus the upscaled output and skip
-        return 4 * (4 * self.features + 3 * self.channels * self.scale * self.scale)
+        return compact_bytes_per_pixel(self.features, self.channels, self.scale)
 
 
 class _DenseBlock(nn.Module):
