@@ -47,12 +47,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="UpscaleOptions field (e.g. features=64); repeatable")
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                    help="TrainConfig field (e.g. lr_g=1e-3); repeatable")
+    p.add_argument("--extra", type=Path, default=None,
+                   help="a folder of further training photos, added to every fold and never held out")
     p.add_argument("--json", type=Path, default=None, help="also write the per-photo results here")
     args = p.parse_args(argv)
 
     photos = sorted((q for q in args.data.iterdir() if q.suffix.lower() in PHOTO_SUFFIXES), key=lambda q: q.name)
     if len(photos) < args.folds:
         raise SystemExit(f"{len(photos)} photos in {args.data}: fewer than {args.folds} folds")
+    extra = sorted((q for q in args.extra.iterdir() if q.suffix.lower() in PHOTO_SUFFIXES),
+                   key=lambda q: q.name) if args.extra else []
+    if extra:
+        print(f"{len(extra)} extra training photos from {args.extra}")
     recipe = {"arch": "compact", "patch_size": 64, "patch_sampling": "detail"}
     recipe.update({k: json.loads(v) if v[:1].isdigit() or v in ("true", "false") else v
                    for k, v in (s.split("=", 1) for s in args.set)})
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         for f in folds:
             held = [q for i, q in enumerate(photos) if i % args.folds == f]
             kept = [q for i, q in enumerate(photos) if i % args.folds != f]
-            train_dir = link_training_folder(kept, Path(tmp) / f"fold{f}" / "photos")
+            train_dir = link_training_folder(kept + extra, Path(tmp) / f"fold{f}" / "photos")
             run_dir = Path(tmp) / f"fold{f}" / "run"
             options = UpscaleOptions(data=str(train_dir), scale=args.scale, prescale=PRESCALE, max_side=MAX_SIDE,
                                      val_images=2, val_crop=128, val_crops=8, **recipe)
