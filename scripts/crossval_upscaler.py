@@ -74,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             kept = [q for i, q in enumerate(photos) if i % args.folds != f]
             train_dir = link_training_folder(kept + extra, Path(tmp) / f"fold{f}" / "photos")
             run_dir = Path(tmp) / f"fold{f}" / "run"
-            options = UpscaleOptions(data=str(train_dir), scale=args.scale, prescale=PRESCALE, max_side=MAX_SIDE,
-                                     val_images=2, val_crop=128, val_crops=8, **recipe)
+            options = UpscaleOptions(**{"data": str(train_dir), "scale": args.scale, "prescale": PRESCALE,
+                                        "max_side": MAX_SIDE, "val_images": 2, "val_crop": 128, "val_crops": 8,
+                                        **recipe})
             every = max(1, args.steps // 2)
             config = default_train_config(steps=args.steps, minutes=None, seed=0, threads=args.threads,
                                           eval_every=every, sample_every=every, checkpoint_every=every,

@@ -215,7 +215,8 @@ def card(results: dict[int, dict], train_photos: list[Path], extra: list[Path], 
                      f"{r['steps']} steps")
     lines += [
         "",
-        "Reproduce: `.venv/bin/python scripts/train_bundled_upscalers.py"
+        "Reproduce: " + ("`.venv/bin/python scripts/fetch_extra_photos.py`, then " if extra else "")
+        + "`.venv/bin/python scripts/train_bundled_upscalers.py"
         + (f" --minutes {args.minutes:g}" if args.minutes else "") + (f" --steps {args.steps}" if args.steps else "")
         + "`.",
         "",
