@@ -113,6 +113,8 @@ _CIFAR_SUBFOLDER = "cifar-10-batches-bin"
 # Where the idx / bin files may sit below the chosen folder (torchvision's layouts included).
 _ARRAY_SUBFOLDERS = ("", "raw", "MNIST/raw", _CIFAR_SUBFOLDER)
 
+#: short names of the packed dataset formats, for messages ("The images of this MNIST set are 28 px")
+KIND_NAMES = {"images": "image", "mnist": "MNIST", "cifar10": "CIFAR-10"}
 _KIND_TITLES = {
     "images": "image folder",
     "mnist": "MNIST (idx files)",

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from . import fastconv, losses
-from .data import (ENLARGE_WARNING, EpochSampler, Preprocess, ScanReport, enlargement, load_dataset, make_grid,
+from .data import (ENLARGE_WARNING, KIND_NAMES, EpochSampler, Preprocess, ScanReport, enlargement, load_dataset, make_grid,
                    to_uint8_images)
 from .errors import ConfigError
 from .models import build_gan, get_preset, latent_shape, preset_fitting
@@ -234,7 +234,10 @@ class GanTask(TrainingTask):
             return []
         side, factor, smaller = found
         p = get_preset(self.options.preset)
-        return [("info", f"Half of the images are {side} px or smaller on their shorter side: {p.name} enlarges them "
+        whose = ("Half of the images are {side} px or smaller on their shorter side" if self.dataset.report.kind == "images"
+                 else "The images of this {kind} set are {side} px").format(
+                     side=side, kind=KIND_NAMES.get(self.dataset.report.kind, ""))
+        return [("info", f"{whose}: {p.name} enlarges them "
                          f"{factor:.1f}x to {p.size} px, which adds no detail and makes training slower."
                          + (f" The {smaller} preset fits them." if smaller else ""))]
 
@@ -267,9 +270,7 @@ class GanTask(TrainingTask):
 def preset_enlargement(report: ScanReport, preset_name: str) -> tuple[int, float, str | None] | None:
     """When ``preset_name`` enlarges most of a folder's images: (their median shorter side, the
     enlargement, the largest smaller preset that fits them or None); None when it does not."""
-    if report.kind != "images":
-        return None
-    side, preset = report.median_short_side(), get_preset(preset_name)
+    side, preset = report.median_short_side(), get_preset(preset_name)   # MNIST/CIFAR-10: their records' side
     factor = enlargement(preset.size, side)
     if factor < ENLARGE_WARNING:
         return None

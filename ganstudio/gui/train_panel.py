@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 
 from ganstudio.core import events as ev
 from ganstudio.core.checkpoint import list_step_checkpoints
-from ganstudio.core.data import (Cancelled, ImageDataset, Preprocess, ScanReport, check_usable, load_images,
+from ganstudio.core.data import (KIND_NAMES, Cancelled, ImageDataset, Preprocess, ScanReport, check_usable, load_images,
                                  make_grid, read_cifar10_batch, read_idx_images, scan_folder)
 from ganstudio.core.errors import DatasetError, GanStudioError
 from ganstudio.core.gan import preset_enlargement
@@ -578,9 +578,14 @@ class TrainPanel(QWidget):
         if found is not None:
             side, factor, smaller = found
             preset = get_preset(self.form.gan.preset.currentData())
-            text = self.tr("Half of your images are {side} px or smaller on their shorter side: {preset} enlarges "
-                           "them {factor:.1f}× to {size} px, which adds no detail and makes training slower."
-                           ).format(side=side, preset=preset.name, factor=factor, size=preset.size)
+            if self._report.kind == "images":
+                whose = self.tr("Half of your images are {0} px or smaller on their shorter side").format(side)
+            else:
+                whose = self.tr("The images of this {kind} set are {side} px").format(
+                    kind=KIND_NAMES.get(self._report.kind, ""), side=side)
+            text = self.tr("{whose}: {preset} enlarges them {factor:.1f}× to {size} px, which adds no detail "
+                           "and makes training slower."
+                           ).format(whose=whose, preset=preset.name, factor=factor, size=preset.size)
             fix = self.tr("Use {0}").format(smaller) if smaller else None
         self.dataset_view.size_note.show_note(text, fix)
 

@@ -688,3 +688,18 @@ def test_median_short_side_and_enlargement(tmp_path):
     assert report.median_short_side() == sorted(min(s) for s in report.sizes)[1] <= 25
     assert enlargement(64, 16) == 4.0 and enlargement(16, 64) == 1.0 and enlargement(0, 16) == 1.0
     assert enlargement(64, 0) == 1.0
+
+
+def test_packed_sets_get_the_enlargement_note_too(tmp_path):
+    # MNIST's 28 px and CIFAR-10's 32 px records are enlarged 2.3x and 2x by a 64 px model
+    from ganstudio.core.gan import preset_enlargement
+
+    (tmp_path / "mnist").mkdir()
+    write_idx(tmp_path / "mnist" / "train-images-idx3-ubyte", np.zeros((5, 28, 28), np.uint8))
+    write_cifar(tmp_path / "cifar" / "data_batch_1.bin", np.zeros((4, 3, 32, 32), np.uint8))
+    mnist, cifar = scan_folder(tmp_path / "mnist"), scan_folder(tmp_path / "cifar")
+    assert (mnist.kind, mnist.median_short_side(), cifar.kind, cifar.median_short_side()) == ("mnist", 28, "cifar10", 32)
+    side, factor, smaller = preset_enlargement(mnist, "dcgan-64")
+    assert (side, round(factor, 2), smaller) == (28, 2.29, "seed-dcgan-16")
+    assert preset_enlargement(cifar, "dcgan-64")[1:] == (2.0, "dcgan-32")
+    assert preset_enlargement(cifar, "dcgan-32") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from safetensors import SafetensorError
@@ -363,3 +364,13 @@ def test_a_preset_that_enlarges_the_images_says_which_preset_fits_them(tmp_path,
     events, obs = collect()
     train(small_config(steps=2), GanOptions(str(image_folder), "seed-dcgan-16"), tmp_path / "run16", observers=[obs])
     assert not any(isinstance(e, ev.HealthNote) and "enlarges" in e.message for e in events)
+
+
+def test_the_enlargement_note_names_a_packed_set(tmp_path):
+    from tests.core.test_data import write_cifar
+
+    write_cifar(tmp_path / "cifar" / "data_batch_1.bin", np.zeros((8, 3, 32, 32), np.uint8))
+    events, obs = collect()
+    train(small_config(steps=1), GanOptions(str(tmp_path / "cifar"), "dcgan-64"), tmp_path / "run", observers=[obs])
+    notes = [e.message for e in events if isinstance(e, ev.HealthNote) and "enlarges" in e.message]
+    assert len(notes) == 1 and notes[0].startswith("The images of this CIFAR-10 set are 32 px: dcgan-64 enlarges")

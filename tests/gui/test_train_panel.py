@@ -313,3 +313,17 @@ def test_a_preset_that_enlarges_most_images_gets_a_note_and_a_smaller_preset(qtb
     assert preset.currentData() == "dcgan-32" and not note.isVisibleTo(panel)
     preset.setCurrentIndex(preset.findData("dcgan-128"))  # enlarges them again: the note returns
     assert note.isVisibleTo(panel) and "to 128 px" in note.text()
+
+
+def test_a_packed_set_gets_the_enlargement_note_in_its_own_words(qtbot, make_panel, tmp_path):
+    from tests.core.test_data import write_cifar
+
+    folder = tmp_path / "cifar"
+    write_cifar(folder / "data_batch_1.bin", np.zeros((8, 3, 32, 32), np.uint8))
+    panel = make_panel(folder)
+    preset, note = panel.form.gan.preset, panel.dataset_view.size_note
+    preset.setCurrentIndex(preset.findData("dcgan-64"))
+    assert note.isVisibleTo(panel)
+    assert "The images of this CIFAR-10 set are 32 px" in note.text() and "2.0×" in note.text()
+    note.linkActivated.emit("fix")
+    assert preset.currentData() == "dcgan-32" and not note.isVisibleTo(panel)
