@@ -124,8 +124,19 @@ def continue_one(run_dir: Path, train_dir: Path, minutes: float, threads: int) -
                          observers=[Printer(f"x{scale}")])
         if fin.reason not in ("completed", "time-limit"):
             raise SystemExit(f"x{scale} training ended with {fin.reason}: {fin.message}")
-    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
-    return run_dir, float(last["time"]), int(last["step"])
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return run_dir, training_seconds(records), int(records[-1]["step"])
+
+
+def training_seconds(records: list[dict]) -> float:
+    """A run's training time over all its sessions: each resumed session counts its "time" from 0."""
+    total = previous = 0.0
+    for r in records:
+        t = float(r["time"])
+        if t < previous:        # a new session began
+            total += previous
+        previous = t
+    return total + previous
 
 
 def train_one(scale: int, train_dir: Path, run_dir: Path, args: argparse.Namespace) -> tuple[Path, float, int]:
