@@ -35,6 +35,7 @@ from ganstudio.core.trainer import train  # noqa: E402
 from ganstudio.core.upscale.community import BUNDLED, load_run_upscaler, save_upscaler  # noqa: E402
 from ganstudio.core.upscale.metrics import BUNDLED_HOLDOUT, EvalResult, evaluate_crops, split_holdout  # noqa: E402
 from ganstudio.core.upscale.task import SR_TRAIN_DEFAULTS, UpscaleOptions, default_train_config  # noqa: E402
+from fetch_extra_photos import PHOTOS as EXTRA_PHOTOS  # noqa: E402  (scripts/)
 
 DEFAULT_DATA = Path("/root/.cache/ganstudio-data/photos")
 #: further training photos (never held out), made by scripts/fetch_extra_photos.py
@@ -44,32 +45,25 @@ PLASMA_PHOTOS = {"BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "Eve
                  "Grey", "Kite", "OneStandsOut", "Path", "summer_1am"}
 #: the issue's targets, in dB over bicubic
 TARGET_GAIN = {2: 2.5, 4: 1.2}
-#: per-scale recipe: the HR patch grows with the scale so the LR patch keeps enough context
-#: (the shipped files were trained with uniform patches, before "detail" sampling existed; a 22-minute
-#: x2 run with detail sampling, 64 features, 64 px patches, batch 32 and lr 1e-3 reached the same
-#: +2.00 dB with a network twice as slow, so the faster one stays; see UPSCALERS.md)
+#: per-scale recipe. x2 (session 8): detail-weighted 64 px patches, the 3-minute recipe of
+#: scripts/crossval_upscaler.py (+1.90 dB on the held-out group without the extra photos, +2.12 with
+#: them); a 64-feature net was not worth twice the time (see UPSCALERS.md). x4: uniform patches, with
+#: the HR patch grown so that the LR patch keeps enough context
 RECIPES = {
-    2: {"arch": "compact", "features": 48, "blocks": 4, "patch_size": 96, "patch_sampling": "uniform"},
+    2: {"arch": "compact", "features": 48, "blocks": 4, "patch_size": 64, "patch_sampling": "detail"},
     4: {"arch": "compact", "features": 48, "blocks": 4, "patch_size": 128, "patch_sampling": "uniform"},
 }
-#: per-scale TrainConfig changes from SR_TRAIN_DEFAULTS (none for the shipped files)
-RECIPE_CONFIG: dict[int, dict] = {2: {}, 4: {}}
-#: x2 since session 8: with the 21 extra photos, detail-weighted 64 px patches in batches of 32 at lr 1e-3
-#: (the 3-minute recipe of scripts/crossval_upscaler.py: +1.90 dB on the held-out group without the extra
-#: photos, +2.12 with them)
-RECIPES[2] = {"arch": "compact", "features": 48, "blocks": 4, "patch_size": 64, "patch_sampling": "detail"}
-RECIPE_CONFIG[2] = {"batch_size": 32, "lr_g": 1e-3}
+#: per-scale TrainConfig changes from SR_TRAIN_DEFAULTS
+RECIPE_CONFIG: dict[int, dict] = {2: {"batch_size": 32, "lr_g": 1e-3}, 4: {}}
 #: photos are downscaled x2 (Lanczos) before training, like the protocol's HR: camera JPEGs are soft at 1:1
 PRESCALE = 2.0
 MAX_SIDE = 1280
 
 
 def extra_photos(folder: Path) -> list[Path]:
-    from fetch_extra_photos import PHOTOS
-
-    found = [folder / p.name for p in PHOTOS if (folder / p.name).is_file()]
-    if len(found) < len(PHOTOS):
-        raise SystemExit(f"{len(found)} of the {len(PHOTOS)} extra photos are in {folder}: run "
+    found = [folder / p.name for p in EXTRA_PHOTOS if (folder / p.name).is_file()]
+    if len(found) < len(EXTRA_PHOTOS):
+        raise SystemExit(f"{len(found)} of the {len(EXTRA_PHOTOS)} extra photos are in {folder}: run "
                          "scripts/fetch_extra_photos.py first (or pass --no-extra)")
     return found
 
@@ -194,9 +188,7 @@ def card(results: dict[int, dict], train_photos: list[Path], extra: list[Path], 
     ]
     lines += [f"- {p.stem}: {photo_licence(p.stem)}" for p in train_photos]
     if extra:
-        from fetch_extra_photos import PHOTOS
-
-        by_name = {p.name: p for p in PHOTOS}
+        by_name = {p.name: p for p in EXTRA_PHOTOS}
         lines += ["", f"{len(extra)} more photos, for training only, fetched from Debian 12 packages by "
                   "`scripts/fetch_extra_photos.py` (authors and licences from each package's copyright file):", ""]
         lines += [f"- {p.stem}: {by_name[p.name].author}, {by_name[p.name].licence} ({by_name[p.name].package})"
@@ -300,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             save_upscaler(up.module, out / name, info)
             results[scale] = {"file": name, "arch": up.arch, "kwargs": up.module.config(), "params": up.params,
                               "steps": steps, "seconds": seconds, "eval": result, "eval_ensemble": best,
-                              "options": {k: v for k, v in RECIPES[scale].items()},
+                              "options": dict(RECIPES[scale]),
                               "config": {**SR_TRAIN_DEFAULTS, **RECIPE_CONFIG[scale]}}
         if len(results) == 2 or args.smoke:
             card_path = out / "UPSCALERS.md"

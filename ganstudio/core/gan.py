@@ -234,9 +234,9 @@ class GanTask(TrainingTask):
             return []
         side, factor, smaller = found
         p = get_preset(self.options.preset)
-        whose = ("Half of the images are {side} px or smaller on their shorter side" if self.dataset.report.kind == "images"
-                 else "The images of this {kind} set are {side} px").format(
-                     side=side, kind=KIND_NAMES.get(self.dataset.report.kind, ""))
+        kind = self.dataset.report.kind
+        whose = (f"Half of the images are {side} px or smaller on their shorter side" if kind == "images"
+                 else f"The images of this {KIND_NAMES[kind]} set are {side} px")
         return [("info", f"{whose}: {p.name} enlarges them "
                          f"{factor:.1f}x to {p.size} px, which adds no detail and makes training slower."
                          + (f" The {smaller} preset fits them." if smaller else ""))]

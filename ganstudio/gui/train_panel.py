@@ -582,7 +582,7 @@ class TrainPanel(QWidget):
                 whose = self.tr("Half of your images are {0} px or smaller on their shorter side").format(side)
             else:
                 whose = self.tr("The images of this {kind} set are {side} px").format(
-                    kind=KIND_NAMES.get(self._report.kind, ""), side=side)
+                    kind=KIND_NAMES[self._report.kind], side=side)
             text = self.tr("{whose}: {preset} enlarges them {factor:.1f}× to {size} px, which adds no detail "
                            "and makes training slower."
                            ).format(whose=whose, preset=preset.name, factor=factor, size=preset.size)

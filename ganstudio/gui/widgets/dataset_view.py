@@ -10,13 +10,12 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from ganstudio.core.data import Cancelled, ScanReport
+from ganstudio.core.data import KIND_NAMES, Cancelled, ScanReport
 
 from .collapsible import CollapsibleSection
 from .fix_note import FixNote
 from .image_view import ImageView
 
-_KIND_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 #: rows of the skipped-file list shown before it scrolls
 _SKIPPED_ROWS_VISIBLE = 6
 
@@ -146,8 +145,8 @@ class DatasetView(QWidget):
         else:
             lines.append('<span style="color:#b00020;">&#9888; ' + self.tr("No usable images in <b>{0}</b>.").format(name)
                          + "</span>")
-        if report.kind in _KIND_NAMES:
-            lines.append(self.tr("Read as a {0} dataset.").format(_KIND_NAMES[report.kind]))
+        if report.kind != "images":
+            lines.append(self.tr("Read as a {0} dataset.").format(KIND_NAMES[report.kind]))
         size_range = report.size_range()
         if size_range is not None and report.kind == "images":
             (w0, h0), (w1, h1) = size_range
