@@ -18,6 +18,8 @@ from . import __version__
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+#: images generated and written at a time by ``generate`` (memory stays flat for any count)
+GENERATE_CHUNK = 256
 
 
 # ----------------------------------------------------------------------------------------------
@@ -32,8 +34,10 @@ def _field_type(cls: type, name: str) -> type:
 
 
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str] = (),
-                            group_title: str | None = None) -> None:
-    """Add ``--field-name`` options for each field of ``cls`` (defaults left unset: None means 'keep')."""
+                            group_title: str | None = None, defaults: dict[str, Any] | None = None) -> None:
+    """Add ``--field-name`` options for each field of ``cls`` (defaults left unset: None means 'keep').
+    ``defaults`` are the values a command really starts from where they differ from the dataclass's
+    (a task's own training defaults): the help shows those."""
     from .core.config import field_help
 
     helps = field_help(cls)
@@ -44,6 +48,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, skip:
         typ = _field_type(cls, f.name)
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else None
+        default = (defaults or {}).get(f.name, default)
         text = f"{helps.get(f.name, '')} (default: {default})"
         if typ is bool:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
@@ -76,15 +81,16 @@ class _Progress:
 
         if isinstance(event, ev.Started):
             if not self.quiet:
-                print(f"Training {event.task} on {event.dataset_size} images ({event.device}) -> {event.run_dir}",
+                n = event.dataset_size
+                print(f"Training {event.task} on {n} image{'' if n == 1 else 's'} ({event.device}) -> {event.run_dir}",
                       file=sys.stderr)
             self.bar = tqdm(total=event.total_steps, initial=event.start_step, unit="step", disable=self.quiet,
                             dynamic_ncols=True, file=sys.stderr)
         elif isinstance(event, ev.StepEnded) and self.bar is not None:
-            self.bar.update(event.step - self.bar.n)
             shown = {k: f"{v:.3f}" for k, v in event.metrics.items() if k.startswith("loss")}
             shown["img/s"] = f"{event.images_per_second:.0f}"
-            self.bar.set_postfix(shown, refresh=False)
+            self.bar.set_postfix(shown, refresh=False)   # before update(), which redraws the bar
+            self.bar.update(event.step - self.bar.n)
         elif isinstance(event, ev.HealthNote):
             (self.bar.write if self.bar is not None else print)(f"[{event.level}] {event.message}")
         elif isinstance(event, ev.EvaluationDone) and self.bar is not None:
@@ -98,23 +104,29 @@ class _Progress:
 
 
 class _Interrupt:
-    """First Ctrl-C asks the trainer to stop (it saves a checkpoint); the second aborts."""
+    """The first Ctrl-C or SIGTERM (``kill``, ``timeout``, a logout or shutdown) asks the work to stop
+    cleanly: training saves a checkpoint, a batch finishes its current image. A second one aborts."""
 
-    def __init__(self) -> None:
+    TRAINING = "Stopping after this step and saving a checkpoint"
+    BATCH = "Stopping after the current image; finished files are kept"
+
+    def __init__(self, what: str = TRAINING) -> None:
         self.requested = False
+        self.what = what
 
     def __enter__(self) -> "_Interrupt":
-        self._old = signal.signal(signal.SIGINT, self._handle)
+        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        signal.signal(signal.SIGINT, self._old)
+        for s, old in self._old.items():
+            signal.signal(s, old)
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nStopping after this step and saving a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
+        print(f"\n{self.what} (Ctrl-C again to abort)...", file=sys.stderr)
 
     def __call__(self) -> bool:
         return self.requested
@@ -141,9 +153,17 @@ def _finish_code(fin: Any) -> int:
 def cmd_dataset_check(args: argparse.Namespace) -> int:
     from .core.data import scan_folder
 
+    from .core.data import check_usable
+    from .core.errors import DatasetError
+
     report = scan_folder(args.dir, max_pixels=args.max_pixels) if args.max_pixels else scan_folder(args.dir)
     print(report.summary())
-    return 0 if report.usable else 1
+    try:
+        check_usable(report)
+    except DatasetError as e:
+        print(f"\n{e}")
+        return 1
+    return 0
 
 
 def _train_config(args: argparse.Namespace, task: str) -> Any:
@@ -191,6 +211,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from .core import generate as gen_mod
     from .core.device import resolve_device
+    from .core.errors import ConfigError
 
     gen = gen_mod.load_generator(args.run, resolve_device(args.device))
     out = Path(args.out)
@@ -201,16 +222,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
         gif = gen_mod.export_gif(frames, out / f"interpolation-{a}-{b}.gif", overwrite=args.overwrite)
         print(f"wrote {len(written)} frames and {gif}")
         return 0
+    if args.n < 1:
+        raise ConfigError(f"--n is the number of images: at least 1, got {args.n}.")
+    if args.grid and args.n > gen_mod.MAX_GRID_IMAGES:
+        raise ConfigError(f"A grid holds at most {gen_mod.MAX_GRID_IMAGES} images, got --n {args.n}; "
+                          "leave out --grid to write them one file each.")
+    gen_mod.check_seed(args.seed)
+    gen_mod.check_seed(args.seed + args.n - 1)
     seeds = list(range(args.seed, args.seed + args.n))
-    images = gen_mod.generate_seeds(gen, seeds, args.truncation)
     if args.grid:
-        path = gen_mod.export_grid(gen, seeds, out / f"grid-seed{args.seed}-n{args.n}.png", images=images,
+        path = gen_mod.export_grid(gen, seeds, out / f"grid-seed{args.seed}-n{args.n}.png",
                                    truncation=args.truncation, overwrite=args.overwrite)
         print(f"wrote {path}")
-    else:
-        paths = gen_mod.export_images(gen, seeds, out, truncation=args.truncation, images=images,
-                                      overwrite=args.overwrite)
-        print(f"wrote {len(paths)} images to {out}")
+        return 0
+    written = 0
+    with _Interrupt(_Interrupt.BATCH) as stop:
+        for start in range(0, len(seeds), GENERATE_CHUNK):   # memory stays flat for any --n
+            if stop():
+                print(f"stopped: wrote {written} of {len(seeds)} images to {out}", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            written += len(gen_mod.export_images(gen, seeds[start:start + GENERATE_CHUNK], out,
+                                                 truncation=args.truncation, overwrite=args.overwrite))
+    print(f"wrote {written} images to {out}")
     return 0
 
 
@@ -306,7 +339,7 @@ def _add_optional_commands(sub: Any) -> None:
         up.add_upscale_parsers(sub)
         tu = sub.add_parser("train-upscaler", help="train a super-resolution model on high-resolution images")
         up.add_train_upscaler_arguments(tu)
-        _add_run_arguments(tu)
+        _add_run_arguments(tu, "upscale")
         tu.set_defaults(func=lambda a: _train_task(a, "upscale", up.upscale_options_from_args(a)))
     try:
         from .core.translate import cli_commands as tr
@@ -316,18 +349,20 @@ def _add_optional_commands(sub: Any) -> None:
         tr.add_translate_parsers(sub)
         tt = sub.add_parser("train-translate", help="train an image-to-image model (pix2pix or CycleGAN)")
         tr.add_train_translate_arguments(tt)
-        _add_run_arguments(tt)
+        _add_run_arguments(tt, "translate")
         tt.set_defaults(func=lambda a: _train_task(a, "translate", tr.translate_options_from_args(a)))
 
 
-def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_run_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     from .core.config import TrainConfig
+    from .core.tasks import get_task
 
     if not any(a.dest == "out" for a in parser._actions):
         parser.add_argument("--out", required=True, help="run folder to create")
     parser.add_argument("--quiet", action="store_true")
     taken = {a.dest for a in parser._actions}
-    add_dataclass_arguments(parser, TrainConfig, skip=("task", *taken), group_title="training")
+    add_dataclass_arguments(parser, TrainConfig, skip=("task", *taken), group_title="training",
+                            defaults=get_task(task).default_config)
 
 
 def _train_task(args: argparse.Namespace, task: str, options: Any) -> int:

@@ -123,7 +123,8 @@ def continue_one(run_dir: Path, train_dir: Path, minutes: float, threads: int) -
 
 
 def training_seconds(records: list[dict]) -> float:
-    """A run's training time over all its sessions: each resumed session counts its "time" from 0."""
+    """A run's training time over all its sessions (runs resumed before session 9 count each session's
+    "time" from 0; later ones continue the clock, which this sums alike)."""
     total = previous = 0.0
     for r in records:
         t = float(r["time"])

@@ -21,6 +21,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -110,11 +111,20 @@ def write_checkpoint(path: Path, tensors: dict[str, torch.Tensor], doc: dict[str
     return path
 
 
-def read_checkpoint(path: str | os.PathLike, *, kind: str = FORMAT) -> Checkpoint:
+#: GAN Studio's file formats in words, and where each one is used
+FORMAT_NAMES = {
+    FORMAT: ("a training checkpoint", ""),
+    "ganstudio-upscaler": ("an upscaler", ": open it in the Upscale tab (or ganstudio-cli upscale --model)"),
+    "ganstudio-translator": ("a translator", ": open it in the Translate tab (or ganstudio-cli translate --model)"),
+}
+
+
+def read_checkpoint(path: str | os.PathLike, *, kind: str = FORMAT, wanted: str | None = None) -> Checkpoint:
     """Read a checkpoint written by ``write_checkpoint``; never unpickles.
 
     Raises CheckpointError naming the file if it is missing, truncated, corrupt, a pickle, or a
-    safetensors file from another program.
+    safetensors file from another program. ``wanted`` says what the caller opens, in words (e.g. "a
+    translator"), for the message when the file is another kind of GAN Studio file.
     """
     path = Path(path)
     if not path.exists():
@@ -138,7 +148,9 @@ def read_checkpoint(path: str | os.PathLike, *, kind: str = FORMAT) -> Checkpoin
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path} has damaged metadata: {e}.") from e
     if meta.get("format") != kind:
-        raise CheckpointError(f"{path} is a {meta.get('format', 'unknown')!r} file, expected {kind!r}.")
+        found, where = FORMAT_NAMES.get(meta.get("format"), (f"a {meta.get('format', 'unknown')!r} file", ""))
+        expected = wanted or FORMAT_NAMES.get(kind, (repr(kind), ""))[0]
+        raise CheckpointError(f"{path.name} is {found}, not {expected}{where}.")
     if int(meta.get("version", 0)) > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer GAN Studio (format {meta.get('version')}); "
                               "update the app to open it.")
@@ -147,10 +159,35 @@ def read_checkpoint(path: str | os.PathLike, *, kind: str = FORMAT) -> Checkpoin
 
 def load_module_state(ckpt: Checkpoint, name: str, module: torch.nn.Module) -> None:
     """Load ``model/<name>/`` into ``module``, refusing missing or unexpected keys and wrong shapes."""
+    state = _module_weights(ckpt, name)
+    _check_fit(ckpt, name, module.state_dict(), state)
+    module.load_state_dict(state, strict=True)
+
+
+def build_module(ckpt: Checkpoint, name: str, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """The network ``name`` built as the file describes it (``build()``) with the file's weights.
+
+    It is built for real only once a copy on PyTorch's "meta" device, which holds no memory, shows
+    that the file's weights fit it exactly: a crafted description (a network thousands of channels
+    wide) is refused instead of making GAN Studio allocate gigabytes.
+    """
+    state = _module_weights(ckpt, name)
+    with torch.device("meta"):
+        probe = build()
+    _check_fit(ckpt, name, probe.state_dict(), state)
+    module = build()
+    module.load_state_dict(state, strict=True)
+    return module
+
+
+def _module_weights(ckpt: Checkpoint, name: str) -> dict[str, torch.Tensor]:
     state = ckpt.group(f"model/{name}")
     if not state:
         raise CheckpointError(f"{ckpt.path} has no weights for {name!r}.")
-    own = module.state_dict()
+    return state
+
+
+def _check_fit(ckpt: Checkpoint, name: str, own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
@@ -160,7 +197,6 @@ def load_module_state(ckpt: Checkpoint, name: str, module: torch.nn.Module) -> N
         if own[k].shape != v.shape:
             raise CheckpointError(f"{ckpt.path}: {name}.{k} has shape {tuple(v.shape)}, "
                                   f"the network expects {tuple(own[k].shape)}.")
-    module.load_state_dict(state, strict=True)
 
 
 def load_optimizer_state(ckpt: Checkpoint, name: str, opt: torch.optim.Optimizer) -> None:

@@ -14,6 +14,10 @@ from typing import Any
 from .errors import ConfigError
 
 
+#: seeds run from 0 to this (training seeds and generation seeds; what the app's seed boxes offer)
+MAX_SEED = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     task: str = "gan"                   # which kind of model: "gan" | "upscale" | "translate"
@@ -51,6 +55,10 @@ class TrainConfig:
             raise ConfigError(f"minutes must be positive, got {self.minutes}.")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {self.batch_size}.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {self.seed}.")
+        if self.threads < 0:
+            raise ConfigError(f"threads must be 0 (all free cores) or more, got {self.threads}.")
         for name in ("lr_g", "lr_d"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}.")

@@ -925,6 +925,9 @@ def check_usable(report: ScanReport) -> None:
         examples = ", ".join(p.name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
         parts.append(f"{len(paths)} unusable: {reason} ({examples})")
     found = f"found {_plural(total, 'file')}" if total else "found no files"
+    if not report.other_files and report.files_seen:
+        # image files, all broken: the formats are right, so listing them would mislead
+        allowed = "They look like images by their names, but none could be read: export or copy them again."
     raise DatasetError(f"No usable images in {report.root}: {found} ({'; '.join(parts)}). {allowed}")
 
 

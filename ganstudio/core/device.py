@@ -96,6 +96,8 @@ def default_threads(leave_for_gui: bool = False) -> int:
 
 def set_threads(n: int) -> int:
     """Apply a thread count (0 = default) to torch and return it."""
+    if n < 0:
+        raise ConfigError(f"threads must be 0 (all free cores) or more, got {n}.")
     n = n or default_threads()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)

@@ -38,8 +38,24 @@ def is_disk_full(e: BaseException) -> bool:
     return getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e)
 
 
+#: the operating system's reasons for a failed write, in words a user can act on
+WRITE_FAILURES = {
+    errno.EROFS: "the drive is read-only; choose a folder on another drive",
+    errno.EACCES: "you do not have permission to write there; choose another folder",
+    errno.EPERM: "you do not have permission to write there; choose another folder",
+    errno.ENOTDIR: "part of that path is a file, not a folder",
+    errno.EEXIST: "a file of that name is in the way, where a folder is needed",
+    errno.EISDIR: "a folder of that name is in the way, where a file is needed",
+    errno.ENAMETOOLONG: "the name is too long for this drive",
+    getattr(errno, "EDQUOT", -1): "your disk quota is used up; free some space",   # not on every OS
+}
+
+
 def write_failure_reason(e: BaseException) -> str:
     """Why a file could not be written, in words a user acts on (a full disk says so)."""
     if is_disk_full(e):
         return "the disk is full; free some space"
+    reason = WRITE_FAILURES.get(getattr(e, "errno", None))
+    if reason:
+        return reason
     return getattr(e, "strerror", None) or str(e)

@@ -79,7 +79,7 @@ class GanTask(TrainingTask):
                                     max_pixels=options.max_pixels, progress=ctx.progress,
                                     should_stop=ctx.should_stop)
         self.dataset_size = len(self.dataset)
-        self.skipped_files = len(self.dataset.report.skipped)
+        self.skipped = list(self.dataset.report.skipped)
         self.dataset.to_device(dev)
         # under torchrun every rank draws the same global batch (and latents) and keeps its slice
         self.sampler = EpochSampler(len(self.dataset), cfg.batch_size * ctx.dist.world, cfg.seed)
@@ -260,6 +260,12 @@ class GanTask(TrainingTask):
                           "the discriminator. Try a lower learning rate, the hinge or lsgan loss, or more varied data."))
         if self._once("enlarged"):
             notes.extend(self._enlargement_note())
+        batch = self.ctx.config.batch_size * self.ctx.dist.world
+        if batch > self.dataset_size and self._once("batch-over-data"):
+            notes.append(("warning",
+                          f"The batch ({batch} images) is larger than the dataset ({self.dataset_size} images), so "
+                          "every batch repeats images and each step learns little more than a smaller one. A batch "
+                          f"of at most {max(1, self.dataset_size // 4)} suits this folder."))
         if self.dataset_size < 100 and self._once("small-data"):
             notes.append(("info",
                           f"Only {self.dataset_size} images: a GAN needs hundreds to learn variety and may simply "

@@ -15,11 +15,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .checkpoint import find_checkpoint, load_module_state, read_checkpoint
+from .checkpoint import build_module, find_checkpoint, read_checkpoint
+from .config import MAX_SEED
 from .data import make_grid, to_uint8_images
 from .errors import CheckpointError, ConfigError, ExportError
 from .export import atomic_write_bytes, file_sha256, provenance, read_png_metadata, save_png, unique_path
 from .models import build_gan, latent_shape
+
+#: the most images one grid holds (a 64-px model's 1024 make a 2048 px square)
+MAX_GRID_IMAGES = 1024
 
 
 @dataclass
@@ -47,18 +51,27 @@ def load_generator(path: str | os.PathLike, device: torch.device | str = "cpu") 
     info = ckpt.meta.get("model_info", {})
     if info.get("kind") != "gan":
         raise CheckpointError(f"{file} holds a {ckpt.meta.get('task', 'unknown')!r} model, not a GAN generator.")
-    G, _ = build_gan(info["preset"], nz=info["nz"], width=info.get("width"), channels=info["channels"])
     name = "G_ema" if ckpt.group("model/G_ema") else "G"
-    load_module_state(ckpt, name, G)
+    try:
+        G = build_module(ckpt, name, lambda: build_gan(info["preset"], nz=info["nz"], width=info.get("width"),
+                                                        channels=info["channels"])[0])
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{file} describes a generator this version cannot build: {e}") from e
     device = torch.device(device)
     G = G.to(device).eval().requires_grad_(False)
     return LoadedGenerator(G, info["preset"], info["nz"], info["channels"], info["size"], ckpt.step,
                            file, file_sha256(file), device)
 
 
+def check_seed(seed: int) -> int:
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"Seeds are whole numbers from 0 to {MAX_SEED:,}; got {seed}.")
+    return int(seed)
+
+
 def latent_for_seed(gen: LoadedGenerator, seed: int) -> torch.Tensor:
     """The latent vector of one seed (independent of batch composition)."""
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     return torch.randn(1, *gen.latent_shape, generator=g)
 
 
@@ -77,7 +90,7 @@ def generate_latents(gen: LoadedGenerator, latents: torch.Tensor, truncation: fl
 
 def generate_seeds(gen: LoadedGenerator, seeds: list[int], truncation: float = 1.0) -> np.ndarray:
     if not seeds:
-        raise ConfigError("Give at least one seed.")
+        raise ConfigError("Ask for at least one image.")
     return generate_latents(gen, torch.cat([latent_for_seed(gen, s) for s in seeds]), truncation)
 
 

@@ -59,8 +59,12 @@ class TrainingTask(ABC):
         self.options = options
         self.ctx = ctx
         self.dataset_size = 0        # usable training examples
-        self.skipped_files = 0       # files skipped as unusable (reported by the data scan)
+        self.skipped: list[Any] = []  # data.SkippedFile: files skipped as unusable, with reasons
         self.images_per_step = ctx.config.batch_size * ctx.dist.world   # the whole job's, under torchrun
+
+    @property
+    def skipped_files(self) -> int:
+        return len(self.skipped)
 
     @abstractmethod
     def modules(self) -> dict[str, torch.nn.Module]:

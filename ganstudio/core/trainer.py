@@ -41,7 +41,11 @@ from .export import save_png
 from .tasks import TaskContext, TrainingTask, get_task
 
 CONFIG_NAME = "config.json"
+LOG_NAME = "log.txt"
+#: skipped files named in the training log's note (all of them go in log.txt)
+SKIPPED_IN_NOTE = 5
 METRICS_NAME = "metrics.jsonl"
+EVAL_NAME = "eval.jsonl"
 #: clock-driven preview refreshes wait at least this many times their own cost (at most ~2% of the time)
 PREVIEW_COST_FACTOR = 50
 #: how many times NaN recovery may reload and lower the learning rate before giving up
@@ -154,7 +158,7 @@ def relocate_data(run_dir: str | os.PathLike, folders: dict[str, str]) -> Any:
     for field, folder in folders.items():
         if not Path(folder).is_dir():
             raise ConfigError(f"{folder} is not a folder.")
-    options = replace(options, **{f: str(Path(p)) for f, p in folders.items()})
+    options = replace(options, **{f: os.path.abspath(os.path.expanduser(p)) for f, p in folders.items()})
     save_run_config(Path(run_dir), config, options)
     return options
 
@@ -188,7 +192,13 @@ class _Run:
     def __init__(self, config: TrainConfig, options: Any, run_dir: Path, observers: list[Observer],
                  should_stop: Callable[[], bool], pause: PauseControl, resume: bool,
                  progress: Callable[[str, float], None] | None) -> None:
+        if not resume:
+            # saved as absolute paths, so that resuming from another working folder finds the images
+            options = replace(options, **{f: os.path.abspath(os.path.expanduser(d))
+                                          for f, d in data_folders(options).items()})
         self.config, self.options, self.run_dir = config, options, run_dir
+        self.created: list[Path] = []     # what _prepare_dir made: removed again if the run cannot start
+        self.time_offset = 0.0            # training seconds of the sessions before a resume (metrics.jsonl)
         self.observers, self.should_stop, self.pause = observers, should_stop, pause
         self.resume, self.progress = resume, progress
         self.ckpt_dir = run_dir / "checkpoints"
@@ -208,7 +218,7 @@ class _Run:
         if not self.dist.main:
             return
         try:
-            with open(self.run_dir / "log.txt", "a", encoding="utf-8") as f:
+            with open(self.run_dir / LOG_NAME, "a", encoding="utf-8") as f:
                 f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} step {self.step} {level}: {message}\n")
         except OSError:
             pass
@@ -222,16 +232,62 @@ class _Run:
         else:
             if cfg_path.exists():
                 raise ConfigError(f"{self.run_dir} already holds a run. Resume it, or choose a new folder.")
+            if self.run_dir.exists() and not self.run_dir.is_dir():
+                raise ConfigError(f"{self.run_dir} is a file, not a folder: choose a folder for the run.")
             try:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
+                if not self.run_dir.exists():
+                    self.run_dir.mkdir(parents=True)
+                    self.created.append(self.run_dir)
             except OSError as e:
-                raise ConfigError(f"Cannot create the run folder {self.run_dir}: {e.strerror or e}.") from e
+                raise ConfigError(f"Cannot create the run folder {self.run_dir}: {write_failure_reason(e)}.") from e
         try:
-            self.ckpt_dir.mkdir(exist_ok=True)
-            self.samples_dir.mkdir(exist_ok=True)
+            for d in (self.ckpt_dir, self.samples_dir):
+                if not d.exists():
+                    d.mkdir()
+                    self.created.append(d)
+            for name in (CONFIG_NAME, LOG_NAME):
+                if not self.resume and not (self.run_dir / name).exists():
+                    self.created.append(self.run_dir / name)
             save_run_config(self.run_dir, self.config, self.options)
         except OSError as e:
             raise ConfigError(f"Cannot write the run folder {self.run_dir}: {write_failure_reason(e)}.") from e
+
+    def _discard_unstarted(self) -> None:
+        """Remove what ``_prepare_dir`` made for a new run that could not start (its images were not
+        usable, an option was wrong), so that the same folder can simply be used again."""
+        for path in reversed(self.created):
+            try:
+                if path.is_dir():
+                    path.rmdir()          # only when empty: nothing of the user's is ever removed
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        self.created = []
+
+    def _note_skipped(self) -> None:
+        """Say which files were skipped and why: the first few in the note (log panel, CLI), all of
+        them in log.txt."""
+        skipped = self.task.skipped
+        roots = [Path(d) for d in data_folders(self.options).values()]
+
+        def shown(s: Any) -> str:
+            for root in roots:
+                if s.path.is_relative_to(root):
+                    return f"{s.path.relative_to(root)} ({s.reason})"
+            return f"{s.path} ({s.reason})"
+
+        n, first = len(skipped), skipped[:SKIPPED_IN_NOTE]
+        text = (f"{n} unusable {'file was' if n == 1 else 'files were'} skipped: "
+                + "; ".join(shown(s) for s in first))
+        if n > len(first):
+            text += f"; and {n - len(first)} more, all listed in {LOG_NAME} in the run folder"
+            try:
+                with open(self.run_dir / LOG_NAME, "a", encoding="utf-8") as f:
+                    f.writelines(f"    skipped: {shown(s)}\n" for s in skipped)
+            except OSError:
+                pass
+        self.note("info", text + ".")
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -286,18 +342,31 @@ class _Run:
         self.step = ckpt.step
         self.last_saved_step = self.step
 
-    def _trim_metrics(self) -> None:
-        # A resumed run continues the curve from its checkpoint: records logged after the
-        # checkpoint (by the interrupted process) would otherwise appear twice.
-        path = self.run_dir / METRICS_NAME
+    def _tidy_after_interruption(self) -> None:
+        """A resumed run continues from its checkpoint: records logged after it by the interrupted
+        process would appear twice, and a checkpoint it was writing when killed left a temp file."""
+        for name in (METRICS_NAME, EVAL_NAME):
+            self._trim_records(self.run_dir / name)
+        for stale in self.ckpt_dir.glob(".*.tmp"):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+
+    def _trim_records(self, path: Path) -> None:
         if not path.exists():
             return
-        keep = []
+        keep, seen = [], set()
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                if json.loads(line).get("step", 0) <= self.step:
+                record = json.loads(line)
+                step = record.get("step", 0)
+                if step <= self.step and step not in seen:
                     keep.append(line)
-            except json.JSONDecodeError:
+                    seen.add(step)
+                    if path.name == METRICS_NAME:   # the new session's times continue from there
+                        self.time_offset = float(record.get("time", self.time_offset))
+            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
                 continue  # a line cut by a kill
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
@@ -335,15 +404,23 @@ class _Run:
             self._prepare_dir()
         distributed.barrier(self.dist)   # the other ranks read the run folder only once it is there
         ctx = TaskContext(cfg, device, dtype, self.progress, self.should_stop, self.dist)
-        self.task: TrainingTask = get_task(cfg.task)(self.options, ctx)
+        try:
+            self.task: TrainingTask = get_task(cfg.task)(self.options, ctx)
+        except BaseException:
+            if main:
+                self._discard_unstarted()
+            raise
         distributed.seed_rank_streams(self.dist, self.task.rng_streams(), self.task.rank_streams, cfg.seed, 0)
         if self.resume:
             ck = latest_checkpoint(self.run_dir)
             if ck is None:
                 raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from.")
             self.load_checkpoint(ck)
+            if cfg.steps is not None and self.step >= cfg.steps:
+                raise ConfigError(f"This run is already at step {self.step:,} and its step limit is {cfg.steps:,}: "
+                                  "give a higher step limit, or a time limit, to train it further.")
             if main:
-                self._trim_metrics()
+                self._tidy_after_interruption()
         where = describe_device(device) + ("" if dtype is None else f", {_dtype_name(dtype)}")
         if self.dist.active:
             where += f", {self.dist.world} processes (torchrun)"
@@ -353,9 +430,8 @@ class _Run:
             self.note("info", f"{self.dist.local_world} training processes share this machine's CPU cores: one "
                               "process with all the cores is faster (0.75-0.87x measured with 2 processes on 2 "
                               "cores). torchrun pays off with one GPU per process, or several machines.")
-        if self.task.skipped_files:
-            self.note("info", f"{self.task.skipped_files} unusable file(s) were skipped; "
-                              "see the dataset report for names and reasons.")
+        if self.task.skipped and main:
+            self._note_skipped()
         try:
             reason, message = self._loop()
         except torch.OutOfMemoryError:
@@ -443,7 +519,7 @@ class _Run:
                         self._recover(fallback)
                         continue
                     self.last_metrics = metrics
-                    record = {"step": self.step, "time": round(active_s, 3), **{k: round(v, 6) for k, v in metrics.items()},
+                    record = {"step": self.step, "time": round(self.time_offset + active_s, 3), **{k: round(v, 6) for k, v in metrics.items()},
                               "img_per_s": round(speed * task.images_per_step, 2)}
                     if metrics_file is not None:
                         metrics_ok = self._append_metrics(metrics_file, record, metrics_ok)
@@ -557,7 +633,7 @@ class _Run:
             self.best_value = value
         try:
             if self.dist.main:   # every rank evaluates (the same weights, the same verdict); rank 0 writes
-                with open(self.run_dir / "eval.jsonl", "a", encoding="utf-8") as f:
+                with open(self.run_dir / EVAL_NAME, "a", encoding="utf-8") as f:
                     f.write(json.dumps({"step": self.step, **metrics}) + "\n")
         except OSError:
             pass

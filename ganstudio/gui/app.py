@@ -14,6 +14,7 @@ import gc
 import logging
 import logging.handlers
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -42,6 +43,8 @@ _LOG_BACKUPS = 3
 GUI_SWITCH_INTERVAL_S = 0.001
 #: time for the splash to be painted before the main window's import blocks the event loop
 _SPLASH_PAINT_MS = 50
+#: how often Python gets a chance to run a signal handler while the event loop waits (ms)
+_SIGNAL_WAKE_MS = 250
 
 
 def tune_runtime_for_gui() -> None:
@@ -221,6 +224,23 @@ def install_exception_hooks(app: QCoreApplication) -> _CrashReporter:
     return reporter
 
 
+def install_quit_signals(app: QCoreApplication, windows: list) -> QTimer:
+    """SIGTERM (logout, shutdown, ``kill``), SIGHUP and Ctrl-C in the terminal: stop what is running, save
+    a checkpoint and quit, as the window's own Quit does, without asking. Python runs signal handlers
+    only between bytecodes, so a light timer wakes it while Qt's event loop waits."""
+    def handle(signum: int, frame: object) -> None:
+        log.info("signal %s: quitting", signum)
+        QTimer.singleShot(0, lambda: [w.request_quit() for w in windows] if windows else app.quit())
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handle)
+    wake = QTimer(app)
+    wake.timeout.connect(lambda: None)
+    wake.start(_SIGNAL_WAKE_MS)
+    return wake
+
+
 def _splash() -> QSplashScreen:
     pixmap = QPixmap(420, 180)
     pixmap.fill(QColor("#26215c"))
@@ -255,9 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_application(app)
     install_translations(app)
     reporter = install_exception_hooks(app)
+    windows: list = []
+    wake = install_quit_signals(app, windows)
     splash = _splash()
     splash.show()
-    windows = []
 
     def open_main_window() -> None:
         # Imported here, from the running event loop, so the splash is on screen while PyTorch loads.
@@ -271,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
     QTimer.singleShot(_SPLASH_PAINT_MS, open_main_window)
     code = app.exec()
-    del reporter
+    del reporter, wake
     logging.getLogger(__name__).info("GAN Studio closed (%s)", code)
     return code
 

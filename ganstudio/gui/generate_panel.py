@@ -21,12 +21,13 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupB
                                QLabel, QProgressBar, QSizePolicy, QSlider,
                                QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
+from ..core.config import MAX_SEED
 from ..core.errors import ExportError
 from .actions import panel_action
 from .jobs import Job, JobContext
 from .panel_jobs import PanelJobs
 from .widgets.gen_image_grid import GenImageGrid, GenTile
-from .widgets.gen_interpolation import MAX_SEED, GenInterpolationBox
+from .widgets.gen_interpolation import GenInterpolationBox
 from .widgets.layout import side_column
 
 if TYPE_CHECKING:

@@ -16,6 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from ganstudio.core.data import Cancelled
+
 log = logging.getLogger(__name__)
 
 
@@ -119,7 +121,10 @@ class Job(QObject):
         if kind == "ok":
             self.succeeded.emit(*args)
         else:
-            log.error("background job failed: %s\n%s", args[0], args[1])
+            if isinstance(args[0], Cancelled):   # asked for: not a failure worth a traceback in the log
+                log.info("background job cancelled: %s", args[0])
+            else:
+                log.error("background job failed: %s\n%s", args[0], args[1])
             self.failed.emit(*args)
         self.ended.emit()
 

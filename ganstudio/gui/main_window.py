@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
         self._activities: dict[QWidget, str] = {}
         self._closing = False          # a close is waiting for training to stop
         self._close_confirmed = False
+        self._quit_requested = False   # the system asked GAN Studio to quit (logout, kill): no question
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -292,15 +293,16 @@ class MainWindow(QMainWindow):
             return
         busy = [(p, p.busy_reason()) for p in self._panels if hasattr(p, "busy_reason") and p.busy_reason()]
         if busy and not self._close_confirmed:
-            reasons = " ".join(reason for _, reason in busy)
-            answer = QMessageBox.question(
-                self, self.tr("Quit GAN Studio?"),
-                self.tr("{0} Stop it, save a checkpoint and quit? You can resume the run later from the list "
-                        "of earlier runs.").format(reasons),
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
+            if not self._quit_requested:
+                reasons = " ".join(reason for _, reason in busy)
+                answer = QMessageBox.question(
+                    self, self.tr("Quit GAN Studio?"),
+                    self.tr("{0} Stop it, save a checkpoint and quit? You can resume the run later from the "
+                            "list of earlier runs.").format(reasons),
+                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+                if answer != QMessageBox.StandardButton.Yes:
+                    event.ignore()
+                    return
             self._close_confirmed = True
             self._closing = True
             waiting = {p for p, _ in busy}
@@ -316,6 +318,13 @@ class MainWindow(QMainWindow):
             if hasattr(panel, "shutdown"):
                 panel.shutdown()
         event.accept()
+
+    def request_quit(self) -> None:
+        """Quit as the user's Quit does, but without asking: training stops and saves a checkpoint
+        first. For the system's requests to end (SIGTERM at logout or from ``kill``, Ctrl-C in the
+        terminal that started the app)."""
+        self._quit_requested = True
+        self.close()
 
     def _on_panel_shutdown_ready(self, panel: QWidget, waiting: set[QWidget]) -> None:
         waiting.discard(panel)

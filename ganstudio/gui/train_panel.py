@@ -43,8 +43,8 @@ from ganstudio.core.errors import DatasetError, GanStudioError
 from ganstudio.core.gan import preset_enlargement
 from ganstudio.core.models import get_preset
 from ganstudio.core.resources import demo_dataset_dir
-from ganstudio.core.trainer import (METRICS_NAME, PauseControl, load_run_config, missing_data_folders, relocate_data,
-                                    resume_run, train)
+from ganstudio.core.trainer import (EVAL_NAME, METRICS_NAME, PauseControl, load_run_config, missing_data_folders,
+                                    relocate_data, resume_run, train)
 
 from .app import freeze_long_lived_objects, release_frozen_objects
 from .errors import show_error, show_exception
@@ -74,8 +74,6 @@ THUMBNAIL_SIDE = 48
 THUMBNAIL_COLUMNS = 6
 #: how long closing the app waits for a training thread to save its checkpoint and end
 SHUTDOWN_WAIT_MS = 120_000
-#: validation results in a run folder (written by the trainer beside metrics.jsonl)
-EVAL_NAME = "eval.jsonl"
 #: tasks whose data is one folder of images (the Translate task has its own data section)
 FOLDER_TASKS = ("gan", "upscale")
 #: what metrics.jsonl records hold beside the task's metrics (not drawn as curves)
@@ -962,6 +960,7 @@ class TrainPanel(QWidget):
         elif isinstance(event, ev.Started):
             self._on_started(event)
         elif isinstance(event, ev.Paused):
+            self._last_step = event.step        # the step it paused at, not the last one logged
             self._set_state(PAUSED)
             self.log_view.add("info", self.tr("Paused."), event.step)
         elif isinstance(event, ev.Resumed):

@@ -67,8 +67,10 @@ def test_empty_folder_says_what_was_found(tmp_path, capsys):
     assert "No usable images" in err and "Traceback" not in err
 
 
-def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path, image_folder):
-    """A real SIGINT to a real process: exit 130, a readable checkpoint, no traceback."""
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_stops_cleanly_with_a_checkpoint(tmp_path, image_folder, signame):
+    """A real SIGINT (Ctrl-C) or SIGTERM (``kill``, ``timeout``, a logout) to a real process: exit 130, a
+    readable checkpoint of the step it stopped at, no traceback."""
     import os
     import signal
     import subprocess
@@ -86,10 +88,10 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path, image_folder):
     while time.time() < deadline and not (run / "metrics.jsonl").exists():
         time.sleep(0.2)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "saving a checkpoint" in err
     ckpt = latest_checkpoint(run)
     assert ckpt is not None and read_checkpoint(ckpt).step > 0
 
@@ -102,3 +104,48 @@ def test_time_limited_run_prints_advice_beside_its_progress_bar(tmp_path, image_
                  "--out", str(run), "--threads", "1", "--log-every", "2"]) == 0
     captured = capsys.readouterr()
     assert "Only 24 images" in captured.out + captured.err and "time-limit" in captured.out + captured.err
+
+
+def test_dataset_check_of_an_empty_folder_says_why_it_cannot_be_used(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["dataset", "check", str(tmp_path / "empty")]) == 1
+    assert "the folder is empty" in capsys.readouterr().out
+
+
+def test_generate_refuses_counts_and_seeds_it_cannot_honour(tmp_path, image_folder, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(image_folder), "--preset", "seed-dcgan-16", "--steps", "2", "--batch-size", "4",
+                 "--out", str(run), "--quiet", "--threads", "1"]) == 0
+    capsys.readouterr()
+    for argv, needle in [(["--n", "0"], "at least 1"), (["--seed", "-5"], "from 0 to"),
+                         (["--n", "2000", "--grid"], "at most 1024"), (["--seed", str(2**31 - 1), "--n", "2"], "from 0 to")]:
+        assert main(["generate", str(run), "--out", str(tmp_path / "o"), *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_generate_writes_many_images_in_chunks(tmp_path, image_folder, capsys, monkeypatch):
+    import ganstudio.cli as cli
+
+    run = tmp_path / "run"
+    assert main(["train", str(image_folder), "--preset", "seed-dcgan-16", "--steps", "2", "--batch-size", "4",
+                 "--out", str(run), "--quiet", "--threads", "1"]) == 0
+    monkeypatch.setattr(cli, "GENERATE_CHUNK", 4)
+    assert main(["generate", str(run), "--n", "10", "--seed", "5", "--out", str(tmp_path / "o")]) == 0
+    names = sorted(p.name for p in (tmp_path / "o").glob("*.png"))
+    assert names == [f"seed-{s:05d}.png" for s in range(5, 15)]
+
+
+def test_bad_thread_count_is_an_option_error_not_a_traceback(tmp_path, image_folder, capsys):
+    assert main(["train", str(image_folder), "--out", str(tmp_path / "r"), "--steps", "1", "--threads", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "threads must be 0" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_training_help_shows_the_defaults_each_task_really_uses(capsys):
+    with pytest.raises(SystemExit):
+        main(["train-translate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "images per step (default: 16)" in text         # the translate task's own, not TrainConfig's 64

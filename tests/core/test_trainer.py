@@ -374,3 +374,98 @@ def test_the_enlargement_note_names_a_packed_set(tmp_path):
     train(small_config(steps=1), GanOptions(str(tmp_path / "cifar"), "dcgan-64"), tmp_path / "run", observers=[obs])
     notes = [e.message for e in events if isinstance(e, ev.HealthNote) and "enlarges" in e.message]
     assert len(notes) == 1 and notes[0].startswith("The images of this CIFAR-10 set are 32 px: dcgan-64 enlarges")
+
+
+def test_a_run_that_cannot_start_leaves_nothing_behind(tmp_path, image_folder):
+    """Bad images or options leave no half-made run: the same folder is simply used again."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = tmp_path / "runs" / "first"
+    with pytest.raises(DatasetError, match="No usable images"):
+        train(small_config(steps=2), GanOptions(str(empty), "seed-dcgan-16"), run)
+    assert not run.exists()
+    with pytest.raises(DatasetError):
+        train(small_config(steps=2), GanOptions(str(tmp_path / "missing"), "seed-dcgan-16"), run)
+    assert not run.exists()
+    # a folder the user made (with something of theirs in it) is kept as it was
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(DatasetError):
+        train(small_config(steps=2), GanOptions(str(empty), "seed-dcgan-16"), mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    # the same run folder, now with images
+    assert train(small_config(steps=2), GanOptions(str(image_folder), "seed-dcgan-16"), run).reason == "completed"
+
+
+def test_a_relative_image_folder_is_saved_absolute_so_resume_works_from_anywhere(tmp_path, image_folder,
+                                                                                monkeypatch):
+    from ganstudio.core.trainer import load_run_config
+
+    monkeypatch.chdir(image_folder.parent)
+    train(small_config(steps=2), GanOptions(image_folder.name, "seed-dcgan-16"), tmp_path / "run")
+    assert load_run_config(tmp_path / "run")[1].data == str(image_folder)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert resume_run(tmp_path / "run", steps=4).step == 4
+
+
+def test_resuming_a_run_that_is_past_its_step_limit_says_so(tmp_path, image_folder):
+    run = tmp_path / "run"
+    train(small_config(steps=4), GanOptions(str(image_folder), "seed-dcgan-16"), run)
+    with pytest.raises(ConfigError, match="already at step 4 and its step limit is 2"):
+        resume_run(run, steps=2)
+    with pytest.raises(ConfigError, match="already at step 4"):
+        resume_run(run)                              # its own limit, reached
+
+
+def test_the_metrics_clock_continues_across_a_resume(tmp_path, image_folder):
+    run = tmp_path / "run"
+    train(small_config(steps=4), GanOptions(str(image_folder), "seed-dcgan-16"), run)
+    resume_run(run, steps=8)
+    times = [json.loads(x)["time"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(times) == 4 and times == sorted(times) and times[2] > times[1]
+
+
+def test_skipped_files_are_named_with_their_reasons(tmp_path, image_folder):
+    for i in range(7):
+        (image_folder / f"broken{i}.png").write_bytes(b"not an image")
+    events, obs = collect()
+    run = tmp_path / "run"
+    train(small_config(steps=2), GanOptions(str(image_folder), "seed-dcgan-16"), run, observers=[obs])
+    note = next(e.message for e in events if isinstance(e, ev.HealthNote) and "skipped" in e.message)
+    assert note.startswith("7 unusable files were skipped: broken0.png (")
+    assert "broken4.png" in note and "broken5.png" not in note and "2 more, all listed in log.txt" in note
+    log = (run / "log.txt").read_text()
+    assert all(f"skipped: broken{i}.png" in log for i in range(7))
+
+
+def test_a_batch_larger_than_the_dataset_is_pointed_out(tmp_path, image_folder):
+    events, obs = collect()
+    train(small_config(steps=2, batch_size=32), GanOptions(str(image_folder), "seed-dcgan-16"), tmp_path / "run",
+          observers=[obs])
+    assert any(isinstance(e, ev.HealthNote) and "larger than the dataset (24 images)" in e.message for e in events)
+
+
+def test_thread_count_and_seed_are_checked():
+    with pytest.raises(ConfigError, match="threads must be 0"):
+        TrainConfig(steps=1, threads=-1)
+    with pytest.raises(ConfigError, match="seed must be a whole number"):
+        TrainConfig(steps=1, seed=-3)
+
+
+def test_resume_tidies_what_a_killed_process_left(tmp_path, image_folder):
+    """A kill during a checkpoint write leaves a temp file, and records logged after the last
+    checkpoint would appear twice once the run goes on from it."""
+    run = tmp_path / "run"
+    train(small_config(steps=4, checkpoint_every=2), GanOptions(str(image_folder), "seed-dcgan-16"), run)
+    stale = run / "checkpoints" / ".step-00000006.safetensors.x1y2z3.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 6, "time": 9.0, "loss_d": 1.0}\n{"step": 8, "ti')     # the last line cut by the kill
+    (run / "eval.jsonl").write_text('{"step": 4, "x": 1}\n{"step": 4, "x": 1}\n{"step": 6, "x": 2}\n')
+    resume_run(run, steps=6)
+    assert not stale.exists()
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [2, 4, 6]
+    assert [json.loads(x)["step"] for x in (run / "eval.jsonl").read_text().splitlines()] == [4]

@@ -172,3 +172,13 @@ def test_sizes_give_the_short_sides_and_a_crop_that_fits(tmp_path):
     assert sorted(sides) == [50, 60, 80, 90] and median_side(sides) == 60 and median_side([]) == 0
     assert short_sides([(200, 64), (100, 64)], side_by_side=True) == [64, 50]
     assert (fitting_crop(50), fitting_crop(64), fitting_crop(10)) == (48, 64, 16)
+
+
+def test_one_folder_as_both_sides_is_refused(tmp_path):
+    a, b = make_pairs(tmp_path)
+    with pytest.raises(DatasetError, match="same folder"):
+        match_pairs(a, a)
+    inner = a / "more"
+    inner.mkdir()
+    with pytest.raises(DatasetError, match="is inside"):
+        match_pairs(a, inner)

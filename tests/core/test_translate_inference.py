@@ -176,3 +176,30 @@ def test_foreign_and_pickled_files_are_refused(tmp_path):
         load_translator(tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="does not exist"):
         load_translator(tmp_path / "missing")
+
+
+def test_a_crafted_description_is_refused_before_any_network_is_built(tmp_path, unet_translator):
+    """A file whose metadata describes a huge network (here ~64,000x the weights it holds) is refused
+    with a plain error, not built: building it first would try to allocate far more than any RAM."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from ganstudio.core.checkpoint import META_KEY
+
+    path = save_translator(unet_translator, tmp_path / "model.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    doc = json.loads(meta[META_KEY])
+    doc["info"]["generators"]["AtoB"]["kwargs"]["ngf"] = 2048
+    save_file(tensors, tmp_path / "huge.safetensors", metadata={**meta, META_KEY: json.dumps(doc)})
+    with pytest.raises(CheckpointError, match="has shape|does not match"):
+        load_translator(tmp_path / "huge.safetensors")
+
+
+def test_an_upscaler_opened_as_a_translator_says_where_it_belongs():
+    from ganstudio.core.resources import resource
+
+    with pytest.raises(CheckpointError, match="is an upscaler, not a translator: open it in the Upscale tab"):
+        load_translator(resource("models", "upscale-x2.safetensors"))

@@ -327,3 +327,13 @@ def test_a_packed_set_gets_the_enlargement_note_in_its_own_words(qtbot, make_pan
     assert "The images of this CIFAR-10 set are 32 px" in note.text() and "2.0×" in note.text()
     note.linkActivated.emit("fix")
     assert preset.currentData() == "dcgan-32" and not note.isVisibleTo(panel)
+
+
+def test_the_paused_bar_names_the_step_training_paused_at(make_panel, tiny_folder):
+    # metrics arrive every log_every steps; a pause lands between them, and the bar, the status line
+    # and the log must name the same step
+    panel = make_panel(tiny_folder)
+    panel._last_step = 60
+    panel._on_train_job_message(ev.Paused(65))
+    assert panel.progress.format() == "Paused at step 65"
+    assert "step 65" in panel.log_view.toPlainText()

@@ -84,6 +84,22 @@ def _progress(progress: Progress, should_stop: ShouldStop, what: str, done: int,
         progress(what, done / max(1, total))
 
 
+def check_two_folders(a_dir: Path, b_dir: Path) -> None:
+    """Refuse A and B when they are one folder (or one inside the other): the model would learn to
+    copy its input, or pairs would be a file with itself."""
+    try:
+        a, b = a_dir.resolve(), b_dir.resolve()
+    except OSError:
+        return   # an unreadable path: the scan says what is wrong with it
+    if a == b:
+        raise DatasetError(f"A and B are the same folder ({a_dir}): choose the folder of input images as A "
+                           "and the folder of the images they should become as B.")
+    if a.is_relative_to(b) or b.is_relative_to(a):
+        inner, outer = (a_dir, b_dir) if a.is_relative_to(b) else (b_dir, a_dir)
+        raise DatasetError(f"{inner} is inside {outer}, so its images would count on both sides: choose "
+                           "two separate folders for A and B.")
+
+
 def checked_images(root: str | os.PathLike, label: str, progress: Progress = None,
                    should_stop: ShouldStop = None) -> tuple[list[Path], list[SkippedFile], dict[Path, tuple[int, int]]]:
     """Image files below ``root`` that pass the header checks, the skipped ones with reasons, and
@@ -135,6 +151,7 @@ def match_pairs(a_dir: str | os.PathLike, b_dir: str | os.PathLike, *, progress:
     are ambiguous: both are skipped. Raises DatasetError when no pair matches.
     """
     a_dir, b_dir = Path(a_dir), Path(b_dir)
+    check_two_folders(a_dir, b_dir)
     skipped: list[SkippedFile] = []
     sizes: dict[Path, tuple[int, int]] = {}
 
@@ -316,6 +333,7 @@ class UnpairedFolders(UnpairedImages):
 
 
 def _load_unpaired(a_dir, b_dir, load_size, channels, progress, should_stop):
+    check_two_folders(Path(a_dir), Path(b_dir))
     sides = []
     skipped: list[SkippedFile] = []
     used: list[tuple[int, int]] = []

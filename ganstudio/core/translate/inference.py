@@ -51,7 +51,7 @@ from torch import nn
 
 from ... import __version__
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
-from ..checkpoint import META_KEY, find_checkpoint, load_module_state, read_checkpoint, write_checkpoint
+from ..checkpoint import META_KEY, build_module, find_checkpoint, read_checkpoint, write_checkpoint
 from ..data import Cancelled
 from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError, ExportError
@@ -168,7 +168,8 @@ def load_translator(path: str | os.PathLike, *, device: str | torch.device = "au
     if not path.exists():
         raise CheckpointError(f"{path} does not exist; choose a translation run folder or a model file.")
     file = find_checkpoint(path, prefer_best=prefer_best)
-    ckpt = read_checkpoint(file, kind=FORMAT if _is_translator_file(file) else CHECKPOINT_FORMAT)
+    ckpt = read_checkpoint(file, kind=FORMAT if _is_translator_file(file) else CHECKPOINT_FORMAT,
+                           wanted="a translator")
     if ckpt.meta["format"] == FORMAT:
         info = ckpt.meta.get("info") or {}
         modules = {d: d for d in info.get("generators", {})}
@@ -176,7 +177,8 @@ def load_translator(path: str | os.PathLike, *, device: str | torch.device = "au
         info = ckpt.meta.get("model_info") or {}
         if info.get("kind") != "translate":
             what = ckpt.meta.get("task") or info.get("kind") or "unknown"
-            raise CheckpointError(f"{file} is a {what!r} model, not a translation model.")
+            where = {"upscale": ": open it in the Upscale tab", "gan": ": open it in the Generate tab"}.get(what, "")
+            raise CheckpointError(f"{file.name} is a {what!r} model, not a translator{where}.")
         modules = {d: spec["module"] for d, spec in info.get("generators", {}).items()}
     if not modules:
         raise CheckpointError(f"{file} describes no generator.")
@@ -185,10 +187,9 @@ def load_translator(path: str | os.PathLike, *, device: str | torch.device = "au
     for direction, module in modules.items():
         spec = info["generators"][direction]
         try:
-            G = build_generator(spec["arch"], **spec["kwargs"])
-        except (ConfigError, KeyError) as e:
+            G = build_module(ckpt, module, lambda: build_generator(spec["arch"], **spec["kwargs"]))
+        except (ConfigError, KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{file}: the {direction} generator cannot be rebuilt: {e}") from e
-        load_module_state(ckpt, module, G)
         generators[direction] = _prepare(G, dev)
     return Translator(generators, info, dev, resolve_precision(precision, dev), file, file_sha256(file))
 

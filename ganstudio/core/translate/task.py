@@ -459,7 +459,7 @@ class Pix2PixTask(TranslateTask):
         self.data, self.train, self.val = data, data.subset(train_idx), data.subset(val_idx)
         check_crop(self.train.a, options.crop_size, "training")
         self.dataset_size = len(self.train)
-        self.skipped_files = len(data.skipped)
+        self.skipped = list(data.skipped)
         self._report_pairing(data)
         self._note_enlargement(data.native_side)
         # under torchrun every rank draws the same global batch and keeps its slice (distributed.py)
@@ -640,7 +640,7 @@ class CycleGanTask(TranslateTask):
         check_crop(self.data.a, options.crop_size, "A")
         check_crop(self.data.b, options.crop_size, "B")
         self.dataset_size = len(self.data.a) + len(self.data.b)
-        self.skipped_files = len(self.data.skipped)
+        self.skipped = list(self.data.skipped)
         self._note_enlargement(self.data.native_side)
         # under torchrun every rank draws the same global batches and keeps its slices; each rank
         # keeps its own history pools (of its own fakes; ``rank_streams``)

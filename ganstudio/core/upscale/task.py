@@ -238,8 +238,7 @@ class UpscaleTask(TrainingTask):
         # patch positions (big images give more); with "detail", also how much detail it holds
         self.image_weights = torch.stack([w.sum() for w in self.position_weights]).double()
         self.dataset_size = len(self.train_images)
-        self.skipped_files = len(skipped)
-        self.skipped = skipped
+        self.skipped = list(skipped)
 
     @staticmethod
     def _validation_crops(images: list[np.ndarray], options: UpscaleOptions) -> list[np.ndarray]:

@@ -7,10 +7,11 @@ from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QSpinBox, QVBoxLayout, QWidget)
 
+from ganstudio.core.config import MAX_SEED
+
 from .gen_image_grid import GenPixelView
 
 #: largest seed (seeds are 32-bit ints in spin boxes and PNG metadata)
-MAX_SEED = 2**31 - 1
 #: most interpolation frames
 MAX_FRAMES = 240
 

@@ -26,6 +26,43 @@ from .task_views import task_short_name
 
 log = logging.getLogger(__name__)
 
+
+
+class ElidedPathLabel(QLabel):
+    """A path that shortens in the middle to fit (``/home/ann/…/ganstudio/runs``), whole in its tooltip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._full = ""
+        self.setMinimumWidth(40)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+    def set_path(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._fit()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, max(0, self.width())))
+
+    def minimumSizeHint(self):  # noqa: N802 (Qt override): any width; the text shortens instead
+        hint = super().minimumSizeHint()
+        hint.setWidth(40)
+        return hint
+
+    def sizeHint(self):  # noqa: N802 (Qt override)
+        hint = super().sizeHint()
+        hint.setWidth(self.fontMetrics().horizontalAdvance(self._full) + 4)
+        return hint
+
+
 _PATH_ROLE = Qt.ItemDataRole.UserRole
 _STEPS_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -110,9 +147,7 @@ class RunsList(QWidget):
         self._active: Path | None = None      # the run training now, marked in the list
 
         title = QLabel(self.tr("<b>Earlier runs</b>"))
-        self.folder_label = QLabel()
-        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.folder_label.setMinimumWidth(40)
+        self.folder_label = ElidedPathLabel()
         change = QPushButton(self.tr("Runs folder…"))
         change.setToolTip(self.tr("Choose the folder where new runs are saved and earlier runs are looked for."))
         change.clicked.connect(self.change_folder_requested)
@@ -130,6 +165,8 @@ class RunsList(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
+        # run names end in their date and time: shorten in the middle so that the end stays readable
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in (1, 2, 3, 4):
@@ -177,8 +214,7 @@ class RunsList(QWidget):
     # -- public --------------------------------------------------------------------------------
     def set_folder(self, folder: Path) -> None:
         self._folder = folder
-        self.folder_label.setText(str(folder))
-        self.folder_label.setToolTip(str(folder))
+        self.folder_label.set_path(str(folder))
         self.refresh()
 
     def folder(self) -> Path | None:

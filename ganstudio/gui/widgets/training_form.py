@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ganstudio.core.config import TrainConfig
+from ganstudio.core.config import MAX_SEED, TrainConfig
 from ganstudio.core.data import DISK_CACHE_LIMIT, Preprocess
 from ganstudio.core.device import default_threads
 from ganstudio.core.gan import GanOptions
@@ -36,7 +36,6 @@ MACHINE_OPTIONS = ("precision", "device", "threads")
 _MAX_STEPS = 10_000_000
 _MAX_MINUTES = 100_000.0
 _MAX_BATCH = 4096
-_MAX_SEED = 2**31 - 1
 
 
 class GanForm(OptionForm):
@@ -217,7 +216,7 @@ class TrainingForm(OptionForm):
         self.threads = self._int_spin("threads", default_threads(leave_for_gui=True), 1, _cpu_count(), self.tr(
             "How many processor cores training may use on the CPU. The default leaves one core for this "
             "window on machines with four or more."))
-        self.seed = self._int_spin("seed", cfg.seed, 0, _MAX_SEED, self.tr(
+        self.seed = self._int_spin("seed", cfg.seed, 0, MAX_SEED, self.tr(
             "The starting point of every random choice. The same seed and options give the same run."))
         self.sample_every = self._int_spin("sample_every", GUI_SAMPLE_EVERY, 1, _MAX_STEPS, self.tr(
             "How often (in steps) to draw a preview and keep it in the run folder. The preview on screen "
