@@ -198,3 +198,31 @@ def test_a_load_size_that_enlarges_most_images_is_reported_with_the_size_that_su
     assert task.data.native_side == 20 and "enlarged 1.6x" in _enlargement_notes(task)[0]
     task = CycleGanTask(TranslateOptions(mode="unpaired", a_dir=str(pairs[0]), b_dir=str(sbs), **small), ctx)
     assert task.data.native_side == 16 and len(_enlargement_notes(task)) == 1
+
+
+def test_pairs_of_different_shapes_and_square_side_by_side_images_are_pointed_out(tmp_path, pairs):
+    from PIL import Image
+
+    ctx = TaskContext(_config(2), torch.device("cpu"), None)
+    a_dir, b_dir = pairs
+    wide = sorted(b_dir.iterdir())[0]
+    Image.new("RGB", (40, 20)).save(wide)                      # 20x16 in A, 40x20 in B
+    task = Pix2PixTask(TranslateOptions(a_dir=str(a_dir), b_dir=str(b_dir), **TINY), ctx)
+    shaped = [t for level, t in task.startup_notes if "different shape" in t]
+    assert len(shaped) == 1 and shaped[0].startswith(f"1 pair(s) have a different shape in A and B ({wide.stem}")
+    assert "20x16 in A, 40x20 in B" in shaped[0]
+
+    def strip_notes(folder):
+        task = Pix2PixTask(TranslateOptions(a_dir=str(folder), side_by_side=True, **TINY), ctx)
+        return [t for level, t in task.startup_notes if "ordinary pictures" in t]
+
+    square = tmp_path / "square"
+    square.mkdir()
+    for i in range(4):
+        Image.new("RGB", (20, 20), (i * 40, 0, 0)).save(square / f"{i}.png")
+    assert len(strip_notes(square)) == 1
+    real = tmp_path / "real"
+    real.mkdir()
+    for i in range(4):
+        Image.new("RGB", (40, 20), (i * 40, 0, 0)).save(real / f"{i}.png")
+    assert strip_notes(real) == []

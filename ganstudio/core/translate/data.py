@@ -141,6 +141,16 @@ class PairingReport:
             parts.append(f"{len(self.skipped)} skipped")
         return "; ".join(parts)
 
+    def reshaped_pairs(self, tolerance: float = 0.02) -> list[tuple[Path, Path]]:
+        """Pairs whose A and B differ in shape (aspect ratio) by more than ``tolerance``: B is resized
+        to A's size, which distorts it."""
+        out = []
+        for pa, pb in self.pairs:
+            (wa, ha), (wb, hb) = self.sizes.get(pa, (1, 1)), self.sizes.get(pb, (1, 1))
+            if abs(math.log((wa / ha) / (wb / hb))) > tolerance:
+                out.append((pa, pb))
+        return out
+
 
 def match_pairs(a_dir: str | os.PathLike, b_dir: str | os.PathLike, *, progress: Progress = None,
                 should_stop: ShouldStop = None) -> PairingReport:

@@ -54,6 +54,8 @@ SEED_AUGMENT, SEED_POOL = 2, 3
 #: batch-norm statistics steady and CPU throughput high; G learns faster at 5e-4 with L1 guiding it
 TRANSLATE_TRAIN_DEFAULTS: dict[str, Any] = dict(batch_size=16, lr_g=5e-4, lr_d=2e-4)
 
+#: side-by-side halves narrower than this (width / height) are strips of ordinary pictures
+SIDE_BY_SIDE_STRIP = 0.7
 
 @dataclass(frozen=True)
 class TranslateOptions:
@@ -461,6 +463,8 @@ class Pix2PixTask(TranslateTask):
         self.dataset_size = len(self.train)
         self.skipped = list(data.skipped)
         self._report_pairing(data)
+        if options.side_by_side:
+            self._note_square_side_by_side(data)
         self._note_enlargement(data.native_side)
         # under torchrun every rank draws the same global batch and keeps its slice (distributed.py)
         self.sampler = EpochSampler(len(self.train), cfg.batch_size * ctx.dist.world, cfg.seed)
@@ -494,9 +498,27 @@ class Pix2PixTask(TranslateTask):
                 names = ", ".join(p.name for p in missing[:3]) + (", ..." if len(missing) > 3 else "")
                 self.startup_notes.append(("info", f"{len(missing)} file(s) in {side} have no partner of the same "
                                                    f"name in the other folder and are not used ({names})."))
+        reshaped = report.reshaped_pairs()
+        if reshaped:
+            sizes = report.sizes
+            examples = ", ".join(f"{pa.name}: {sizes[pa][0]}x{sizes[pa][1]} in A, {sizes[pb][0]}x{sizes[pb][1]} in B"
+                                 for pa, pb in reshaped[:2]) + ("; ..." if len(reshaped) > 2 else "")
+            self.startup_notes.append(("warning", f"{len(reshaped)} pair(s) have a different shape in A and B ({examples}). "
+                                                  "B is stretched to A's shape, which distorts what the model learns: "
+                                                  "crop or pad those pairs to the same shape."))
         if len(self.train) < 50:
             self.startup_notes.append(("info", f"Only {len(self.train)} training pairs: the model will learn them by "
                                                "heart. Hundreds of pairs (or flips and shifts) generalise better."))
+
+    def _note_square_side_by_side(self, data: PairedImages) -> None:
+        # each half of a real side-by-side pair has its picture's shape; halves of ordinary pictures
+        # are strips about half as wide as they are tall
+        aspects = sorted(t.shape[2] / t.shape[1] for t in data.a)
+        if aspects and aspects[len(aspects) // 2] < SIDE_BY_SIDE_STRIP:
+            self.startup_notes.append(("warning", "These look like ordinary pictures, not pairs side by side: cut in "
+                                                  "half, each half is a narrow strip. Side-by-side images hold A and B "
+                                                  "next to each other, twice as wide as one picture; for two folders "
+                                                  "of matching pictures, choose paired folders instead."))
 
     # -- contract ------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
