@@ -92,6 +92,7 @@ class UpscalePanel(ImagePanel, QWidget):
         self._init_jobs()
         self._sources: list[Path] = []         # files and folders as opened (a batch mirrors these)
         self._loaded: LoadedImage | None = None   # the selected image, read
+        self._unreadable: Path | None = None      # the selected image, when it cannot be read
         self._upscaler: Upscaler | None = None
         self._model_key = ""                   # the key of ``_upscaler``
         self._preview: UpscaledPreview | None = None
@@ -490,6 +491,7 @@ class UpscalePanel(ImagePanel, QWidget):
     def _on_inputs_current_path_changed(self, path: Path | None) -> None:
         self._cancel_job("upscale")
         self._loaded = None
+        self._unreadable = None
         self._update_actions()
         if path is None:
             self._cancel_job("read")
@@ -513,6 +515,8 @@ class UpscalePanel(ImagePanel, QWidget):
             self._compare.clear()
             self._compare.set_empty_text(image)
             self._status(image)
+            self._unreadable = path       # nothing to upscale: the button says so by being off
+            self._update_actions()
             return
         self._loaded = image
         self._show_current()
@@ -710,7 +714,9 @@ class UpscalePanel(ImagePanel, QWidget):
     def _update_actions(self) -> None:
         batch = "batch" in self._jobs
         has_inputs = self._inputs.count() > 0
-        self._upscale_action.setEnabled(self.current_input() is not None and not batch)
+        current = self.current_input()
+        self._upscale_action.setEnabled(current is not None and current != self._unreadable and not batch
+                                        and "upscale" not in self._jobs)
         self._cancel_action.setEnabled("upscale" in self._jobs or batch)
         self._export_action.setEnabled(self._shown_preview() is not None)
         self._batch_action.setEnabled(has_inputs and not batch)

@@ -332,3 +332,25 @@ def test_upscale_asked_for_while_the_model_loads_runs_once_it_is_ready(qtbot, pa
         panel.upscale()                     # ...and the user presses Upscale at once
     assert panel.model_key() == "lanczos-x4"
     assert panel.preview_pixels().shape[:2] == (80, 96)
+
+
+def test_upscale_is_off_for_an_image_that_cannot_be_read_and_while_one_runs(qtbot, panel, tmp_path):
+    from PySide6.QtWidgets import QAbstractButton
+
+    good = rgba_png(tmp_path / "good.png")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a PNG")
+    choose(qtbot, panel, "bicubic-x2")
+    button = panel.findChild(QAbstractButton, "upscale")
+    with qtbot.waitSignal(panel.inputs_opened, timeout=WAIT_MS):
+        panel.open_paths([broken, good])
+    listed = panel.findChild(UpInputList, "inputs")
+    listed.setCurrentRow(panel.inputs().index(broken))
+    qtbot.waitUntil(lambda: not button.isEnabled(), timeout=WAIT_MS)     # nothing to upscale
+    with qtbot.waitSignal(panel.input_shown, timeout=WAIT_MS):
+        listed.setCurrentRow(panel.inputs().index(good))
+    assert button.isEnabled()
+    with qtbot.waitSignal(panel.upscale_finished, timeout=WAIT_MS):
+        click(qtbot, panel, "upscale")
+        assert not button.isEnabled()                                   # no second run of the same
+    qtbot.waitUntil(button.isEnabled, timeout=WAIT_MS)
