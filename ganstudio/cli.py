@@ -81,8 +81,8 @@ class _Progress:
 
         if isinstance(event, ev.Started):
             if not self.quiet:
-                n = event.dataset_size
-                print(f"Training {event.task} on {n} image{'' if n == 1 else 's'} ({event.device}) -> {event.run_dir}",
+                n, unit = event.dataset_size, event.dataset_unit
+                print(f"Training {event.task} on {n} {unit[:-1] if n == 1 else unit} ({event.device}) -> {event.run_dir}",
                       file=sys.stderr)
             self.bar = tqdm(total=event.total_steps, initial=event.start_step, unit="step", disable=self.quiet,
                             dynamic_ncols=True, file=sys.stderr)

@@ -21,6 +21,7 @@ class Started:
     start_step: int          # > 0 when resuming
     dataset_size: int
     skipped_files: int
+    dataset_unit: str = "images"   # what dataset_size counts: "images", or "pairs" for paired translation
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,12 @@
-"""PNG export with provenance, written atomically, never overwriting unless asked."""
+"""PNG export with provenance, written atomically, never overwriting unless asked.
+
+Every operating-system error met while writing comes out as an ``ExportError`` in plain words
+("Cannot write to /x: the folder is read-only."), naming the file or folder the user chose and
+never the temp file beside it.
+"""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -11,7 +17,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from .. import __version__
-from .errors import ExportError, is_disk_full
+from .errors import WRITE_FAILURES, ExportError, is_disk_full, write_failure_reason
 
 #: text-chunk keys written by GAN Studio (all prefixed, so other tools' keys never collide)
 META_PREFIX = "ganstudio:"
@@ -56,8 +62,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
     path = Path(path)
     if path.exists() and not overwrite:
         raise ExportError(f"{path} already exists; choose another name or allow overwriting.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_beside(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = make_temp_beside(path)
+    except OSError as e:
+        raise write_error(path, e) from e
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -68,11 +77,52 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
         os.replace(tmp, path)
     except OSError as e:
         _remove_quietly(tmp)
-        raise ExportError(f"Could not write {path}: {e.strerror or e}.", disk_full=is_disk_full(e)) from e
+        raise write_error(path, e) from e
     except BaseException:
         _remove_quietly(tmp)
         raise
     return path
+
+
+def check_output_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and make sure a file can be created in it (one probe file,
+    removed at once). A batch calls this before its first image, so a folder it cannot write
+    is one clear ExportError instead of one failure per file."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _remove_quietly(make_temp_beside(folder / "probe"))
+    except OSError as e:
+        raise write_error(folder, e, folder=folder) from e
+    return folder
+
+
+def write_error(path: Path, e: OSError, *, folder: Path | None = None) -> ExportError:
+    """The ExportError for an OSError met while writing ``path`` (into ``folder``, by default its
+    parent), in words a user acts on. Only ``strerror`` is used, never ``str(e)``: that holds the
+    name of the temp file the write went to."""
+    folder = path.parent if folder is None else folder
+    code = getattr(e, "errno", None)
+    if is_disk_full(e):
+        return ExportError(f"Cannot write {path}: the disk is full (No space left on device); free some "
+                           "space.", disk_full=True)
+    if code in (errno.EEXIST, errno.ENOTDIR):
+        blocker = _file_in_the_way(folder)
+        if blocker is not None:
+            return ExportError(f"{blocker} is a file, not a folder; choose another folder.")
+    if code == errno.EISDIR:
+        return ExportError(f"{path} is a folder; choose another name.")
+    if code in WRITE_FAILURES:
+        return ExportError(f"Cannot write to {folder}: {write_failure_reason(e)}.")
+    return ExportError(f"Cannot write {path}: {e.strerror or type(e).__name__}.")
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The nearest of ``folder`` and its parents that exists and is not a folder, if any."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
 
 
 def _remove_quietly(p: str) -> None:
@@ -104,7 +154,11 @@ def encode_png(image: np.ndarray | Image.Image, metadata: Mapping[str, str] | No
         kwargs["icc_profile"] = icc_profile
     if exif:
         kwargs["exif"] = exif
-    im.save(buf, format="PNG", **kwargs)
+    try:
+        im.save(buf, format="PNG", **kwargs)
+    except OSError as e:   # PIL's "cannot write mode CMYK as PNG"
+        raise ExportError(f"Cannot save a {im.mode} image as PNG; only grey, RGB and RGBA images are "
+                          "exported.") from e
     return buf.getvalue()
 
 
@@ -120,9 +174,13 @@ def save_png(image: np.ndarray | Image.Image, path: str | os.PathLike, metadata:
 
 def read_png_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The ``ganstudio:`` text chunks of a PNG, without the prefix ({} if none)."""
-    with Image.open(path) as im:
-        text = getattr(im, "text", None) or {}
-        return {k[len(META_PREFIX):]: v for k, v in text.items() if k.startswith(META_PREFIX)}
+    try:
+        with Image.open(path) as im:
+            text = getattr(im, "text", None) or {}
+    except OSError as e:   # missing, unreadable, or not an image (PIL's UnidentifiedImageError)
+        reason = getattr(e, "strerror", None) or "not a readable image"
+        raise ExportError(f"Cannot read {path}: {reason}.") from e
+    return {k[len(META_PREFIX):]: v for k, v in text.items() if k.startswith(META_PREFIX)}
 
 
 def unique_path(path: str | os.PathLike) -> Path:

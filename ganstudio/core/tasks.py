@@ -59,6 +59,7 @@ class TrainingTask(ABC):
         self.options = options
         self.ctx = ctx
         self.dataset_size = 0        # usable training examples
+        self.dataset_unit = "images"  # what they are, in words ("pairs" for paired translation)
         self.skipped: list[Any] = []  # data.SkippedFile: files skipped as unusable, with reasons
         self.images_per_step = ctx.config.batch_size * ctx.dist.world   # the whole job's, under torchrun
 

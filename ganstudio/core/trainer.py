@@ -425,7 +425,7 @@ class _Run:
         if self.dist.active:
             where += f", {self.dist.world} processes (torchrun)"
         self.emit(Started(self.run_dir, cfg.task, where, cfg.steps, self.step, self.task.dataset_size,
-                          self.task.skipped_files))
+                          self.task.skipped_files, self.task.dataset_unit))
         if self.dist.active and device.type == "cpu" and self.dist.local_world > 1:
             self.note("info", f"{self.dist.local_world} training processes share this machine's CPU cores: one "
                               "process with all the cores is faster (0.75-0.87x measured with 2 processes on 2 "

@@ -95,3 +95,38 @@ def test_cli_train_translate_options(tmp_path):
     assert code == 0
     assert main(["export-translator", str(tmp_path / "run"), str(tmp_path / "m.safetensors")]) == 0
     assert load_translator(tmp_path / "m.safetensors", device="cpu").directions == ["AtoB"]
+
+
+def test_batch_checks_tile_and_output_folder_once_before_reading(tmp_path, model_file, monkeypatch, capsys):
+    from ganstudio.core.errors import ExportError
+    from ganstudio.core.translate import batch as translate_batch_module
+
+    src = _inputs(tmp_path / "in")
+    model = load_translator(model_file, device="cpu", precision="fp32")
+    reads = []
+    real_read = translate_batch_module.read_image
+    monkeypatch.setattr(translate_batch_module, "read_image", lambda p: reads.append(p) or real_read(p))
+    with pytest.raises(ConfigError, match="tile"):
+        translate_batch([src], tmp_path / "out", model, recursive=True, tile=-5)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    with pytest.raises(ExportError, match="afile is a file, not a folder"):
+        translate_batch([src], afile, model, recursive=True)
+    assert not reads and afile.read_text() == "mine"
+    code = main(["translate", str(src), "--model", str(model_file), "--out", str(tmp_path / "o"), "--tile", "-5",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "tile" in err
+
+
+def test_translating_into_the_input_folder_never_replaces_an_input(tmp_path, model_file):
+    same = tmp_path / "same"
+    same.mkdir()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(same / "plain.jpg")
+    Image.new("RGB", (16, 16), (30, 200, 30)).save(same / "plain.png")
+    before = (same / "plain.png").read_bytes()
+    model = load_translator(model_file, device="cpu", precision="fp32")
+    result = translate_batch([same], same, model, existing="overwrite")
+    assert (same / "plain.png").read_bytes() == before
+    assert result.written == [same / "plain-jpg.png"]
+    assert [p.name for p, _ in result.failed] == ["plain.png"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ganstudio.cli import build_parser, main
@@ -67,3 +68,139 @@ def test_train_upscaler_flags(tmp_path: Path) -> None:
 
     cfg = _train_config(args, "upscale")
     assert cfg.batch_size == 16 and cfg.beta1 == 0.9 and cfg.lr_g == 0.001   # SR defaults, user's lr kept
+
+
+def _pictures(folder: Path, count: int = 3) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(np.full((4, 5, 3), 40 * i, np.uint8)).save(folder / f"p{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("flags,words", [(["--tile", "-5"], "tile"), (["--precision", "foo"], "Invalid precision"),
+                                         (["--device", "tpu"], "Invalid device"), (["--overlap", "-2"], "overlap")])
+def test_invalid_settings_are_one_error_before_any_work(tmp_path: Path, capsys, flags: list[str],
+                                                        words: str) -> None:
+    src = _pictures(tmp_path / "in")
+    code = main(["upscale", str(src), "--model", "bicubic", "--out", str(tmp_path / "out"), "--quiet", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err
+    assert err.count("\n") == 1 and "failed:" not in err            # one line, not one per file
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_output_folder_is_one_plain_error(tmp_path: Path, capsys, monkeypatch) -> None:
+    import errno
+    import tempfile
+
+    src = _pictures(tmp_path / "in")
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    assert main(["upscale", str(src), "--model", "bicubic", "--out", str(afile), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {afile} is a file, not a folder; choose another folder."
+    assert afile.read_text() == "mine"
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "ro" / ".p0.png.c9ump17w.tmp"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert main(["upscale", str(src), "--model", "bicubic", "--out", str(tmp_path / "ro"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: Cannot write to {tmp_path / 'ro'}: the drive is read-only; choose a folder on another drive."
+
+
+@pytest.mark.parametrize("model,scale,words", [
+    ("bundled-x2", "4", "bundled-x2 upscales x2 only; drop --scale or choose bundled-x4"),
+    ("bundled-x4", "2", "bundled-x4 upscales x4 only; drop --scale or choose bundled-x2"),
+    ("lanczos-x4", "2", "lanczos-x4 upscales x4 only; drop --scale or choose lanczos-x2"),
+    ("lanczos", "0", "Invalid scale 0"),
+    ("bicubic", "-3", "Invalid scale -3"),
+])
+def test_scale_that_contradicts_the_model_is_an_error(tmp_path: Path, capsys, model: str, scale: str,
+                                                      words: str) -> None:
+    src = _pictures(tmp_path / "in", 1)
+    code = main(["upscale", str(src), "--model", model, "--scale", scale, "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2 and words in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_scale_that_agrees_with_the_model_or_sets_a_baseline(tmp_path: Path) -> None:
+    src = _pictures(tmp_path / "in", 1)
+    assert main(["upscale", str(src), "--model", "lanczos-x3", "--scale", "3", "--out", str(tmp_path / "a"),
+                 "--quiet"]) == 0
+    assert main(["upscale", str(src), "--model", "lanczos", "--scale", "3", "--out", str(tmp_path / "b"),
+                 "--quiet"]) == 0
+    for out in ("a", "b"):
+        with Image.open(tmp_path / out / "p0.png") as im:
+            assert im.size == (15, 12)
+    model = save_upscaler(build_sr_model("compact", 2, features=8, blocks=1), tmp_path / "m.safetensors", {})
+    assert main(["upscale", str(src), "--model", str(model), "--scale", "2", "--out", str(tmp_path / "c"),
+                 "--quiet", "--precision", "fp32"]) == 0
+    assert main(["upscale", str(src), "--model", str(model), "--scale", "4", "--out", str(tmp_path / "d"),
+                 "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("content", [np.random.default_rng(0).bytes(5000),
+                                     b"this is a text file, not a model\n" * 3, b""])
+def test_corrupt_model_files_are_called_corrupt_not_unsafe(tmp_path: Path, capsys, content: bytes) -> None:
+    path = tmp_path / "junk.pth"
+    path.write_bytes(content)
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: junk.pth is not a readable model file (corrupt, truncated or an unknown format).")
+
+
+def test_a_pickle_with_code_is_still_refused_for_safety(tmp_path: Path, capsys) -> None:
+    import os
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch '{marker}'",)
+
+    for protocol in (0, 2, 4):
+        path = tmp_path / f"evil{protocol}.pth"
+        path.write_bytes(pickle.dumps({"w": Payload()}, protocol=protocol))
+        assert main(["info", str(path)]) == 2
+        assert "refused for safety" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_info_names_baselines_as_picked_and_says_what_they_are(capsys) -> None:
+    assert main(["info", "lanczos-x4"]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.strip().splitlines()
+                if not line.startswith("super-resolution"))
+    assert rows["name"] == "lanczos-x4" and rows["scale"] == "x4"
+    assert rows["channels"] != "RGB (3)" and "any" in rows["channels"]
+    assert main(["info", "bicubic"]) == 0
+    out = capsys.readouterr().out
+    sr = next(line for line in out.splitlines() if line.startswith("super-resolution"))
+    assert "no" in sr and "resampling" in sr
+
+
+def test_info_of_a_run_shows_its_steps_and_validation_psnr(tmp_path: Path, capsys, monkeypatch) -> None:
+    from ganstudio.core.upscale import community
+    from ganstudio.core.upscale.tiling import Upscaler
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "eval.jsonl").write_text('{"step": 15, "psnr": 30.57, "psnr_bicubic": 30.1}\n'
+                                    '{"step": 30, "psnr": 30.66, "psnr_bicubic": 30.1}\n')
+    # what community.load_run_upscaler gives for a run (training it here would take minutes)
+    up = Upscaler(name="run", arch="compact", scale=2, info={"step": 30, "run": str(run), "degradation": "bicubic"})
+    monkeypatch.setattr(community, "load_any_upscaler", lambda name, **kw: up)
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "steps" in out and " 30" in out
+    assert "validation" in out and "30.66 dB" in out and "+0.56 dB over bicubic" in out
+
+
+def test_info_describes_a_translator_too(capsys):
+    from ganstudio.core.resources import resource
+
+    assert main(["info", str(resource("translate-demo", "model.safetensors"))]) == 0
+    out = capsys.readouterr().out
+    assert "translator, paired (pix2pix)" in out and "AtoB" in out and "unet" in out

@@ -148,7 +148,7 @@ def test_batch_mirrors_folders_survives_bad_files_and_skips_existing(tmp_path: P
     events: list[tuple[int, int, Path | None]] = []
     result = upscale_batch([src], out, up, settings=FAST, progress=lambda d, t, p: events.append((d, t, p)))
     rel = sorted(p.relative_to(out).as_posix() for p in result.written)
-    assert rel == ["2019/b.png", "2019/trip/c.png", "a-png.png", "a.png"]
+    assert rel == ["2019/b.png", "2019/trip/c.png", "a-jpg.png", "a.png"]   # a.png keeps its name
     assert [p.name for p, _ in result.failed] == ["broken.png"] and "broken.png" in result.failed[0][1]
     assert events[-1] == (5, 5, None)
     with Image.open(out / "2019" / "trip" / "c.png") as im:

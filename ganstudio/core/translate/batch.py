@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..export import provenance, save_png
 from ..upscale.batch import BatchItem, BatchResult, run_batch
 from ..upscale.imageio import read_image
@@ -67,12 +68,16 @@ def translate_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathL
     """Translate files and folders into ``out_dir``, continuing past files that fail.
 
     A file goes to ``out_dir/<stem>.png``; a folder's images keep their sub-folders
-    (``plan_batch``). ``existing``: "skip" keeps outputs already there, "overwrite" replaces
-    them. ``progress(done, total, file about to start or None at the end)``; ``tile_progress``
+    (``plan_batch`` and ``upscale.batch``'s docstring give the names; an input is never an
+    output). A wrong direction or tile raises ConfigError, and an output folder that cannot be
+    written ExportError, before any file is read. ``existing``: "skip" keeps outputs already
+    there, "overwrite" replaces them. ``progress(done, total, file about to start or None at the end)``; ``tile_progress``
     within a file; ``should_stop`` between files and tiles ends the batch with ``cancelled`` set
     (the file in progress is not written).
     """
-    model.generator(direction)   # a wrong direction is one error, not one per file
+    model.generator(direction)   # a wrong direction or tile is one error, not one per file
+    if tile is not None and tile < 0:
+        raise ConfigError(f"The tile size must be 0 (no tiles) or positive, got {tile}.")
 
     def process(item: BatchItem, overwrite: bool, on_tile: Progress, stop: Callable[[], bool] | None) -> Path:
         return translate_file(item.source, item.target, model, direction, tile=tile, ensemble=ensemble,

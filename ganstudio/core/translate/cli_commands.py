@@ -57,7 +57,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     model.generator(args.direction)
     if not args.quiet:
         print(f"Model: {model.name} ({', '.join(model.directions)}) on {model.device}", file=sys.stderr)
-    with _Interrupt() as stop, BatchBar(args.quiet) as bar:
+    with _Interrupt(_Interrupt.BATCH) as stop, BatchBar(args.quiet) as bar:
         result = translate_batch(args.inputs, args.out, model, args.direction, recursive=args.recursive,
                                  existing="overwrite" if args.overwrite else "skip", tile=args.tile,
                                  ensemble=args.ensemble,

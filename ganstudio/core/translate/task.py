@@ -461,6 +461,7 @@ class Pix2PixTask(TranslateTask):
         self.data, self.train, self.val = data, data.subset(train_idx), data.subset(val_idx)
         check_crop(self.train.a, options.crop_size, "training")
         self.dataset_size = len(self.train)
+        self.dataset_unit = "pairs"
         self.skipped = list(data.skipped)
         self._report_pairing(data)
         if options.side_by_side:

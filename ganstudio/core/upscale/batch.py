@@ -2,6 +2,23 @@
 
 Used by the CLI and the GUI's Upscale panel (which runs it on a worker thread and cancels through
 ``should_stop``). A batch continues past files it cannot read or write and lists them at the end.
+
+Output names (``plan_batch``; Translate uses the same rules). They depend only on the input's own
+name and folder, never on what else is in the batch or in which order, so a later run of one file
+finds the output that an earlier folder run made for it:
+
+- ``a.jpg`` becomes ``a.png`` in the output folder (a folder's sub-folders are mirrored).
+- When the input's folder also holds other images called ``a`` (``a.jpg`` beside ``a.png``), a PNG
+  keeps ``a.png`` and the others add their type: ``a-jpg.png``, ``a-jpeg.png``.
+- Only when two inputs still meet on one name (``x/a.jpg`` and ``y/a.jpg`` into one folder) does
+  the later one add its type, then a number: ``a-jpg.png``, ``a-jpg-1.png``.
+
+Before any image is read, the batch checks its settings and that the output folder can be
+written (one error, not one per file), and it refuses every file whose output would be one of the
+batch's inputs: an input is never replaced, whatever happens to existing outputs, and every file
+the batch reads was there before it started. "skip" leaves an existing output alone, unless its
+``ganstudio:source`` says it was made from another file; that file is listed as failed instead of
+being counted as done.
 """
 from __future__ import annotations
 
@@ -12,9 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..data import Cancelled
+from ..device import resolve_device, resolve_precision
 from ..errors import ConfigError, ExportError, GanStudioError
+from ..export import META_PREFIX, check_output_folder
 from .imageio import LoadedImage, read_image, save_upscaled
 from .tiling import InferenceSettings, ProgressFn, Upscaler, upscale_array
 
@@ -77,16 +97,19 @@ def plan_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
                recursive: bool = True) -> tuple[list[BatchItem], list[tuple[Path, str]]]:
     """(items to upscale, inputs that do not exist) for files and folders.
 
-    A file goes to ``out_dir/<stem>.png``; a folder's images go to ``out_dir`` with the folder's
-    inner structure mirrored (``album/2019/a.jpg`` -> ``out/2019/a.png``). Hidden files and the
-    output folder itself (when it lies inside an input folder) are skipped. When two inputs would
-    write the same name (``a.jpg`` and ``a.png``), the later one becomes ``a-png.png``.
+    A file goes to ``out_dir/<name>``; a folder's images go to ``out_dir`` with the folder's
+    inner structure mirrored (``album/2019/a.jpg`` -> ``out/2019/a.png``); ``output_name`` and
+    the module's docstring give the names. Hidden files and the output folder itself (when it lies
+    inside an input folder) are skipped; a file given twice (itself and inside a given folder) is
+    planned once.
     """
     out_dir = Path(out_dir)
     out_resolved = out_dir.resolve()
     items: list[BatchItem] = []
     missing: list[tuple[Path, str]] = []
-    taken: set[Path] = set()
+    taken: set[str] = set()
+    seen: set[str] = set()
+    stems: dict[Path, dict[str, int]] = {}
     for raw in inputs:
         src = Path(raw)
         if src.is_file():
@@ -97,10 +120,42 @@ def plan_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
             missing.append((src, "does not exist"))
             continue
         for path, rel in pairs:
-            target = _free_target(out_dir / rel.parent, path, taken)
-            taken.add(target)
+            identity = os.path.normcase(os.path.realpath(path))
+            if identity in seen:
+                continue
+            seen.add(identity)
+            if path.parent not in stems:
+                stems[path.parent] = _image_stems(path.parent)
+            target = _free_target(out_dir / rel.parent, path, output_name(path, stems[path.parent]), taken)
+            taken.add(os.path.normcase(str(target)))
             items.append(BatchItem(path, target))
     return items, missing
+
+
+def output_name(source: Path, folder_stems: dict[str, int] | None = None) -> str:
+    """The output file name of ``source``: ``a.png``, or ``a-jpg.png`` when ``source`` is not a
+    PNG and its folder holds other images named ``a`` (``folder_stems``: image stems -> count in
+    that folder; read from the disk when not given)."""
+    stems = _image_stems(source.parent) if folder_stems is None else folder_stems
+    ext = source.suffix.lower()
+    namesakes = stems.get(source.stem, 0) - (1 if ext in IMAGE_SUFFIXES else 0)
+    if ext == ".png" or namesakes <= 0:
+        return f"{source.stem}.png"
+    return f"{source.stem}-{ext.lstrip('.') or 'file'}.png"
+
+
+def _image_stems(folder: Path) -> dict[str, int]:
+    """How many image files (by type) of ``folder`` share each stem."""
+    counts: dict[str, int] = {}
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                stem, ext = os.path.splitext(entry.name)
+                if ext.lower() in IMAGE_SUFFIXES and entry.is_file():
+                    counts[stem] = counts.get(stem, 0) + 1
+    except OSError:   # an unreadable folder: its files fail with their own reasons when read
+        pass
+    return counts
 
 
 def _scan(folder: Path, recursive: bool, skip: Path) -> list[Path]:
@@ -115,13 +170,15 @@ def _scan(folder: Path, recursive: bool, skip: Path) -> list[Path]:
     return found
 
 
-def _free_target(folder: Path, source: Path, taken: set[Path]) -> Path:
-    target = folder / f"{source.stem}.png"
-    if target not in taken:
+def _free_target(folder: Path, source: Path, name: str, taken: set[str]) -> Path:
+    """``folder/name``, unless an earlier input of the batch has that name: then the name with
+    the source's type added (``a-jpg.png``), then numbered (``a-jpg-1.png``)."""
+    target = folder / name
+    if os.path.normcase(str(target)) not in taken:
         return target
     base = f"{source.stem}-{source.suffix.lstrip('.').lower() or 'file'}"
     target, n = folder / f"{base}.png", 1
-    while target in taken:
+    while os.path.normcase(str(target)) in taken:
         target, n = folder / f"{base}-{n}.png", n + 1
     return target
 
@@ -136,15 +193,20 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
               should_stop: Callable[[], bool] | None = None) -> BatchResult:
     """The batch loop shared by every image-to-image tool (upscale, translate).
 
-    Plans the files (``plan_batch``), skips or overwrites existing outputs, calls ``process`` per
-    file, records failures with their reasons and goes on, and stops cleanly when ``should_stop``
-    returns True between files or when ``process`` raises ``Cancelled`` mid-file.
+    Plans the files (``plan_batch``), checks once that the output folder can be written (raises
+    ExportError, before any file is read), refuses files whose output would be an input, skips or
+    overwrites existing outputs, calls ``process`` per file, records failures with their reasons
+    and goes on, and stops cleanly when ``should_stop`` returns True between files or when
+    ``process`` raises ``Cancelled`` mid-file.
     """
     if existing not in EXISTING_POLICIES:
         raise ConfigError(f"Invalid policy for existing files {existing!r}. "
                           "Only skip and overwrite are supported.")
     items, missing = plan_batch(inputs, out_dir, recursive=recursive)
+    if items:
+        check_output_folder(out_dir)   # one clear error before any image, not one per file
     result = BatchResult(failed=list(missing))
+    items = _refuse_inputs_as_targets(items, result.failed)
     total, done = len(items), 0
     for item in items:
         if should_stop is not None and should_stop():
@@ -152,13 +214,13 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
             break
         if progress is not None:
             progress(done, total, item.source)
-        if item.target.exists() and _same_file(item.source, item.target):
-            result.failed.append((item.source,
-                                  "the output would replace this input; choose another output folder"))
-            done += 1
-            continue
         if item.target.exists() and existing == "skip":
-            result.skipped_existing.append(item.target)
+            maker = _made_from_another_file(item)
+            if maker is None:
+                result.skipped_existing.append(item.target)
+            else:
+                result.failed.append((item.source, f"{item.target} already holds the output of {maker}, "
+                                      "not of this file; allow overwriting or choose another output folder"))
             done += 1
             continue
         try:
@@ -183,11 +245,54 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
     return result
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _refuse_inputs_as_targets(items: list[BatchItem], failed: list[tuple[Path, str]]) -> list[BatchItem]:
+    """The items whose output is none of the batch's inputs; the others go to ``failed``.
+
+    Files are compared by identity (device and inode), so another spelling, a link or a
+    case-insensitive disk cannot hide that an output would be an input."""
+    inputs = {key for key in (_file_identity(i.source) for i in items) if key is not None}
+    keep = []
+    for item in items:
+        target = _file_identity(item.target)
+        if target is None or target not in inputs:
+            keep.append(item)
+        elif target == _file_identity(item.source):
+            failed.append((item.source, "the output would replace this input; choose another output folder"))
+        else:
+            failed.append((item.source, f"its output {item.target} would replace another input of this "
+                                        "batch; choose another output folder"))
+    return keep
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
     try:
-        return os.path.samefile(a, b)
+        st = os.stat(path)
     except OSError:
-        return False
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _made_from_another_file(item: BatchItem) -> str | None:
+    """The source recorded in an existing output (``ganstudio:source``) when it is not ``item``'s
+    source; None when it is, or when the file does not say (not ours, or not a PNG)."""
+    try:
+        # the header only: our text chunks come before the pixels, so nothing is decoded
+        with Image.open(item.target) as im:
+            recorded = im.info.get(f"{META_PREFIX}source")
+    except Exception:  # noqa: BLE001 - any file may sit there; one that says nothing is not another's output
+        return None
+    return recorded if isinstance(recorded, str) and recorded != item.source.name else None
+
+
+def check_settings(settings: InferenceSettings) -> None:
+    """Raise ConfigError for settings that no image can run with (a batch checks them once,
+    before reading any file): a negative tile or overlap, an unknown or missing device, an
+    unknown precision or one the device cannot run."""
+    if settings.tile is not None and settings.tile < 0:
+        raise ConfigError(f"tile must be 0 (no tiling) or a positive size, got {settings.tile}.")
+    if settings.overlap is not None and settings.overlap < 0:
+        raise ConfigError(f"overlap must be 0 or more, got {settings.overlap}.")
+    resolve_precision(settings.precision, resolve_device(settings.device))
 
 
 def upscale_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, model: Upscaler, *,
@@ -197,6 +302,9 @@ def upscale_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
                   should_stop: Callable[[], bool] | None = None) -> BatchResult:
     """Upscale files and folders into ``out_dir`` (see ``plan_batch`` for the naming).
 
+    Raises ConfigError for invalid ``settings`` and ExportError for an output folder that cannot
+    be written, both before any file is read.
+
     Args:
         existing: "skip" leaves outputs that already exist alone; "overwrite" replaces them.
         progress: called with (files done, files total, file about to start; None at the end).
@@ -204,6 +312,8 @@ def upscale_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         should_stop: checked between files and between tiles; True ends the batch with
             ``cancelled`` set (the file in progress is not written).
     """
+    check_settings(settings)
+
     def process(item: BatchItem, overwrite: bool, on_tile: ProgressFn | None,
                 stop: Callable[[], bool] | None) -> Path:
         return upscale_file(item.source, item.target, model, settings, overwrite=overwrite, progress=on_tile,

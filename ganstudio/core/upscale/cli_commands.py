@@ -28,7 +28,8 @@ def add_upscale_parsers(subparsers: Any) -> None:
                    help="tile side in input pixels (default: from free memory; 0: whole image at once)")
     p.add_argument("--overlap", type=int, default=None,
                    help="pixels shared by neighbouring tiles (default: exact)")
-    p.add_argument("--scale", type=int, default=None, help="scale for bicubic/lanczos (default 2)")
+    p.add_argument("--scale", type=int, default=None,
+                   help="scale for bicubic/lanczos (default 2); with another model it must be that model's scale")
     p.add_argument("--recursive", action="store_true", help="include sub-folders of folder inputs")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
@@ -93,7 +94,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                                  precision=args.precision, ensemble=args.ensemble)
     if not args.quiet:
         print(f"Model: {up.name} ({up.describe()})", file=sys.stderr)
-    with _Interrupt() as stop, BatchBar(args.quiet) as bar:
+    with _Interrupt(_Interrupt.BATCH) as stop, BatchBar(args.quiet) as bar:
         result = upscale_batch(args.inputs, args.out, up, recursive=args.recursive,
                                existing="overwrite" if args.overwrite else "skip", settings=settings,
                                progress=bar.on_file, tile_progress=bar.on_tile, should_stop=stop)
@@ -101,23 +102,110 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from ..errors import CheckpointError
     from .community import load_any_upscaler, summarize
 
-    up = load_any_upscaler(args.model)
+    try:
+        up = load_any_upscaler(args.model)
+    except CheckpointError as not_upscaler:
+        rows = _translator_rows(args.model)
+        if rows is None:
+            raise not_upscaler from None
+        _print_rows(rows)
+        return 0
     s = summarize(up)
-    rows = [("name", s.name), ("architecture", s.arch), ("scale", f"x{s.scale}"),
-            ("channels", "grey (1)" if s.channels == 1 else "RGB (3)"), ("parameters", f"{s.params:,}"),
-            ("super-resolution", "yes" if s.is_sr else f"no ({up.purpose})"),
-            ("file", s.source or "built in")]
-    for key in ("degradation", "trained_on", "steps", "licence"):
-        if key in up.info:
-            rows.append((key.replace("_", " "), str(up.info[key])))
+    if up.resample:   # a baseline: named as picked ("lanczos-x4"), any image, no network
+        rows = [("name", str(args.model)), ("architecture", f"{s.arch} resampling (no network)"),
+                ("scale", f"x{s.scale}"), ("channels", "any (grey, RGB, with or without alpha)"),
+                ("parameters", "0"), ("super-resolution", "no (resampling baseline, for comparison)"),
+                ("file", "built in")]
+    else:
+        rows = [("name", s.name), ("architecture", s.arch), ("scale", f"x{s.scale}"),
+                ("channels", "grey (1)" if s.channels == 1 else "RGB (3)"), ("parameters", f"{s.params:,}"),
+                ("super-resolution", "yes" if s.is_sr else f"no ({up.purpose})"),
+                ("file", s.source or "built in")]
+    for key, label in (("degradation", "degradation"), ("trained_on", "trained on"), ("step", "steps"),
+                       ("steps", "steps"), ("licence", "licence")):
+        if key in up.info and up.info[key] is not None:
+            rows.append((label, str(up.info[key])))
+    validation = _run_validation(up.info)
+    if validation:
+        rows.append(("validation", validation))
     if up.measured_gain():
         rows.append(("measured", up.measured_gain()))
+    _print_rows(rows)
+    return 0
+
+
+def _print_rows(rows: list[tuple[str, str]]) -> None:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
-    return 0
+
+
+def _translator_rows(model: str) -> list[tuple[str, str]] | None:
+    """What ``info`` says about a translator (exported file, checkpoint or run folder); None when
+    ``model`` is not one, so that the upscaler's own error is the one shown."""
+    from pathlib import Path
+
+    from ..errors import GanStudioError
+    from ..translate.inference import load_translator
+
+    if not Path(model).exists():
+        return None
+    try:
+        tr = load_translator(model, device="cpu", precision="fp32")
+    except GanStudioError:
+        return None
+    info = tr.info
+    grey = {1: "grey", 3: "RGB"}
+    channels, domains = info.get("channels", {}), info.get("domains", {})
+    params = sum(p.numel() for G in tr.generators.values() for p in G.parameters())
+    arch = ", ".join(sorted({str(g.get("arch", "?")) for g in info.get("generators", {}).values()}))
+    rows = [("name", info.get("title") or tr.name),
+            ("kind", "translator, " + ("paired (pix2pix)" if info.get("mode") == "paired" else "unpaired (CycleGAN)")),
+            ("directions", ", ".join(tr.directions)),
+            ("domains", f"A: {domains.get('A') or '?'} ({grey.get(channels.get('A'), '?')}), "
+                        f"B: {domains.get('B') or '?'} ({grey.get(channels.get('B'), '?')})"),
+            ("architecture", arch), ("parameters", f"{params:,}"),
+            ("trained at", f"{info.get('load_size', '?')} px")]
+    for key, label in (("step", "steps"), ("trained_on", "trained on"), ("licence", "licence")):
+        if info.get(key) is not None:
+            rows.append((label, str(info[key])))
+    rows.append(("file", str(tr.source)))
+    return rows
+
+
+def _run_validation(info: dict[str, Any]) -> str | None:
+    """A training run's held-out PSNR at the step of the loaded checkpoint (from the run's
+    ``eval.jsonl``), e.g. "PSNR 30.66 dB (+0.56 dB over bicubic) at step 30"; None without one."""
+    import json
+    import math
+    from pathlib import Path
+
+    run, step = info.get("run"), info.get("step")
+    if not run or step is None:
+        return None
+    try:
+        lines = (Path(run) / "eval.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:   # a line cut short by a crash mid-write
+            continue
+        if not isinstance(row, dict):
+            continue
+        psnr = row.get("psnr")
+        if row.get("step") != step or not isinstance(psnr, (int, float)) or not math.isfinite(psnr):
+            continue
+        text = f"PSNR {psnr:.2f} dB"
+        bicubic = row.get("psnr_bicubic")
+        if isinstance(bicubic, (int, float)) and math.isfinite(bicubic):
+            text += f" ({psnr - bicubic:+.2f} dB over bicubic)"
+        return f"{text} at step {step}"
+    return None
 
 
 def add_train_upscaler_arguments(parser: argparse.ArgumentParser) -> None:

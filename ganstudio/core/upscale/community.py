@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pickle  # only to name the error torch.load(weights_only=True) raises; nothing is unpickled
+import pickletools  # parses a refused file's opcodes to tell a pickle from garbage; runs nothing
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -189,14 +190,55 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path.name} contains Python objects other than weights (possibly code), "
-                              "so it was refused for safety. Use a .safetensors or plain state-dict .pth "
-                              "version of the model.") from e
+        # torch says "Weights only load failed" both for a pickle that holds code and for bytes that
+        # are no pickle at all; only the first is a safety matter
+        if _holds_a_pickle(path):
+            raise CheckpointError(f"{path.name} contains Python objects other than weights (possibly code), "
+                                  "so it was refused for safety. Use a .safetensors or plain state-dict .pth "
+                                  "version of the model.") from e
+        raise CheckpointError(_not_a_model_file(path)) from e
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, KeyError,
             TypeError, UnicodeDecodeError, ImportError, IndexError) as e:
-        raise CheckpointError(f"{path.name} is not a readable model file (corrupt, truncated or an unknown "
-                              f"format): {_short(e)}") from e
+        raise CheckpointError(_not_a_model_file(path)) from e
     return unwrap_state_dict(obj, path)
+
+
+def _not_a_model_file(path: Path) -> str:
+    # torch's own reasons ("101", "invalid load key", miniz internals) mean nothing to a user
+    return f"{path.name} is not a readable model file (corrupt, truncated or an unknown format)."
+
+
+def _holds_a_pickle(path: Path) -> bool:
+    """True when the file's object stream is a well-formed pickle (protocol 0 to 5): the whole file,
+    or ``data.pkl`` inside torch's zip format. Only opcodes are parsed: nothing is imported or run."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                if name is None:
+                    return False
+                with z.open(name) as f:
+                    return _well_formed_pickle(f)
+        with open(path, "rb") as f:
+            return _well_formed_pickle(f)
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return False
+
+
+def _well_formed_pickle(stream: Any) -> bool:
+    """The opcodes parse up to STOP and every memo read refers to an earlier write (random bytes
+    or text fail one or the other within a few opcodes)."""
+    memo: set[Any] = set()
+    for op, arg, _pos in pickletools.genops(stream):   # raises ValueError on bytes that are no opcode
+        if op.name == "MEMOIZE":
+            memo.add(len(memo))
+        elif op.name.endswith("PUT"):
+            memo.add(arg)
+        elif op.name.endswith("GET") and arg not in memo:
+            return False
+        elif op.name == "STOP":
+            return True
+    return False
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -291,25 +333,48 @@ def load_model_file(path: str | os.PathLike) -> Upscaler:
 
 def load_any_upscaler(name_or_path: str | os.PathLike, *, scale: int | None = None) -> Upscaler:
     """Resolve what a user picked: "bundled-x2"/"bundled-x4", "bicubic"/"lanczos" (optionally
-    "bicubic-x4", else ``scale``, default 2), a training run folder, or a model file."""
+    "bicubic-x4", else ``scale``, default 2), a training run folder, or a model file.
+
+    ``scale`` (the CLI's ``--scale``) chooses a baseline's scale; for a model with a fixed scale it
+    may only repeat it: any other value is a ConfigError, never silently ignored.
+    """
+    if scale is not None and scale < 1:
+        raise ConfigError(f"Invalid scale {scale}; it must be 1 or more (2 doubles the width and height).")
     text = str(name_or_path)
     if text in BUNDLED:
         path = bundled_path(text)
         if not path.is_file():
             raise CheckpointError(f"The bundled model {text} is missing ({path}); reinstall GAN Studio or "
                                   f"set {RESOURCES_ENV} to the folder that holds models/.")
-        return load_upscaler(path, name=text)
+        up = load_upscaler(path, name=text)
+        _check_scale(up, scale, text, next((n for n in BUNDLED if n.endswith(f"-x{scale}")), None))
+        return up
     method, _, suffix = text.partition("-x")
     if method in BASELINES and (not suffix or suffix.isdigit()):
-        s = int(suffix) if suffix else (scale or 2)
-        return baseline(method, s)
+        if not suffix:
+            return baseline(method, scale if scale is not None else 2)
+        up = baseline(method, int(suffix))
+        _check_scale(up, scale, text, f"{method}-x{scale}")
+        return up
     path = Path(name_or_path)
     if path.is_dir():
-        return load_run_upscaler(path)
-    if not path.exists():
+        up = load_run_upscaler(path)
+    elif not path.exists():
         raise CheckpointError(f"{text} is neither a model file, a run folder, nor one of "
                               f"{', '.join(list(BUNDLED) + list(BASELINES))}.")
-    return load_model_file(path)
+    else:
+        up = load_model_file(path)
+    _check_scale(up, scale, text, None)
+    return up
+
+
+def _check_scale(up: Upscaler, scale: int | None, picked: str, instead: str | None) -> None:
+    """ConfigError when ``scale`` is given and is not the fixed scale of ``up`` (``picked``: what
+    the user named it; ``instead``: the model to suggest for ``scale``, if there is one)."""
+    if scale is None or scale == up.scale:
+        return
+    choice = instead or f"a model made for x{scale}"
+    raise ConfigError(f"{picked} upscales x{up.scale} only; drop --scale or choose {choice}.")
 
 
 def _short(e: BaseException, limit: int = 200) -> str:
