@@ -220,3 +220,12 @@ def test_single_image_in_memory_formats(tmp_path: Path) -> None:
     Image.fromarray(noise(4, 4, 3)).convert("YCbCr").save(buf, "JPEG")
     img = image_from_pil(Image.open(io.BytesIO(buf.getvalue())))
     assert img.pixels.shape == (4, 4, 3)
+
+
+def test_an_image_too_large_to_open_says_its_size_not_that_it_is_unreadable(tmp_path: Path, monkeypatch) -> None:
+    from ganstudio.core.errors import DatasetError
+
+    Image.new("RGB", (300, 200)).save(tmp_path / "wide.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)        # 60,000 pixels > twice the limit
+    with pytest.raises(DatasetError, match=r"wide.png is too large to open \(0.1 megapixels\): .* up to 0.0 megapixels"):
+        read_image(tmp_path / "wide.png")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,10 +62,22 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
             wide = _is_png16(im)  # known from the header only: load() forgets the raw mode
             im.load()
             return _from_pil(im, path if wide else None)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise DatasetError(_too_large(path, e)) from e
+    except UnidentifiedImageError as e:
         raise DatasetError(f"{path.name} is not an image GAN Studio can read ({_first_line(e)}).") from e
     except (OSError, SyntaxError, ValueError) as e:  # truncated or damaged files fail while decoding
         raise DatasetError(f"{path.name} could not be read: {_first_line(e)}.") from e
+
+
+def _too_large(path: Path, e: Exception) -> str:
+    """Pillow refuses images over twice its MAX_IMAGE_PIXELS (a file that small on disk but that big
+    in memory may be built to exhaust it): said with the numbers, not as an unreadable file."""
+    numbers = [int(n) for n in re.findall(r"\d+", str(e))]
+    size = f" ({numbers[0] / 1e6:,.1f} megapixels)" if numbers else ""
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    return (f"{path.name} is too large to open{size}: GAN Studio opens images of up to {limit / 1e6:,.1f} "
+            "megapixels, because larger files can be made to exhaust memory. Reduce or split it first.")
 
 
 def image_from_pil(im: Image.Image) -> LoadedImage:
