@@ -34,10 +34,11 @@ from safetensors import safe_open
 from ..core.checkpoint import META_KEY
 from ..core.data import Cancelled
 from ..core.errors import GanStudioError
-from ..core.export import save_png
+from ..core.export import save_png, unique_path
 from ..core.resources import resources_dir
 from ..core.translate.batch import BatchResult, translate_batch, translation_provenance
-from ..core.translate.inference import ENSEMBLE_SHIFTS, Translator, load_translator, translate_array
+from ..core.translate.inference import (ENSEMBLE_SHIFTS, Translator, export_translator, load_translator,
+                                        translate_array)
 from ..core.translate.models import count_parameters
 from ..core.upscale.batch import IMAGE_SUFFIXES
 from ..core.upscale.imageio import LoadedImage, read_image
@@ -115,6 +116,7 @@ class TranslatePanel(ImagePanel, QWidget):
     input_shown = Signal(str)             # the image now shown as input
     translation_finished = Signal(str)    # the image whose result is now shown
     exported = Signal(str)                # the PNG written
+    model_saved = Signal(str)             # the small translator file written
     batch_progressed = Signal(int, int)   # (files done, files total)
     batch_finished = Signal(object)       # the core's BatchResult
     error_shown = Signal(str)             # the sentence of an error dialog just shown
@@ -324,6 +326,10 @@ class TranslatePanel(ImagePanel, QWidget):
             self.tr("Save the translated image as a PNG with a note of the model and direction that "
                     "made it."),
             "Ctrl+S")
+        self._save_model_action = action(
+            self.tr("Save Model File…"), self.tr("Save model file…"), self._on_save_model_action_triggered,
+            self.tr("Save the model as one small file (its generators only, without the training state) to "
+                    "share it or open it later with Model file…."))
         self._batch_action = action(
             self.tr("Translate All into Folder…"), self.tr("Translate all into folder…"),
             self._on_batch_action_triggered,
@@ -355,7 +361,7 @@ class TranslatePanel(ImagePanel, QWidget):
         """What the main window puts in this panel's menu (None: a separator)."""
         demo = [self._open_demo_action, self._open_examples_action] if self._demo is not None else []
         return [self._open_images_action, self._open_folder_action, None,
-                self._open_model_action, self._open_run_action, *demo, None,
+                self._open_model_action, self._open_run_action, *demo, self._save_model_action, None,
                 self._translate_action, self._cancel_action, self._export_action, self._batch_action, None,
                 self._side_action, self._split_action, None,
                 self._fit_action, self._actual_size_action, self._zoom_in_action, self._zoom_out_action]
@@ -852,6 +858,45 @@ class TranslatePanel(ImagePanel, QWidget):
         return self._ask_png_target(self.tr("Export the translated image"), result.path,
                                     f"{result.path.stem}-{model}-{result.direction}.png")
 
+    # ------------------------------------------------------------------ model file
+    def save_model_file(self, path: str | os.PathLike[str] | None = None) -> None:
+        """Save the open model as a small translator file (``model_saved``); asked with a dialog
+        when ``path`` is None. A file is only replaced when the dialog confirmed it."""
+        model = self._model
+        if model is None or model.translator.source is None:
+            self._status(self.tr("Open a model first."))
+            return
+        overwrite = False
+        if path is None:
+            folder = Path(self._start_folder("last_export_dir")) if self._settings().value("last_export_dir") \
+                else model.path.parent
+            chosen, _ = QFileDialog.getSaveFileName(
+                self, self.tr("Save the model file"), str(unique_path(folder / f"{model.translator.name}.safetensors")),
+                self.tr("GAN Studio translators (*.safetensors)"))
+            if not chosen:
+                return
+            path, overwrite = Path(chosen), True
+            if path.suffix.lower() != ".safetensors":
+                path, overwrite = unique_path(path.with_name(path.name + ".safetensors")), False
+            self._remember_folder("last_export_dir", path.parent)
+        target, source = Path(path), model.translator.source
+
+        def work(ctx: JobContext) -> Path:
+            # read again from its file on the CPU: the copy in use may sit on a GPU in half precision
+            return export_translator(source, target, overwrite=overwrite)
+
+        def done(written: Path) -> None:
+            self._status(self.tr("Saved the model as {file} ({size:.1f} MB).").format(
+                file=written, size=written.stat().st_size / 1e6))
+            self.model_saved.emit(str(written))
+
+        self._status(self.tr("Saving the model as {name}…").format(name=target.name))
+        self._start_job("save-model", work, done,
+                        failure=self.tr("Could not save the model as {name}.").format(name=target.name))
+
+    def _on_save_model_action_triggered(self) -> None:
+        self.save_model_file()
+
     # ------------------------------------------------------------------ batch
     def run_batch(self, out_dir: str | os.PathLike[str] | None = None, existing: str | None = None) -> None:
         """Translate every open image into ``out_dir`` (asked when None), mirroring opened folders.
@@ -920,6 +965,7 @@ class TranslatePanel(ImagePanel, QWidget):
         self._cancel_action.setEnabled("translate" in self._jobs or batch)
         self._export_action.setEnabled(self._shown_result() is not None)
         self._batch_action.setEnabled(self._inputs.count() > 0 and self._model is not None and not batch)
+        self._save_model_action.setEnabled(self._model is not None and "save-model" not in self._jobs)
 
     # ------------------------------------------------------------------ drag and drop
     @staticmethod

@@ -76,7 +76,7 @@ def test_cli_translate(tmp_path, model_file, capsys):
     assert read_png_metadata(tmp_path / "best" / "a.png")["ensemble"].startswith("9 ")
 
 
-def test_cli_train_translate_options(tmp_path):
+def test_cli_train_translate_options(tmp_path, capsys):
     a, b = make_pairs(tmp_path / "data", n=4, size=(16, 16))
     args = build_parser().parse_args(["train-translate", "--unpaired", str(a), str(b), "--out", str(tmp_path / "r"),
                                       "--crop-size", "16", "--load-size", "16", "--no-flip", "--steps", "2",
@@ -93,8 +93,10 @@ def test_cli_train_translate_options(tmp_path):
                  "--crop-size", "16", "--load-size", "16", "--ngf", "4", "--ndf", "4", "--steps", "2",
                  "--batch-size", "2", "--threads", "1"])
     assert code == 0
+    capsys.readouterr()
     assert main(["export-translator", str(tmp_path / "run"), str(tmp_path / "m.safetensors")]) == 0
     assert load_translator(tmp_path / "m.safetensors", device="cpu").directions == ["AtoB"]
+    assert "MB, from step-00000002.safetensors)" in capsys.readouterr().out     # which checkpoint it took
 
 
 def test_batch_checks_tile_and_output_folder_once_before_reading(tmp_path, model_file, monkeypatch, capsys):

@@ -292,3 +292,24 @@ def test_side_by_side_panes_zoom_and_pan_together(qtbot):
     wide = rng.integers(0, 256, (20, 300, 3), dtype=np.uint8)    # a line of text: one above the other
     view.set_images(wide, wide)
     assert view.is_vertical()
+
+
+def test_the_open_model_is_saved_as_one_small_file(qtbot, make_panel, tmp_path, monkeypatch):
+    import numpy as np
+    from PySide6.QtWidgets import QFileDialog
+
+    from ganstudio.core.translate.inference import load_translator, translate_array
+
+    panel = make_panel()
+    model = tiny_model(tmp_path / "models" / "mine.safetensors")
+    open_model(qtbot, panel, model)
+    chosen = tmp_path / "shared" / "for-ann"                       # typed without the suffix
+    chosen.parent.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(chosen), ""))
+    with qtbot.waitSignal(panel.model_saved, timeout=WAIT_MS) as saved:
+        panel.save_model_file()
+    written = Path(saved.args[0])
+    assert written == chosen.with_name("for-ann.safetensors") and "Saved the model" in panel._status_text
+    image = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    assert np.array_equal(translate_array(load_translator(written, device="cpu", precision="fp32"), image),
+                          translate_array(load_translator(model, device="cpu", precision="fp32"), image))

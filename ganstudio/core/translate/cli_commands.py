@@ -66,10 +66,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_export_translator(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..checkpoint import find_checkpoint
     from .inference import export_translator
 
-    path = export_translator(args.run, args.out, overwrite=args.overwrite)
-    print(path)
+    source = find_checkpoint(args.run, prefer_best=True) if Path(args.run).is_dir() else Path(args.run)
+    path = export_translator(source, args.out, overwrite=args.overwrite)
+    # a run folder gives its best checkpoint (best validation), which may be older than its latest
+    print(f"{path} ({path.stat().st_size / 1e6:.1f} MB, from {source.name})")
     return 0
 
 
