@@ -300,3 +300,32 @@ def test_settings_dir_variable_also_holds_the_window_layout(qapp, isolated_setti
     configure_application(qapp)
     assert QSettings().fileName().startswith(str(isolated_settings))
     assert qapp.applicationName() == "GAN Studio" and not qapp.windowIcon().isNull()
+
+
+def test_sigterm_stops_training_with_a_checkpoint_and_quits_without_asking(qtbot, qapp, make_window, tiny_folder,
+                                                                           monkeypatch):
+    """What logout, shutdown or ``kill`` send: the app saves and quits as its own Quit does, asking nothing."""
+    import os
+    import signal
+
+    from ganstudio.gui.app import install_quit_signals
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    window = make_window(tiny_folder)
+    panel = window.train_panel
+    fast_options(panel)
+    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):
+        panel.start_action.trigger()
+    run_dir = panel.run_dir()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    wake = install_quit_signals(qapp, [window])
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
+    finally:
+        wake.stop()
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert not asked and not panel.is_training()
+    assert list_step_checkpoints(run_dir / "checkpoints")
