@@ -224,7 +224,7 @@ def test_paired_translator_reports_pairing_trains_and_previews_triplets(qtbot, m
     chart = panel.loss_chart
     qtbot.waitUntil(lambda: chart.point_count() >= 1 and panel.sample_view.shown_step() is not None,
                     timeout=WAIT_MS)
-    assert panel.run_dir().name.startswith("A-pix2pix-")
+    assert panel.run_dir().name.startswith(f"{tmp_path.name}-A-to-B-pix2pix-")   # A and B: their parent names it
     assert {"loss_d", "gan_g", "l1", "ssim_loss"} <= set(chart.series_names())
     assert all(np.isfinite(v) for v in chart.last_values().values())
     assert chart.shown_panes() == ["adversarial loss", "error vs target"]   # 6 pairs: no validation

@@ -283,8 +283,17 @@ class TranslateDataView(QWidget):
         return bool(data["a_dir"]) and (data["side_by_side"] or bool(data["b_dir"]))
 
     def dataset_name(self) -> str:
-        """A short name for run folders: the A folder's (side by side: the folder's)."""
-        return Path(self.data()["a_dir"]).name or "pairs"
+        """A short name for run folders: "sketches-to-coloured" for two folders, with their parent's
+        name in front when theirs are short and alike (``cats/A``, ``cats/B``: "cats-A-to-B"), so that
+        runs on different data are told apart; side by side, the folder's name."""
+        data = self.data()
+        a, b = Path(data["a_dir"]), Path(data.get("b_dir") or "")
+        if not b.name:
+            return a.name or "pairs"
+        name = f"{a.name}-to-{b.name}"
+        if max(len(a.name), len(b.name)) <= 6 and a.parent == b.parent and a.parent.name:
+            name = f"{a.parent.name}-{name}"
+        return name
 
     def values(self) -> dict[str, Any]:
         """The choices as plain values (remembered in the preferences)."""
