@@ -599,7 +599,7 @@ class UpscalePanel(ImagePanel, QWidget):
             return
         upscaler, key, settings = self._upscaler, self._model_key, self.inference_settings()
         loaded = self._loaded if self._loaded is not None and self._loaded.path == path else None
-        self._status(self.tr("Upscaling {name} with {model}…").format(name=path.name, model=upscaler.name))
+        self._status(self.tr("Upscaling {name} with {model}…").format(name=path.name, model=self._model_name(key)))
         self._show_progress(self.tr("Starting…"), -1)
 
         def work(ctx: JobContext) -> UpscaledPreview | None:
@@ -629,7 +629,8 @@ class UpscalePanel(ImagePanel, QWidget):
         self._show_current()
         h, w = preview.pixels.shape[:2]
         self._status(self.tr("Upscaled {name} with {model} to {w} × {h} in {time}.").format(
-            name=preview.path.name, model=preview.upscaler.name, w=w, h=h, time=_seconds(preview.seconds)))
+            name=preview.path.name, model=self._model_name(preview.model_key), w=w, h=h,
+            time=_seconds(preview.seconds)))
         self.upscale_finished.emit(str(preview.path))
 
     # ------------------------------------------------------------------ export

@@ -229,3 +229,10 @@ def test_an_image_too_large_to_open_says_its_size_not_that_it_is_unreadable(tmp_
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)        # 60,000 pixels > twice the limit
     with pytest.raises(DatasetError, match=r"wide.png is too large to open \(0.1 megapixels\): .* up to 0.0 megapixels"):
         read_image(tmp_path / "wide.png")
+
+
+def test_an_animated_gif_says_that_its_first_frame_is_used(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (8, 6), (i * 60, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    img = read_image(tmp_path / "anim.gif")
+    assert "animated: the first of its 3 frames is used" in img.notes and img.pixels[0, 0, 0] == 0

@@ -93,6 +93,9 @@ def _is_png16(im: Image.Image) -> bool:
 def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
     """``png16_path``: the file to decode again at full depth (a 16-bit colour PNG), else None."""
     notes: list[str] = []
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"animated: the first of its {frames} frames is used")
     icc = im.info.get("icc_profile") or None
     try:
         exif = im.getexif()
