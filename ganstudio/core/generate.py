@@ -141,13 +141,22 @@ def export_grid(gen: LoadedGenerator, seeds: list[int], path: str | os.PathLike,
     return save_png(make_grid(images, nrow=nrow), path, meta, overwrite=overwrite)
 
 
+def gif_frame_ms(fps: float) -> int:
+    """How long each frame shows at ``fps``, as a GIF can store it: whole hundredths of a second, at
+    least 2 (viewers play shorter delays at 10 fps), so 50 fps at most; 12 fps -> 80 ms (12.5 fps).
+    The app's preview plays at the same rate, so it shows what the GIF will do."""
+    if fps <= 0:
+        raise ConfigError(f"The speed must be positive, got {fps} fps.")
+    return 10 * max(2, round(100 / fps))
+
+
 def export_gif(frames: np.ndarray, path: str | os.PathLike, *, fps: float = 12.0, loop: bool = True,
                bounce: bool = True, overwrite: bool = False) -> Path:
     """An animated GIF of uint8 frames; ``bounce`` plays forward then backward for a seamless loop."""
     seq = list(frames) + (list(frames[-2:0:-1]) if bounce and len(frames) > 2 else [])
     pil = [Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f) for f in seq]
     buf = io.BytesIO()
-    pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=int(1000 / fps),
+    pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=gif_frame_ms(fps),
                 loop=0 if loop else 1, disposal=2)
     return atomic_write_bytes(Path(path), buf.getvalue(), overwrite=overwrite)
 

@@ -94,3 +94,9 @@ def test_exported_files_get_normal_permissions(tmp_path):
 
     path = save_png(np.zeros((4, 4, 3), np.uint8), tmp_path / "a.png")
     assert stat.S_IMODE(os.stat(path).st_mode) == FILE_MODE
+
+
+def test_gif_speeds_are_what_a_gif_can_store():
+    from ganstudio.core.generate import gif_frame_ms
+
+    assert [gif_frame_ms(f) for f in (60, 50, 40, 12, 1)] == [20, 20, 20, 80, 1000]

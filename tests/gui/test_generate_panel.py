@@ -246,6 +246,7 @@ def test_interpolation_plays_and_exports_gif_and_frames(qtbot, panel, trained_ru
     assert np.array_equal(np.frombuffer(shown.constBits(), np.uint8).reshape(16, 16, 3), frames[3])
 
     child(panel, QSpinBox, "fps").setValue(60)
+    assert child(panel, QSpinBox, "fps").value() == 50       # the fastest a GIF plays
     click(qtbot, panel, "play")
     qtbot.waitUntil(lambda: slider.value() != 3, timeout=WAIT_MS)
     click(qtbot, panel, "play")   # pause
@@ -260,6 +261,7 @@ def test_interpolation_plays_and_exports_gif_and_frames(qtbot, panel, trained_ru
     assert gif.name == "walk.gif"
     with Image.open(gif) as im:
         assert im.n_frames == 6 + 4   # there and back again, without repeating the ends
+        assert im.info["duration"] == 20   # 50 fps: 2 hundredths a frame, as the preview played
 
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
     with qtbot.waitSignal(panel.exported, timeout=WAIT_MS) as blocker:

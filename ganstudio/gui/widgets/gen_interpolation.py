@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, Q
                                QSpinBox, QVBoxLayout, QWidget)
 
 from ganstudio.core.config import MAX_SEED
+from ganstudio.core.generate import gif_frame_ms
 
 from .gen_image_grid import GenPixelView
 
@@ -36,7 +37,9 @@ class GenInterpolationBox(QGroupBox):
         self._seed_b = self._spin("seedB", 0, MAX_SEED, 1)
         self._frame_count = self._spin("frames", 2, MAX_FRAMES, 24,
                                        self.tr("Images from seed A to seed B, both included."))
-        self._fps = self._spin("fps", 1, 60, 12, self.tr("Playback speed, here and in the GIF."))
+        self._fps = self._spin("fps", 1, 50, 12, self.tr("Playback speed, here and in the GIF (a GIF shows "
+                                                          "each frame for whole hundredths of a second, so "
+                                                          "the speed is rounded to what it can play)."))
         self._fps.setSuffix(self.tr(" fps"))
         self._bounce = QCheckBox(self.tr("Back and forth"))
         self._bounce.setObjectName("bounce")
@@ -183,7 +186,7 @@ class GenInterpolationBox(QGroupBox):
     @Slot(bool)
     def _on_play_button_toggled(self, playing: bool) -> None:
         if playing and self._frames is not None:
-            self._timer.start(int(1000 / self._fps.value()))
+            self._timer.start(gif_frame_ms(self._fps.value()))
             self._play_button.setText(self.tr("Pause"))
         else:
             self._timer.stop()
@@ -192,7 +195,7 @@ class GenInterpolationBox(QGroupBox):
     @Slot(int)
     def _on_fps_value_changed(self, fps: int) -> None:
         if self._timer.isActive():
-            self._timer.setInterval(int(1000 / fps))
+            self._timer.setInterval(gif_frame_ms(fps))
 
     @Slot()
     def _on_timer_timeout(self) -> None:
