@@ -116,8 +116,32 @@ def interpolate(gen: LoadedGenerator, seed_a: int, seed_b: int, frames: int, tru
 
 def image_provenance(gen: LoadedGenerator, *, seed: int | None = None, truncation: float = 1.0,
                      **extra: object) -> dict[str, str]:
-    return provenance(model=gen.path.name, model_sha256=gen.sha256, preset=gen.preset, step=gen.step,
-                      seed=seed, truncation=truncation, **extra)
+    # "run" names the training run the checkpoint belongs to (its folder's name, not its whole path,
+    # which could say more about the user's disk than they mean to share), so that the model file is
+    # found again among the runs: every run has a "step-00000060.safetensors"
+    return provenance(model=gen.path.name, run=run_name(gen.path), model_sha256=gen.sha256, preset=gen.preset,
+                      step=gen.step, seed=seed, truncation=truncation, **extra)
+
+
+def run_name(checkpoint: Path) -> str | None:
+    """The run folder's name of a checkpoint inside ``RUN/checkpoints/``, else None."""
+    return checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else None
+
+
+def find_model_for(meta: dict[str, str], runs_dirs: list[Path]) -> Path | None:
+    """The checkpoint file an exported PNG names (``run`` and ``model``) in one of ``runs_dirs``,
+    when its content is the one the PNG was made with (same sha256); None when it is not there."""
+    run, model, sha = meta.get("run"), meta.get("model"), meta.get("model_sha256")
+    if not (run and model and sha) or "/" in run + model or "\\" in run + model:
+        return None
+    for root in runs_dirs:
+        candidate = Path(root) / run / "checkpoints" / model
+        try:
+            if candidate.is_file() and file_sha256(candidate) == sha:
+                return candidate
+        except OSError:
+            continue
+    return None
 
 
 def export_images(gen: LoadedGenerator, seeds: list[int], out_dir: str | os.PathLike, *, truncation: float = 1.0,

@@ -79,6 +79,9 @@ class GeneratePanel(PanelJobs, QWidget):
         self._generator: LoadedGenerator | None = None
         self._init_jobs()
         self._pending_png: Path | None = None    # dropped while a model was loading
+        #: where training runs are saved (the main window sets it): a dropped PNG's model is looked for there
+        self.runs_folder: Callable[[], Path] | None = None
+        self._reopen_checked = False   # the model of the last session is opened when the panel is first shown
         self._rng = random.Random()
         self._export_count = 0
         self.setAcceptDrops(True)
@@ -393,6 +396,25 @@ class GeneratePanel(PanelJobs, QWidget):
         else:
             self.generate()
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if not self._reopen_checked:
+            # the first time the user looks at the panel (not at start-up, which stays quick)
+            self._reopen_checked = True
+            last = self.remembered_model()
+            if last is not None and self._generator is None and "model" not in self._jobs:
+                self.open_model(last)
+
+    def _model_search_folders(self) -> list[Path]:
+        """Where a dropped PNG's model is looked for: the runs folder, and the one that holds the
+        model opened last."""
+        folders = [self.runs_folder()] if self.runs_folder is not None else []
+        last = self.remembered_model()
+        if last is not None:
+            run = last.parent.parent if last.is_file() and last.parent.name == "checkpoints" else last
+            folders.append(run.parent)
+        return list(dict.fromkeys(folders))
+
     def loaded_model(self) -> Path | None:
         """The checkpoint file in use, or None."""
         return self._generator.path if self._generator is not None else None
@@ -476,29 +498,37 @@ class GeneratePanel(PanelJobs, QWidget):
         error_text = {
             "no_meta": self.tr("{name} has no GAN Studio generation data (seed and model), so it cannot be "
                                "reproduced. Only PNGs exported by GAN Studio's Generate panel can."),
-            "no_model": self.tr("{name} was made by the model {model} (step {step}). Open that model first, "
-                                "then drop the PNG again."),
-            "other_model": self.tr("{name} was made by the model {model} (step {step}, sha256 {sha}…), but "
-                                   "the loaded model is {loaded}. Open {model} to reproduce it."),
+            "no_model": self.tr("{name} was made by the model {model}{run} (step {step}), which is not in the "
+                                "runs folder. Open that model first, then drop the PNG again."),
+            "other_model": self.tr("{name} was made by the model {model}{run} (step {step}, sha256 {sha}…), "
+                                   "but the loaded model is {loaded}, and that model is not in the runs folder. "
+                                   "Open it to reproduce the image."),
         }
+        runs_dirs = self._model_search_folders()
+        of_run = self.tr(" of the run {run}")
 
         def work(ctx: JobContext) -> dict[str, Any]:
             from PIL import Image
 
             from ..core.export import read_png_metadata
-            from ..core.generate import interpolate, reproduce_from_png
+            from ..core.generate import find_model_for, generate_seeds, interpolate
             meta = read_png_metadata(path)
             if "model_sha256" not in meta or not ({"seed", "seeds", "interpolation"} & set(meta)):
                 raise ExportError(error_text["no_meta"].format(name=path.name))
-            facts = dict(name=path.name, model=meta.get("model", "?"), step=meta.get("step", "?"),
-                         sha=meta["model_sha256"][:12])
-            if generator is None:
-                raise ExportError(error_text["no_model"].format(**facts))
-            if generator.sha256 != meta["model_sha256"]:
+            if generator is None or generator.sha256 != meta["model_sha256"]:
+                found = find_model_for(meta, runs_dirs)
+                if found is not None:   # open it, then make the image again (``_pending_png``)
+                    return {"kind": "open", "model": found}
+                run = of_run.format(run=meta["run"]) if meta.get("run") else ""
+                facts = dict(name=path.name, model=meta.get("model", "?"), run=run, step=meta.get("step", "?"),
+                             sha=meta["model_sha256"][:12])
+                if generator is None:
+                    raise ExportError(error_text["no_model"].format(**facts))
                 raise ExportError(error_text["other_model"].format(loaded=generator.path.name, **facts))
             truncation = float(meta.get("truncation", 1.0))
             if "seed" in meta:
-                image, meta, _ = reproduce_from_png(path, generator.path, str(generator.device))
+                # the loaded model, as it is in memory: its file may have been deleted or replaced since
+                image = generate_seeds(generator, [int(meta["seed"])], truncation)[0]
                 with Image.open(path) as im:
                     original = np.asarray(im)
                 original = original.reshape(image.shape) if original.size == image.size else None
@@ -515,6 +545,12 @@ class GeneratePanel(PanelJobs, QWidget):
                     "truncation": truncation}
 
         def done(result: dict[str, Any]) -> None:
+            if result["kind"] == "open":
+                self._status(self.tr("Opening {model}, which made {name}…").format(model=result["model"],
+                                                                                   name=path.name))
+                self._pending_png = path
+                self.open_model(result["model"])
+                return
             self._set_truncation(result["truncation"])
             if result["kind"] == "seed":
                 self._seed_spin.setValue(result["seed"])

@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
                        self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.generate_panel = self._make_optional_panel("generate_panel", "GeneratePanel")
         if self.generate_panel is not None:
+            self.generate_panel.runs_folder = self.prefs.resolved_runs_dir
             self.add_panel(self.generate_panel, self.tr("Generate"),
                            self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView))
         self.translate_panel = self._make_optional_panel("translate_panel", "TranslatePanel")

@@ -286,3 +286,45 @@ def test_a_corrupt_model_shows_an_error_and_nothing_breaks(qtbot, panel, trained
     assert not drop(panel, notes)      # refused while dragging: neither a model nor a PNG
     open_and_wait(qtbot, panel, trained_run)   # the panel still works
     assert len(dialogs) == 1
+
+
+def test_a_dropped_png_finds_its_run_and_survives_a_deleted_checkpoint(qtbot, panel, trained_run, tmp_path):
+    """Every run has a "step-00000003.safetensors": the PNG names its run too, so the model is found in
+    the runs folder; and the model in memory reproduces its images even once its file is gone."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    run = runs / "my-cats"
+    shutil.copytree(trained_run, run)
+    open_and_wait(qtbot, panel, run)
+    generate(qtbot, panel, first_seed=11, count=1)
+    click_tile(qtbot, panel, 0)
+    with qtbot.waitSignal(panel.exported, timeout=WAIT_MS) as blocker:
+        panel.export_selected(tmp_path / "out")
+    [png] = [Path(p) for p in blocker.args[0]]
+    assert Image.open(png).text["ganstudio:run"] == "my-cats"
+
+    fresh = GeneratePanel()                       # the next session: no model open
+    qtbot.addWidget(fresh)
+    fresh.runs_folder = lambda: runs
+    with qtbot.waitSignals([fresh.model_loaded, fresh.png_reproduced], timeout=WAIT_MS, order="strict"):
+        fresh.open_png(png)
+    assert fresh.loaded_model().parent.parent == run
+    np.testing.assert_array_equal(fresh.images()[0][2], np.asarray(Image.open(png)))
+    fresh.shutdown(WAIT_MS)
+
+    shutil.rmtree(run / "checkpoints")             # kept checkpoints are pruned while training goes on
+    with qtbot.waitSignal(panel.png_reproduced, timeout=WAIT_MS):
+        panel.open_png(png)
+    np.testing.assert_array_equal(panel.images()[0][2], np.asarray(Image.open(png)))
+
+
+def test_the_model_of_the_last_session_opens_when_the_panel_is_first_shown(qtbot, panel, trained_run):
+    open_and_wait(qtbot, panel, trained_run)
+    later = GeneratePanel()                        # same settings: the next session
+    qtbot.addWidget(later)
+    assert later.loaded_model() is None
+    with qtbot.waitSignal(later.model_loaded, timeout=WAIT_MS):
+        later.show()
+    assert later.loaded_model() == panel.loaded_model()
+    later.shutdown(WAIT_MS)
