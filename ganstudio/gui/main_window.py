@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 _GEOMETRY_KEY = "main_window/geometry"
 _STATE_KEY = "main_window/state"
+_SIZE_KEY = "main_window/size"   # the normal size saved with the geometry: a bigger one than the screen is not restored
 _TAB_KEY = "main_window/current_panel"
 _SPLITTER_KEY = "splitters/{0}"
 _DEFAULT_SIZE = (1400, 900)
@@ -111,7 +112,7 @@ class MainWindow(QMainWindow):
                 signal.connect(lambda text, w=widget: self._on_panel_activity_changed(w, text))
         entries = widget.menu_actions() if hasattr(widget, "menu_actions") else []
         if entries:
-            menu = QMenu(title, self)
+            menu = QMenu(self._with_mnemonic(title), self)
             for entry in entries:
                 if entry is None:
                     menu.addSeparator()
@@ -129,6 +130,19 @@ class MainWindow(QMainWindow):
             self._view_menu.addAction(show)
         self._on_tabs_current_changed(self.tabs.currentIndex())
         return index
+
+    def _with_mnemonic(self, title: str) -> str:
+        """``title`` with an Alt key: its first letter that no other menu of the bar uses yet."""
+        taken = set()
+        for action in self.menuBar().actions():
+            text = action.text()
+            at = text.find("&")
+            if 0 <= at < len(text) - 1:
+                taken.add(text[at + 1].lower())
+        for i, ch in enumerate(title):
+            if ch.isalpha() and ch.lower() not in taken:
+                return f"{title[:i]}&{title[i:]}"
+        return title
 
     def panels(self) -> list[QWidget]:
         return list(self._panels)
@@ -175,8 +189,10 @@ class MainWindow(QMainWindow):
         current = self.tabs.widget(index)
         for widget, menu in self._panel_menus.items():
             menu.menuAction().setVisible(widget is current)
-        if current is not None:
-            current.setFocus()   # panel shortcuts are scoped to the panel that has the focus
+        if current is not None and not self.tabs.tabBar().hasFocus():
+            # panel shortcuts are scoped to the panel that has the focus; but a user walking the tabs
+            # with the arrow keys keeps the focus on the tab bar
+            current.setFocus()
         self._show_activity()
 
     # -- menus and status bar ------------------------------------------------------------------
@@ -259,9 +275,18 @@ class MainWindow(QMainWindow):
     def _restore_layout(self) -> None:
         settings = QSettings()
         geometry = settings.value(_GEOMETRY_KEY)
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+        size = settings.value(_SIZE_KEY)
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        free = screen.availableGeometry() if screen is not None else None
+        fits = True
+        try:
+            width, height = (int(v) for v in size) if size else (0, 0)
+            fits = free is None or (width <= free.width() and height <= free.height())
+        except (TypeError, ValueError):
+            pass
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty() and fits:
             self.restoreGeometry(geometry)
-        else:
+        else:   # first start, or a window saved on a bigger screen than this one
             self._fit_default_size()
         state = settings.value(_STATE_KEY)
         if isinstance(state, QByteArray):
@@ -279,6 +304,8 @@ class MainWindow(QMainWindow):
     def save_layout(self) -> None:
         settings = QSettings()
         settings.setValue(_GEOMETRY_KEY, self.saveGeometry())
+        normal = self.normalGeometry()
+        settings.setValue(_SIZE_KEY, [normal.width(), normal.height()])
         settings.setValue(_STATE_KEY, self.saveState())
         for splitter in self._splitters():
             settings.setValue(_SPLITTER_KEY.format(splitter.objectName()), splitter.saveState())

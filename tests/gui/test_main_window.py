@@ -69,7 +69,7 @@ def test_window_has_four_panels_menus_and_the_device(qtbot, make_window, tiny_fo
     assert window.device_text().startswith("Device: CPU") or "GPU" in window.device_text()
     assert "(1 threads)" not in window.device_text()
     assert menu_titles(window) == ["File", "View", "Train", "Help"]
-    train_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "Train")
+    train_menu = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "Train")
     shortcuts = {a.text(): a.shortcut().toString() for a in train_menu.actions() if a.text()}
     assert shortcuts["Start Training"] == "Ctrl+Return"
     assert shortcuts["Stop and Save"] == "Ctrl+."
@@ -329,3 +329,26 @@ def test_sigterm_stops_training_with_a_checkpoint_and_quits_without_asking(qtbot
             signal.signal(s, handler)
     assert not asked and not panel.is_training()
     assert list_step_checkpoints(run_dir / "checkpoints")
+
+
+def test_a_window_saved_on_a_bigger_screen_fits_this_one(qtbot, make_window, tiny_folder):
+    window = make_window(tiny_folder)
+    window.close()
+    QSettings().setValue("main_window/size", [1850, 1000])     # as if saved on a 1920x1080 screen
+    again = make_window()
+    free = again.screen().availableGeometry()                  # offscreen: 800x600
+    assert again.width() >= free.width() * 0.9 and again.width() <= free.width()
+    assert free.contains(again.frameGeometry().center())
+
+
+def test_panel_menus_have_alt_keys_and_the_tab_bar_keeps_the_keyboard(qtbot, make_window, tiny_folder):
+    window = make_window(tiny_folder)
+    titles = [a.text() for a in window.menuBar().actions() if a.text()]
+    keys = [t[t.index("&") + 1].lower() for t in titles if "&" in t]
+    assert len(keys) == len(titles) and len(set(keys)) == len(keys), titles     # one distinct key each
+    bar = window.tabs.tabBar()
+    bar.setFocus()
+    qtbot.waitUntil(bar.hasFocus, timeout=WAIT_MS)
+    qtbot.keyClick(bar, Qt.Key.Key_Right)
+    qtbot.keyClick(bar, Qt.Key.Key_Right)
+    assert window.tabs.currentIndex() == 2 and bar.hasFocus()
