@@ -203,8 +203,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
                               f"give {len(fields)} with --data, in that order.")
         data = dict(zip(fields, args.data))
     with _Interrupt() as stop:
-        fin = resume_run(args.run, steps=args.steps, minutes=args.minutes, data=data,
-                         observers=[_Progress(args.quiet)], should_stop=stop)
+        fin = resume_run(args.run, steps=args.steps, minutes=args.minutes, data=data, threads=args.threads,
+                         device=args.device, observers=[_Progress(args.quiet)], should_stop=stop)
     return _finish_code(fin)
 
 
@@ -297,12 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
 
     rs = sub.add_parser("resume", help="continue a run from its latest checkpoint")
-    rs.add_argument("run")
+    rs.add_argument("run", help="the run folder")
     rs.add_argument("--steps", type=int, default=None, help="new total step limit")
     rs.add_argument("--minutes", type=float, default=None, help="new time limit for this session")
     rs.add_argument("--data", nargs="+", metavar="DIR", default=None,
                     help="where the run's images are now, if their folder moved (a translation run on two "
                          "folders: A_DIR B_DIR); saved in the run for later resumes")
+    rs.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for this session (0: all free cores); default: as the run was started")
+    rs.add_argument("--device", default=None,
+                    help="auto, cpu, cuda, cuda:N or mps for this session (a run moved to another machine)")
     rs.add_argument("--quiet", action="store_true")
     rs.set_defaults(func=cmd_resume)
 

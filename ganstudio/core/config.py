@@ -24,9 +24,9 @@ class TrainConfig:
     steps: int | None = 2000            # stop after this many optimisation steps (None: no step limit)
     minutes: float | None = None        # stop after this much training time (None: no time limit)
     batch_size: int = 64                # images per step
-    lr_g: float = 2e-4                  # generator learning rate (the primer's Adam lr)
+    lr_g: float = 2e-4                  # learning rate of the generator, the network you keep (the primer's 2e-4)
     lr_d: float = 2e-4                  # discriminator learning rate
-    beta1: float = 0.5                  # Adam beta1 (the primer's 0.5: less momentum keeps GANs stable)
+    beta1: float = 0.5                  # Adam beta1: momentum (GANs: the primer's 0.5, as less keeps them stable)
     beta2: float = 0.999                # Adam beta2
     ema: bool = True                    # keep an exponential moving average of G for previews and export
     ema_decay: float = 0.999            # EMA weight of the old average per step (0.999 ~ last 1000 steps)

@@ -36,7 +36,7 @@ def test_train_resume_generate(tmp_path, image_folder, capsys):
     assert main(["train", str(image_folder), "--preset", "seed-dcgan-16", "--steps", "4", "--batch-size", "4",
                  "--out", str(run), "--quiet", "--threads", "1", "--checkpoint-every", "2", "--no-ema"]) == 0
     assert (run / "checkpoints").is_dir() and (run / "metrics.jsonl").is_file()
-    assert main(["resume", str(run), "--steps", "6", "--quiet"]) == 0
+    assert main(["resume", str(run), "--steps", "6", "--quiet", "--threads", "1", "--device", "cpu"]) == 0
     out = tmp_path / "out"
     assert main(["generate", str(run), "--n", "3", "--seed", "10", "--out", str(out)]) == 0
     files = sorted(out.glob("*.png"))

@@ -132,3 +132,20 @@ def test_translating_into_the_input_folder_never_replaces_an_input(tmp_path, mod
     assert (same / "plain.png").read_bytes() == before
     assert result.written == [same / "plain-jpg.png"]
     assert [p.name for p, _ in result.failed] == ["plain.png"]
+
+
+def test_the_other_direction_into_the_same_folder_is_not_skipped_as_done(tmp_path):
+    """A->B then B->A into one folder: the B->A run must not count the A->B results as its own."""
+    from ganstudio.core.translate.models import ResnetGenerator
+
+    torch.manual_seed(0)
+    cycle = translator_from_generators({d: ResnetGenerator(3, 3, ngf=4, n_blocks=1) for d in ("AtoB", "BtoA")})
+    src = tmp_path / "in"
+    _inputs(src)
+    first = translate_batch([src / "a.png"], tmp_path / "out", cycle, "AtoB")
+    assert len(first.written) == 1
+    second = translate_batch([src / "a.png"], tmp_path / "out", cycle, "BtoA")
+    assert not second.skipped_existing and len(second.failed) == 1
+    assert "made with direction AtoB, not BtoA" in second.failed[0][1]
+    again = translate_batch([src / "a.png"], tmp_path / "out", cycle, "AtoB")   # the same direction: done
+    assert len(again.skipped_existing) == 1 and not again.failed

@@ -170,3 +170,16 @@ def test_uniform_sampling_reaches_every_patch_position_evenly(tmp_path: Path) ->
         x = next(x for x in range(11) if torch.equal(image[:, :, x:x + 32], patch))
         counts[x] += 1
     assert counts.min() > 0.6 * counts.mean() and counts.max() < 1.4 * counts.mean()
+
+
+def test_more_validation_images_than_can_be_kept_and_a_gan_stage_that_never_starts_are_said(tmp_path: Path) -> None:
+    data = make_folder(tmp_path / "hr", n=4)
+    notes: list = []
+    train(tiny_config(steps=2), tiny_options(data, val_images=50, gan=True, gan_start_step=500), tmp_path / "run",
+          observers=[lambda e: notes.append(e.message) if isinstance(e, ev.HealthNote) else None])
+    assert any(n.startswith("50 validation images were asked for, but with 4 usable images 3 are held out and 1 "
+                            "left for training") for n in notes), notes
+    assert any("The GAN stage starts at step 500, after this run's 2 steps" in n for n in notes), notes
+    wide = make_folder(tmp_path / "wide", n=2, size=(160, 40))      # 64x16 once shrunk to max_side 64
+    with pytest.raises(DatasetError, match="a larger max_side"):
+        train(tiny_config(steps=1), tiny_options(wide, max_side=64), tmp_path / "run2")

@@ -84,4 +84,4 @@ def translate_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathL
                               overwrite=overwrite, progress=on_tile, should_stop=stop)
 
     return run_batch(inputs, out_dir, process, recursive=recursive, existing=existing, progress=progress,
-                     tile_progress=tile_progress, should_stop=should_stop)
+                     tile_progress=tile_progress, should_stop=should_stop, made_with={"direction": direction})

@@ -190,8 +190,11 @@ ProcessFn = Callable[[BatchItem, bool, "ProgressFn | None", "Callable[[], bool] 
 def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, process: ProcessFn, *,
               recursive: bool = True, existing: str = "skip", progress: BatchProgressFn | None = None,
               tile_progress: ProgressFn | None = None,
-              should_stop: Callable[[], bool] | None = None) -> BatchResult:
+              should_stop: Callable[[], bool] | None = None, made_with: dict[str, str] | None = None) -> BatchResult:
     """The batch loop shared by every image-to-image tool (upscale, translate).
+
+    ``made_with``: text chunks an existing output must also carry for "skip" to count it as done (a
+    translation's direction: an A->B result is no B->A result of the same file).
 
     Plans the files (``plan_batch``), checks once that the output folder can be written (raises
     ExportError, before any file is read), refuses files whose output would be an input, skips or
@@ -215,12 +218,12 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
         if progress is not None:
             progress(done, total, item.source)
         if item.target.exists() and existing == "skip":
-            maker = _made_from_another_file(item)
-            if maker is None:
+            conflict = _not_this_output(item, made_with or {})
+            if conflict is None:
                 result.skipped_existing.append(item.target)
             else:
-                result.failed.append((item.source, f"{item.target} already holds the output of {maker}, "
-                                      "not of this file; allow overwriting or choose another output folder"))
+                result.failed.append((item.source, f"{item.target} already holds {conflict}; allow "
+                                      "overwriting or choose another output folder"))
             done += 1
             continue
         try:
@@ -272,16 +275,24 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _made_from_another_file(item: BatchItem) -> str | None:
-    """The source recorded in an existing output (``ganstudio:source``) when it is not ``item``'s
-    source; None when it is, or when the file does not say (not ours, or not a PNG)."""
+def _not_this_output(item: BatchItem, made_with: dict[str, str]) -> str | None:
+    """Why an existing output is not this item's result, from its text chunks: made from another
+    file (``ganstudio:source``), or with another of ``made_with``'s facts (a direction); None when it
+    is, or when the file does not say (not ours, or not a PNG)."""
     try:
         # the header only: our text chunks come before the pixels, so nothing is decoded
         with Image.open(item.target) as im:
-            recorded = im.info.get(f"{META_PREFIX}source")
+            info = dict(im.info)
     except Exception:  # noqa: BLE001 - any file may sit there; one that says nothing is not another's output
         return None
-    return recorded if isinstance(recorded, str) and recorded != item.source.name else None
+    source = info.get(f"{META_PREFIX}source")
+    if isinstance(source, str) and source != item.source.name:
+        return f"the output of {source}, not of this file"
+    for key, wanted in made_with.items():
+        found = info.get(f"{META_PREFIX}{key}")
+        if isinstance(found, str) and found != wanted:
+            return f"a result made with {key} {found}, not {wanted}"
+    return None
 
 
 def check_settings(settings: InferenceSettings) -> None:

@@ -165,7 +165,9 @@ def _from_checkpoint(state: dict[str, torch.Tensor], doc: dict[str, Any], path: 
     info = dict(doc.get("model_info") or {})
     net = build_from_description(info, weights, path)
     info.update({"step": doc.get("step"), "checkpoint": path.name})
-    return _ours(net, path.stem, path, info)
+    # a checkpoint inside RUN/checkpoints/ is known by its run ("best" or "step-00000400" say little)
+    name = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+    return _ours(net, name, path, info)
 
 
 # -- community files ----------------------------------------------------------------------------

@@ -219,11 +219,14 @@ class UpscaleTask(TrainingTask):
                 ctx.progress("Loading images", (i + 1) / len(report.usable))
         if not images:
             p = options.patch_size
-            raise DatasetError(f"No image in {options.data} is at least {p}x{p} pixels (after max_side); "
-                               "use smaller patches or larger images.")
+            raise DatasetError(f"No image in {options.data} is at least {p}x{p} pixels once shrunk to the "
+                               f"longer side limit (max_side, now {options.max_side} px): use smaller patches, "
+                               "a larger max_side, or larger images.")
         n_val = options.val_images or min(AUTO_VAL_MAX, max(1, round(len(images) * AUTO_VAL_SHARE)))
         train_paths, val_paths = split_holdout(list(images), n_val)
         self.validates_on_training = not val_paths
+        self.held_out = len(val_paths)
+        self.held_out_short = options.val_images > len(val_paths) > 0   # asked for more than could be kept
         if not val_paths:  # a single image: validate on it (the health notes say so)
             val_paths = train_paths
         self.train_images = [torch.from_numpy(images[str(p)]).permute(2, 0, 1).contiguous()
@@ -406,10 +409,22 @@ class UpscaleTask(TrainingTask):
 
     def health(self, step: int, metrics: dict[str, float]) -> list[tuple[str, str]]:
         notes: list[tuple[str, str]] = []
-        if self.dataset_size < 5 and self._once("few-images"):
+        if self.held_out_short and self._once("val-images"):
+            held = self.held_out
+            notes.append(("warning", f"{self.options.val_images} validation images were asked for, but with "
+                                     f"{held + self.dataset_size} usable images {held} are held out and "
+                                     f"{self.dataset_size} left for training. Fewer validation images leave "
+                                     "more to learn from."))
+        elif self.dataset_size < 5 and self._once("few-images"):
             notes.append(("info", f"Only {self.dataset_size} training image(s): the upscaler may learn their "
                                   "textures by heart. A few dozen varied high-resolution images work much "
                                   "better."))
+        cfg = self.ctx.config
+        if (self.D is not None and cfg.steps is not None and self.options.gan_start_step >= cfg.steps
+                and self._once("gan-never")):
+            notes.append(("warning", f"The GAN stage starts at step {self.options.gan_start_step:,}, after this "
+                                     f"run's {cfg.steps:,} steps: it trains with the pixel loss alone. Resume it "
+                                     "with more steps, or start the GAN stage earlier."))
         if self.validates_on_training and self._once("val-on-train"):
             notes.append(("info", "With a single image there is nothing to hold out, so validation uses "
                                   "crops of the training image and its PSNR is optimistic."))
