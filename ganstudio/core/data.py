@@ -444,6 +444,16 @@ def _unidentified_reason(path: Path) -> str:
     return REASON_CORRUPT if looks_like_image else REASON_NOT_IMAGE
 
 
+def unreadable_reason(path: Path, error: BaseException) -> str:
+    """Why ``path`` could not be read, in the words the dataset report uses (Pillow's own messages,
+    such as "Truncated File Read", mean little to a user)."""
+    if isinstance(error, UnidentifiedImageError):
+        return _unidentified_reason(path)
+    if isinstance(error, OSError) and error.errno is not None:
+        return _os_reason(error)
+    return REASON_CORRUPT
+
+
 def _stat_file(path: Path) -> os.stat_result:
     try:
         info = path.stat()

@@ -236,3 +236,16 @@ def test_an_animated_gif_says_that_its_first_frame_is_used(tmp_path: Path) -> No
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
     img = read_image(tmp_path / "anim.gif")
     assert "animated: the first of its 3 frames is used" in img.notes and img.pixels[0, 0, 0] == 0
+
+
+def test_broken_files_are_described_as_the_dataset_report_describes_them(tmp_path: Path) -> None:
+    from ganstudio.core.errors import DatasetError
+
+    whole = tmp_path / "whole.png"
+    Image.fromarray(noise(40, 40, 3)).save(whole)
+    (tmp_path / "cut.png").write_bytes(whole.read_bytes()[:200])
+    (tmp_path / "notes.png").write_text("just text")
+    with pytest.raises(DatasetError, match=r"^cut.png could not be used: truncated or corrupt image data\.$"):
+        read_image(tmp_path / "cut.png")
+    with pytest.raises(DatasetError, match=r"^notes.png could not be used: not an image"):
+        read_image(tmp_path / "notes.png")

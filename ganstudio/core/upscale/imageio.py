@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms
 
+from ..data import unreadable_reason
 from ..errors import DatasetError
 from ..export import file_sha256, provenance, save_png
 from .tiling import InferenceSettings, Upscaler
@@ -64,10 +65,8 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
             return _from_pil(im, path if wide else None)
     except Image.DecompressionBombError as e:
         raise DatasetError(_too_large(path, e)) from e
-    except UnidentifiedImageError as e:
-        raise DatasetError(f"{path.name} is not an image GAN Studio can read ({_first_line(e)}).") from e
     except (OSError, SyntaxError, ValueError) as e:  # truncated or damaged files fail while decoding
-        raise DatasetError(f"{path.name} could not be read: {_first_line(e)}.") from e
+        raise DatasetError(f"{path.name} could not be used: {unreadable_reason(path, e)}.") from e
 
 
 def _too_large(path: Path, e: Exception) -> str:
@@ -227,8 +226,3 @@ def _to_pil(pixels: np.ndarray) -> Image.Image:
     """A PIL image of a uint8 HxWxC array, C = 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA)."""
     c = pixels.shape[2]
     return Image.fromarray(pixels[:, :, 0] if c == 1 else pixels, _CHANNEL_MODES[c])
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
