@@ -26,6 +26,7 @@ from ..core.errors import ExportError
 from .actions import panel_action
 from .jobs import Job, JobContext
 from .panel_jobs import PanelJobs
+from .settings import first_start_folder
 from .widgets.gen_image_grid import GenImageGrid, GenTile
 from .widgets.gen_interpolation import GenInterpolationBox
 from .widgets.layout import side_column
@@ -332,7 +333,7 @@ class GeneratePanel(PanelJobs, QWidget):
         value = str(self._settings().value(key, "") or "")
         path = Path(value) if value else None
         if path is None or not path.exists():
-            return str(Path.home())
+            return first_start_folder(self.runs_folder if key == "last_model" else None)
         if key == "last_model":
             path = path.parent
         return str(path)

@@ -30,6 +30,7 @@ from ..core.upscale.batch import plan_batch
 from ..core.upscale.imageio import image_from_pil
 from .jobs import JobContext
 from .panel_jobs import PanelJobs
+from .settings import first_start_folder
 from .train_panel import format_duration
 from .widgets.up_input_list import THUMB_SIDE
 
@@ -124,6 +125,8 @@ class ImagePanel(PanelJobs):
 
     SETTINGS_GROUP = ""    # the QSettings group of the panel's preferences
     RUN_KIND = ""          # the job kind of the panel's main action ("upscale", "translate")
+    #: where training runs are saved (the main window sets it): model dialogs start there at first
+    runs_folder: Callable[[], Path] | None = None
 
     def _init_jobs(self) -> None:
         super()._init_jobs()
@@ -144,7 +147,9 @@ class ImagePanel(PanelJobs):
 
     def _start_folder(self, key: str) -> str:
         value = str(self._settings().value(key, "") or "")
-        return value if value and Path(value).is_dir() else str(Path.home())
+        if value and Path(value).is_dir():
+            return value
+        return first_start_folder(self.runs_folder if key == "last_model_dir" else None)
 
     def _remember_folder(self, key: str, folder: Path) -> None:
         self._settings().setValue(key, str(folder))

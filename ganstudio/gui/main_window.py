@@ -92,6 +92,9 @@ class MainWindow(QMainWindow):
         self.upscale_panel = UpscalePanel(self)
         self.add_panel(self.upscale_panel, self.tr("Upscale"),
                        self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowUp))
+        for panel in (self.translate_panel, self.upscale_panel):
+            if panel is not None:
+                panel.runs_folder = self.prefs.resolved_runs_dir
         self.train_panel.load_into_generate.connect(self._on_train_panel_load_into_generate)
         self.train_panel.use_in_upscale.connect(self._on_train_panel_use_in_upscale)
         self.train_panel.use_in_translate.connect(self._on_train_panel_use_in_translate)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,11 @@ def _plain_value(value: Any) -> bool:
     if value is None or isinstance(value, (bool, int, float)):
         return True
     return isinstance(value, str) and len(value) <= _MAX_OPTION_TEXT
+
+
+def first_start_folder(runs_folder: Callable[[], Path] | None) -> str:
+    """Where a dialog with nothing remembered starts: for models, the runs folder (hidden deep in the
+    user's data folder, so hard to find by hand) when it exists; else the home folder."""
+    if runs_folder is not None and runs_folder().is_dir():
+        return str(runs_folder())
+    return str(Path.home())

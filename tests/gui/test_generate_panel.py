@@ -328,3 +328,10 @@ def test_the_model_of_the_last_session_opens_when_the_panel_is_first_shown(qtbot
         later.show()
     assert later.loaded_model() == panel.loaded_model()
     later.shutdown(WAIT_MS)
+
+
+def test_with_no_model_remembered_the_open_dialogs_start_in_the_runs_folder(panel, tmp_path):
+    runs = tmp_path / "my-runs"
+    runs.mkdir()
+    panel.runs_folder = lambda: runs
+    assert panel._start_folder("last_model") == str(runs)

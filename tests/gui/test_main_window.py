@@ -352,3 +352,12 @@ def test_panel_menus_have_alt_keys_and_the_tab_bar_keeps_the_keyboard(qtbot, mak
     qtbot.keyClick(bar, Qt.Key.Key_Right)
     qtbot.keyClick(bar, Qt.Key.Key_Right)
     assert window.tabs.currentIndex() == 2 and bar.hasFocus()
+
+
+def test_model_dialogs_start_in_the_runs_folder_when_nothing_is_remembered(qtbot, make_window, tiny_folder, prefs):
+    window = make_window(tiny_folder)
+    runs = prefs.resolved_runs_dir()
+    runs.mkdir(parents=True, exist_ok=True)
+    assert window.upscale_panel._start_folder("last_model_dir") == str(runs)
+    assert window.translate_panel.runs_folder() == runs             # a stub here; the real panel as Upscale
+    assert window.generate_panel.runs_folder() == runs            # a stub too (its own tests check the rest)

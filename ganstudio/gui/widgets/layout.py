@@ -6,11 +6,12 @@ from PySide6.QtWidgets import QScrollArea, QSplitter, QWidget
 
 
 def side_column(content: QWidget, min_width: int) -> QScrollArea:
-    """``content`` in a frameless scroll area that scrolls vertically only (a panel's options column)."""
+    """``content`` in a frameless scroll area (a panel's options column): it scrolls vertically, and
+    sideways only where its content cannot be narrower (a big font), instead of cutting it off."""
     scroll = QScrollArea()
     scroll.setWidget(content)
     scroll.setWidgetResizable(True)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     scroll.setFrameShape(QScrollArea.Shape.NoFrame)
     scroll.setMinimumWidth(min_width)
     return scroll
