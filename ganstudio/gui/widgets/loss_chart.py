@@ -106,7 +106,8 @@ class Pane:
     label: str                                   # the y axis title
     y_range: tuple[float, float] | None = None   # a fixed range (e.g. probabilities); None: automatic
     stretch: int = 3                             # its share of the height among the panes shown
-    legend: str = "top"                          # where its legend sits at the right: "top" | "middle"
+    legend: str = "top"                          # where its legend sits: "top" or "middle" at the right,
+                                                 # "top-left" (over curves that rise to the right)
     padding: float = 0.02                        # automatic range: this share of the data's span added above
                                                  # and below (room for the legend over rising curves)
     legend_columns: int = 1                      # 2: names side by side, one line high (for short panes)
@@ -289,6 +290,8 @@ class LossChart(QWidget):
                 plot.enableAutoRange(axis="y", enable=True)
             if pane.legend == "middle":   # e.g. D(x) near the top, D(G(z)) near the bottom: the middle is free
                 plot.legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-10, 0))
+            elif pane.legend == "top-left":   # a validation score climbs to the right: its start is low
+                plot.legend.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(10, 10))
             else:
                 plot.legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-10, 10))
             self._plots[pane.key] = plot

@@ -87,7 +87,7 @@ def chart_layout(task: str, mode: str = "paired") -> ChartLayout:
     if task == "upscale":
         return ChartLayout(
             panes=(Pane("loss", _tr("L1 loss")), Pane("gan", _tr("GAN stage"), stretch=2),
-                   Pane("eval", _tr("PSNR (dB)"), padding=0.6, legend_columns=2)),
+                   Pane("eval", _tr("PSNR (dB)"), padding=0.6, legend="top-left", legend_columns=2)),
             curves={"loss_l1": Curve(_tr("L1: pixel error"), "loss", "#1f78b4"),
                     "loss_adv": Curve(_tr("G adversarial"), "gan", "#1f78b4"),
                     "loss_d": Curve(_tr("D loss"), "gan", "#d95f02"),
@@ -104,7 +104,8 @@ def chart_layout(task: str, mode: str = "paired") -> ChartLayout:
                      "textures.\nClick a name in a legend to hide or show its curve."))
     if task == "translate" and mode == "unpaired":
         return ChartLayout(
-            panes=(Pane("loss", _tr("adversarial loss")), Pane("cycle", _tr("cycle and identity"))),
+            # six names: two columns keep the legend off the curves' right half
+            panes=(Pane("loss", _tr("adversarial loss"), legend_columns=2), Pane("cycle", _tr("cycle and identity"))),
             curves={"loss_d": Curve(_tr("D loss"), "loss", "#d95f02"),
                     "gan_ab": Curve(_tr("G A→B"), "loss", "#1f78b4"),
                     "gan_ba": Curve(_tr("G B→A"), "loss", "#7570b3"),
