@@ -226,3 +226,14 @@ def test_pairs_of_different_shapes_and_square_side_by_side_images_are_pointed_ou
     for i in range(4):
         Image.new("RGB", (40, 20), (i * 40, 0, 0)).save(real / f"{i}.png")
     assert strip_notes(real) == []
+
+
+def test_settings_that_a_run_never_reads_are_named(pairs):
+    a, b = map(str, pairs)
+    cycle = TranslateOptions(mode="unpaired", a_dir=a, b_dir=b, l1_weight=5, split="B|A", depth=3, **TINY)
+    assert cycle.unused_settings() == ["split (side-by-side pairs)", "l1_weight (paired training)",
+                                       "depth (the U-Net generator)"]
+    task = CycleGanTask(cycle, TaskContext(_config(1), torch.device("cpu"), None))
+    assert any(level == "warning" and "ignored: split (side-by-side pairs)" in text
+               for level, text in task.startup_notes)
+    assert TranslateOptions(a_dir=a, b_dir=b, **{**TINY, "n_blocks": 9}).unused_settings() == []

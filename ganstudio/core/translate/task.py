@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,22 @@ class TranslateOptions:
     val_fraction: float = 0.1          # paired: share of pairs held out for validation (every k-th by name)
     val_max: int = 200                 # paired: at most this many validation pairs
     preview_count: int = 6             # examples in the preview grid
+
+    def unused_settings(self) -> list[str]:
+        """Options changed from their defaults that this kind of run never reads, with what they are
+        for ("l1_weight (paired training)"): a command line may set them without effect."""
+        paired, unet = self.mode == "paired", self.resolved_generator == "unet"
+        scope = {"split": ("side-by-side pairs", paired and self.side_by_side),
+                 "l1_weight": ("paired training", paired), "ssim_weight": ("paired training", paired),
+                 "val_fraction": ("paired training", paired), "val_max": ("paired training", paired),
+                 "cycle_weight": ("unpaired training", not paired),
+                 "identity_weight": ("unpaired training", not paired), "pool_size": ("unpaired training", not paired),
+                 "depth": ("the U-Net generator", unet), "max_mult": ("the U-Net generator", unet),
+                 "upsample": ("the U-Net generator", unet), "dropout": ("the U-Net generator", unet),
+                 "n_blocks": ("the ResNet generator", not unet)}
+        defaults = {f.name: f.default for f in fields(self)}
+        return [f"{name} ({what})" for name, (what, used) in scope.items()
+                if not used and getattr(self, name) != defaults[name]]
 
     def __post_init__(self) -> None:
         def choice(what: str, value: str, allowed: Sequence[str]) -> None:
@@ -240,6 +256,10 @@ class TranslateTask(TrainingTask):
         self._d_low_since: int | None = None
         self._last_eval: dict[str, float] | None = None
         self.startup_notes: list[tuple[str, str]] = []
+        unused = options.unused_settings()
+        if unused:
+            self.startup_notes.append(("warning", "These settings do nothing in this run and are ignored: "
+                                                  + "; ".join(unused) + "."))
         self._lr_factor = 1.0       # what NaN recovery has cut the learning rates to
         self._busy_seconds = 0.0    # time spent in this session's training steps
 

@@ -574,16 +574,20 @@ class TranslateForm(OptionForm):
 
     def options(self, data: dict[str, Any]) -> TranslateOptions:
         """``TranslateOptions`` for ``data`` (``TranslateDataView.data()``); raises ``ConfigError``."""
+        paired = data["mode"] == "paired"
+        # only the settings this kind of run reads (the form keeps the others for a switch of mode)
+        own = (dict(l1_weight=self.l1_weight.value(), ssim_weight=self.ssim_weight.value(),
+                    val_fraction=self.val_fraction.value()) if paired else
+               dict(n_blocks=self.n_blocks.value(), cycle_weight=self.cycle_weight.value(),
+                    identity_weight=self.identity_weight.value(), pool_size=self.pool_size.value()))
         return TranslateOptions(
             mode=data["mode"], a_dir=data["a_dir"], b_dir=data.get("b_dir", ""),
-            side_by_side=bool(data.get("side_by_side")), split=data.get("split", "A|B"),
+            side_by_side=bool(data.get("side_by_side")),
+            split=data.get("split", "A|B") if data.get("side_by_side") else "A|B",
             load_size=self.load_size.value(), crop_size=self.crop_size.value(), channels=self.channels.currentData(),
             flip=self.flip.isChecked(), shift=self.shift.value(), zoom=self.zoom.value(), ngf=self.ngf.value(),
-            n_blocks=self.n_blocks.value(), loss=self.loss.currentData(), l1_weight=self.l1_weight.value(),
-            ssim_weight=self.ssim_weight.value(), cycle_weight=self.cycle_weight.value(),
-            identity_weight=self.identity_weight.value(), pool_size=self.pool_size.value(),
-            clean_finish=self.clean_finish.value(), lr_decay=self.lr_decay.value(),
-            val_fraction=self.val_fraction.value())
+            loss=self.loss.currentData(), clean_finish=self.clean_finish.value(), lr_decay=self.lr_decay.value(),
+            **own)
 
     def run_label(self, options: TranslateOptions) -> str:
         """The model part of a new run folder's name."""
