@@ -22,7 +22,6 @@ import torch
 from PIL import Image
 
 from ganstudio.core import events as ev
-from ganstudio.core import losses
 from ganstudio.core.config import TrainConfig
 from ganstudio.core.gan import GanOptions
 from ganstudio.core.models import build_gan, get_preset, latent_shape

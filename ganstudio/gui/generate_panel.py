@@ -27,6 +27,7 @@ from .actions import panel_action
 from .jobs import Job, JobContext
 from .panel_jobs import PanelJobs
 from .settings import first_start_folder
+from .train_panel import format_seconds
 from .widgets.gen_image_grid import GenImageGrid, GenTile
 from .widgets.gen_interpolation import GenInterpolationBox
 from .widgets.layout import side_column
@@ -263,6 +264,9 @@ class GeneratePanel(PanelJobs, QWidget):
         self._export_gif_action = action(
             self.tr("Save Interpolation as GIF…"), self.tr("Save GIF…"), self.export_gif,
             self.tr("Save the interpolation as an animated GIF."))
+        self._cancel_action = action(
+            self.tr("Stop"), self.tr("Stop"), self.cancel,
+            self.tr("Stop making images or frames; those made so far stay."), "Esc")
 
     def _button(self, action: QAction, name: str) -> QToolButton:
         button = QToolButton()
@@ -275,7 +279,7 @@ class GeneratePanel(PanelJobs, QWidget):
     def menu_actions(self) -> list[QAction | None]:
         """What the main window puts in this panel's menu (None: a separator)."""
         return [self._open_run_action, self._open_file_action, self._open_png_action, None,
-                self._generate_action, self._random_action, None,
+                self._generate_action, self._random_action, self._cancel_action, None,
                 self._export_selected_action, self._export_all_action, self._export_grid_action, None,
                 self._interpolate_action, self._export_gif_action]
 
@@ -464,12 +468,21 @@ class GeneratePanel(PanelJobs, QWidget):
         def done(elapsed: float | None) -> None:
             if elapsed is None:
                 return
-            self._status(self.tr("Made {count} images in {seconds:.1f} s (truncation {truncation:.2f}).")
-                         .format(count=len(seeds), seconds=elapsed, truncation=truncation))
+            self._status(self.tr("Made {count} images in {time} (truncation {truncation:.2f}).")
+                         .format(count=len(seeds), time=format_seconds(elapsed), truncation=truncation))
             self.generation_finished.emit(len(seeds))
 
         self._start_job("generate", work, done, on_message=shown,
                         failure=self.tr("Could not make the images."))
+
+    def cancel(self) -> None:
+        """Stop making images or interpolation frames (Esc); what is made so far stays."""
+        running = [kind for kind in ("generate", "interpolate") if kind in self._jobs]
+        for kind in running:
+            self._cancel_job(kind)
+        if running:
+            self._status(self.tr("Stopped; the images made so far stay."))
+        self._update_actions()
 
     def new_random_seeds(self) -> None:
         """Pick a random first seed and generate."""
@@ -576,8 +589,8 @@ class GeneratePanel(PanelJobs, QWidget):
                 self._interpolation.set_frames(result["frames"], result["a"], result["b"],
                                                result["truncation"], result["index"])
                 self.interpolation_finished.emit(len(result["frames"]))
-                self._status(self.tr("Made the interpolation of {name} again (frame {index}).").format(
-                    name=path.name, index=result["index"]))
+                self._status(self.tr("Made the interpolation of {name} again (frame {index} of {count}).").format(
+                    name=path.name, index=result["index"] + 1, count=len(result["frames"])))
             self._update_actions()
             self.png_reproduced.emit(str(path))
 
@@ -853,6 +866,7 @@ class GeneratePanel(PanelJobs, QWidget):
         self._export_grid_action.setEnabled(complete)
         self._export_selected_action.setEnabled(bool(selected) and all(t.image is not None for t in selected))
         self._export_gif_action.setEnabled(self._interpolation.frames() is not None)
+        self._cancel_action.setEnabled(generating or "interpolate" in self._jobs)
         count = len(self._grid.tiles())
         if count:
             self._selection_label.setText(self.tr("{selected} of {count} selected").format(

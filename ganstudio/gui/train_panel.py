@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox,
                                QProgressBar, QPushButton, QSizePolicy, QStyle, QToolButton, QVBoxLayout, QWidget)
@@ -1155,6 +1155,15 @@ def _dropped_folder(mime) -> str | None:
             if path.is_file():
                 return str(path.parent)
     return None
+
+
+def format_seconds(seconds: float) -> str:
+    """A short duration: '0.04 s', '1.3 s', '2 min' (longer ones as the Train panel writes them)."""
+    if seconds < 1:
+        return QCoreApplication.translate("TrainPanel", "{0:.2f} s").format(seconds)
+    if seconds < 60:
+        return QCoreApplication.translate("TrainPanel", "{0:.1f} s").format(seconds)
+    return format_duration(seconds)
 
 
 def format_duration(seconds: float) -> str:

@@ -46,7 +46,7 @@ from .actions import panel_action
 from .jobs import JobContext
 from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
 # the Upscale panel's helpers for listing images and naming failed files: the same behaviour here
-from .upscale_panel import _seconds
+from .train_panel import format_seconds
 from .widgets.layout import named_splitter, side_column
 from .widgets.tr_side_by_side import TrSideBySideView
 from .widgets.up_compare_view import UpCompareView
@@ -776,7 +776,7 @@ class TranslatePanel(ImagePanel, QWidget):
             self._side.set_images(image.pixels, result.pixels)
             self._side.set_labels(self.tr("Input ({domain})").format(domain=source), output)
             self._info.setText(self.tr("{w} × {h}, translated in {time}").format(
-                w=w, h=h, time=_seconds(result.seconds)))
+                w=w, h=h, time=format_seconds(result.seconds)))
         self._update_actions()
 
     # ------------------------------------------------------------------ translating one image
@@ -835,7 +835,7 @@ class TranslatePanel(ImagePanel, QWidget):
         self._show_current()
         h, w = result.pixels.shape[:2]
         self._status(self.tr("Translated {name} ({w} × {h}) in {time}.").format(
-            name=result.path.name, w=w, h=h, time=_seconds(result.seconds)))
+            name=result.path.name, w=w, h=h, time=format_seconds(result.seconds)))
         self.translation_finished.emit(str(result.path))
 
     # ------------------------------------------------------------------ export

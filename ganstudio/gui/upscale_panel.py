@@ -34,7 +34,7 @@ from ..core.upscale.tiling import SYMMETRIES
 from .actions import panel_action
 from .jobs import JobContext
 from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
-from .train_panel import format_duration
+from .train_panel import format_seconds
 from .widgets.layout import side_column
 from .widgets.up_compare_view import UpCompareView
 from .widgets.up_input_list import UpInputList
@@ -557,7 +557,7 @@ class UpscalePanel(ImagePanel, QWidget):
                                          model=self._model_name(preview.model_key), w=ow, h=oh)
                                      + (self.tr(", best quality") if preview.settings.ensemble else ""))
             self._info.setText(self.tr("{w} × {h} → {ow} × {oh} in {time}").format(
-                w=w, h=h, ow=ow, oh=oh, time=_seconds(preview.seconds)))
+                w=w, h=h, ow=ow, oh=oh, time=format_seconds(preview.seconds)))
         self._update_actions()
 
     def compare_view(self) -> UpCompareView:
@@ -630,7 +630,7 @@ class UpscalePanel(ImagePanel, QWidget):
         h, w = preview.pixels.shape[:2]
         self._status(self.tr("Upscaled {name} with {model} to {w} × {h} in {time}.").format(
             name=preview.path.name, model=self._model_name(preview.model_key), w=w, h=h,
-            time=_seconds(preview.seconds)))
+            time=format_seconds(preview.seconds)))
         self.upscale_finished.emit(str(preview.path))
 
     # ------------------------------------------------------------------ export
@@ -761,11 +761,3 @@ class UpscalePanel(ImagePanel, QWidget):
 
 # ----------------------------------------------------------------------------------------------
 # background work (plain functions: they run in Jobs and never touch widgets)
-
-def _seconds(seconds: float) -> str:
-    """A short duration: '0.04 s', '1.3 s', '2 min' (longer ones as the Train panel writes them)."""
-    if seconds < 1:
-        return QCoreApplication.translate("UpscalePanel", "{0:.2f} s").format(seconds)
-    if seconds < 60:
-        return QCoreApplication.translate("UpscalePanel", "{0:.1f} s").format(seconds)
-    return format_duration(seconds)

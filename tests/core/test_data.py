@@ -17,7 +17,6 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from ganstudio.core import data
 from ganstudio.core.data import (
     Cancelled,
     EpochSampler,

@@ -335,3 +335,21 @@ def test_with_no_model_remembered_the_open_dialogs_start_in_the_runs_folder(pane
     runs.mkdir()
     panel.runs_folder = lambda: runs
     assert panel._start_folder("last_model") == str(runs)
+
+
+def test_escape_stops_making_images_and_keeps_those_made(qtbot, panel, trained_run, monkeypatch):
+    import ganstudio.gui.generate_panel as gp
+
+    open_and_wait(qtbot, panel, trained_run)
+    monkeypatch.setattr(gp, "GENERATION_BATCH", 1)
+    child(panel, QSpinBox, "count").setValue(200)
+    stopped = []
+    with qtbot.waitSignal(panel.status_changed, check_params_cb=lambda t: t.startswith("Made 1") or stopped,
+                          timeout=WAIT_MS, raising=False):
+        panel.generate()
+        qtbot.waitUntil(lambda: panel._grid.tiles()[0].image is not None, timeout=WAIT_MS)
+        qtbot.keyClick(panel, Qt.Key.Key_Escape)
+        stopped.append(True)
+    assert panel._status_text == "Stopped; the images made so far stay."
+    made = [t for t in panel._grid.tiles() if t.image is not None]
+    assert 1 <= len(made) < 200
