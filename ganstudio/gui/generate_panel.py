@@ -135,7 +135,8 @@ class GeneratePanel(PanelJobs, QWidget):
         self._columns_spin.setObjectName("columns")
         self._columns_spin.setRange(1, 16)
         self._columns_spin.setValue(4)
-        self._columns_spin.setToolTip(self.tr("Images per row, on screen and in an exported grid."))
+        self._columns_spin.setToolTip(self.tr("Images per row in an exported grid, and on screen where the "
+                                              "panel is wide enough."))
         self._truncation_slider = QSlider(Qt.Orientation.Horizontal)
         self._truncation_slider.setObjectName("truncationSlider")
         self._truncation_slider.setRange(int(TRUNCATION_MIN * TRUNCATION_SLIDER_SCALE),

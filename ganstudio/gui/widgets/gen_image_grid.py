@@ -157,6 +157,11 @@ class _TileDelegate(QStyledItemDelegate):
             painter.setPen(QPen(edge, 1))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(cell.adjusted(1, 1, -1, -1), 6, 6)
+        if option.state & QStyle.StateFlag.State_HasFocus and self._grid.hasFocus():
+            # the keyboard's place (Ctrl+arrows move it, Ctrl+Space selects): a dotted frame
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Text), 1, Qt.PenStyle.DotLine))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(cell.adjusted(1, 1, -1, -1), 6, 6)
         painter.restore()
 
         caption_height = option.fontMetrics.height() + 4
