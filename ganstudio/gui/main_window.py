@@ -218,7 +218,9 @@ class MainWindow(QMainWindow):
     def _make_status_bar(self) -> None:
         self._activity = QLabel()
         self._device = QLabel()
-        self._device.setToolTip(self.tr("Where training runs. Change it under Advanced → Device."))
+        self._device.setToolTip(self.tr("Where training runs: change it in the Train panel's Advanced section "
+                                        "(Device). Generate always uses the CPU, so that a seed makes the same "
+                                        "image on every machine."))
         self.statusBar().addWidget(self._activity, 1)
         self.statusBar().addPermanentWidget(self._device)
         try:
@@ -228,7 +230,7 @@ class MainWindow(QMainWindow):
             self.show_device(self.tr("unknown"))
 
     def show_device(self, description: str) -> None:
-        self._device.setText(self.tr("Device: {0}").format(description))
+        self._device.setText(self.tr("Training on: {0}").format(description))
 
     def device_text(self) -> str:
         return self._device.text()

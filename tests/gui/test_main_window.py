@@ -66,7 +66,7 @@ def test_window_has_four_panels_menus_and_the_device(qtbot, make_window, tiny_fo
     view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     assert [(a.text(), a.shortcut().toString()) for a in view.actions()] == [
         ("Train", "Ctrl+1"), ("Generate", "Ctrl+2"), ("Translate", "Ctrl+3"), ("Upscale", "Ctrl+4")]
-    assert window.device_text().startswith("Device: CPU") or "GPU" in window.device_text()
+    assert window.device_text().startswith("Training on: CPU") or "GPU" in window.device_text()
     assert "(1 threads)" not in window.device_text()
     assert menu_titles(window) == ["File", "View", "Train", "Help"]
     train_menu = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "Train")
