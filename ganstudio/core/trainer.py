@@ -434,15 +434,25 @@ class _Run:
             self._note_skipped()
         try:
             reason, message = self._loop()
-        except torch.OutOfMemoryError:
-            reason, message = "error", ("Out of memory. Lower the batch size, choose a smaller preset, "
-                                        "or train on the CPU. The last checkpoint is kept.")
+        except (torch.OutOfMemoryError, MemoryError) as e:
+            reason, message = "error", _out_of_memory(e)
+            self.note("error", message)
+        except RuntimeError as e:
+            if not _is_cpu_out_of_memory(e):
+                raise
+            reason, message = "error", _out_of_memory(e)
             self.note("error", message)
         except TrainingDiverged as e:
             reason, message = "diverged", str(e)
             self.note("error", message)
         ckpt = None
         distributed.check_in_sync(self.dist, self.task.modules(), device)
+        if self.step > self.last_saved_step and reason != "diverged" and not self._weights_finite():
+            kept = f"step {self.last_saved_step}" if self.last_saved_step > 0 else "none yet"
+            reason, message = "diverged", (f"The network's weights became NaN/infinite after the last checkpoint, so "
+                                           f"they were not saved (the last good checkpoint: {kept}). Lower the "
+                                           "learning rate, or use fp32 precision, and resume.")
+            self.note("error", message)
         if self.step > self.last_saved_step and reason != "diverged":
             ckpt = self.save_checkpoint(final=True)
             if ckpt is None and reason != "error" and main:   # the work since the last save is not on disk
@@ -510,13 +520,7 @@ class _Run:
                     if distributed.agree(self.dist, not finite, self.ctx_device):   # every rank goes back together
                         finite = False
                     if not finite:
-                        recoveries += 1
-                        if cfg.nan_policy == "stop" or recoveries > MAX_NAN_RECOVERIES:
-                            raise TrainingDiverged(
-                                f"The losses became NaN/infinite at step {self.step} and did not recover "
-                                f"after {recoveries - 1} retries with lower learning rates. Lower the learning "
-                                "rate, use fp32 precision, or check the data. The last good checkpoint is kept.")
-                        self._recover(fallback)
+                        recoveries = self._go_back(recoveries, fallback)
                         continue
                     self.last_metrics = metrics
                     record = {"step": self.step, "time": round(self.time_offset + active_s, 3), **{k: round(v, 6) for k, v in metrics.items()},
@@ -548,6 +552,9 @@ class _Run:
                     self._evaluate()
                 last_step = cfg.steps is not None and self.step >= cfg.steps
                 if self.step % cfg.checkpoint_every == 0 and not last_step:   # the end saves it (final)
+                    if not self._weights_finite():   # between metric records: never save them
+                        recoveries = self._go_back(recoveries, fallback)
+                        continue
                     self.save_checkpoint()
         finally:
             try:
@@ -555,6 +562,25 @@ class _Run:
                     metrics_file.close()   # flushes: fails again on a full disk, which was already said
             except OSError:
                 pass
+
+    def _go_back(self, recoveries: int, fallback: dict[str, Any] | None) -> int:
+        """NaN/infinite losses or weights: back to the last checkpoint with lower learning rates, or
+        TrainingDiverged after too many tries. Returns the new count of tries."""
+        recoveries += 1
+        if self.config.nan_policy == "stop" or recoveries > MAX_NAN_RECOVERIES:
+            raise TrainingDiverged(
+                f"The losses became NaN/infinite at step {self.step} and did not recover "
+                f"after {recoveries - 1} retries with lower learning rates. Lower the learning "
+                "rate, use fp32 precision, or check the data. The last good checkpoint is kept.")
+        self._recover(fallback)
+        return recoveries
+
+    def _weights_finite(self) -> bool:
+        """Whether every weight is a number: a checkpoint of NaN weights would poison the run for good
+        (recovery goes back to it). Agreed across ranks under torchrun."""
+        finite = all(bool(torch.isfinite(t).all()) for module in self.task.modules().values()
+                     for t in module.state_dict().values() if t.is_floating_point())
+        return not distributed.agree(self.dist, not finite, self.ctx_device)
 
     def _limit_reached(self, active_s: float) -> str:
         """"completed", "time-limit", "stopped", or "" to go on.
@@ -640,6 +666,19 @@ class _Run:
         self.emit(EvaluationDone(self.step, metrics, best))
         if best:
             self.save_checkpoint(best=True)
+
+
+def _is_cpu_out_of_memory(e: RuntimeError) -> bool:
+    """PyTorch's CPU allocator says it ran out in words only (its CUDA one raises OutOfMemoryError)."""
+    text = str(e)
+    return "can't allocate memory" in text or "DefaultCPUAllocator" in text
+
+
+def _out_of_memory(e: BaseException) -> str:
+    where = "" if isinstance(e, torch.OutOfMemoryError) else " (the computer's memory)"
+    return (f"Out of memory{where}. Lower the batch size or choose a smaller preset"
+            + (", or train on the CPU" if isinstance(e, torch.OutOfMemoryError) else "")
+            + ". The last checkpoint is kept.")
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

@@ -469,3 +469,63 @@ def test_resume_tidies_what_a_killed_process_left(tmp_path, image_folder):
     assert not stale.exists()
     assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [2, 4, 6]
     assert [json.loads(x)["step"] for x in (run / "eval.jsonl").read_text().splitlines()] == [4]
+
+
+def test_weights_that_turn_nan_between_metric_records_are_never_checkpointed(tmp_path, image_folder, monkeypatch):
+    """Losses are checked every log_every steps, checkpoints may fall between: a NaN weight there
+    must send training back, not into a checkpoint that every later recovery would reload."""
+    from ganstudio.core.gan import GanTask
+
+    original, hit = GanTask.train_step, []
+
+    def poisoned(self, step):
+        out = original(self, step)
+        if step == 12 and not hit:                  # once, after the step-10 record
+            hit.append(step)
+            with torch.no_grad():
+                next(self.D.parameters()).fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(GanTask, "train_step", poisoned)
+    events, obs = collect()
+    run = tmp_path / "run"
+    fin = train(small_config(steps=20, log_every=10, checkpoint_every=5, sample_every=100),
+                GanOptions(str(image_folder), "seed-dcgan-16"), run, observers=[obs])
+    assert hit and fin.reason == "completed"
+    assert any(isinstance(e, ev.HealthNote) and "Went back to the checkpoint of step 10" in e.message for e in events)
+    for step, path in list_step_checkpoints(run / "checkpoints"):
+        assert all(torch.isfinite(t).all() for t in read_checkpoint(path).tensors.values()
+                   if t.is_floating_point()), step
+
+
+def test_a_stop_right_after_weights_turned_nan_keeps_the_last_good_checkpoint(tmp_path, image_folder, monkeypatch):
+    from ganstudio.core.gan import GanTask
+
+    original, poisoned_at = GanTask.train_step, []
+
+    def poisoned(self, step):
+        out = original(self, step)
+        if step == 6:                               # the 7th step, after the step-5 checkpoint
+            poisoned_at.append(step)
+            with torch.no_grad():
+                next(self.G.parameters()).fill_(float("inf"))
+        return out
+
+    monkeypatch.setattr(GanTask, "train_step", poisoned)
+    run = tmp_path / "run"
+    fin = train(small_config(steps=100, log_every=10, checkpoint_every=5), GanOptions(str(image_folder), "seed-dcgan-16"),
+                run, should_stop=lambda: bool(poisoned_at))
+    assert fin.reason == "diverged" and "last good checkpoint: step 5" in fin.message
+    assert [s for s, _ in list_step_checkpoints(run / "checkpoints")] == [5]
+
+
+def test_the_computers_memory_running_out_is_a_message_not_a_traceback(tmp_path, image_folder, monkeypatch):
+    from ganstudio.core.gan import GanTask
+
+    def out_of_memory(self, step):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] . DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 3072000000 bytes.")
+
+    monkeypatch.setattr(GanTask, "train_step", out_of_memory)
+    fin = train(small_config(steps=5), GanOptions(str(image_folder), "seed-dcgan-16"), tmp_path / "run")
+    assert fin.reason == "error" and fin.message.startswith("Out of memory (the computer's memory). Lower the batch")
