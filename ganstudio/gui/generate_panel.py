@@ -31,6 +31,7 @@ from .train_panel import format_seconds
 from .widgets.gen_image_grid import GenImageGrid, GenTile
 from .widgets.gen_interpolation import GenInterpolationBox
 from .widgets.layout import side_column
+from .widgets.task_options import restore_spin
 
 if TYPE_CHECKING:
     from ..core.generate import LoadedGenerator
@@ -312,9 +313,9 @@ class GeneratePanel(PanelJobs, QWidget):
             except (TypeError, ValueError):
                 return default
 
-        self._seed_spin.setValue(number("seed", 0, int))
-        self._count_spin.setValue(number("count", 16, int))
-        self._columns_spin.setValue(number("columns", 4, int))
+        restore_spin(self._seed_spin, number("seed", 0, int))
+        restore_spin(self._count_spin, number("count", 16, int))
+        restore_spin(self._columns_spin, number("columns", 4, int))
         self._grid.set_columns(self._columns_spin.value())
         self._set_truncation(number("truncation", 1.0, float))
         self._interpolation.set_frame_count(number("frames", 24, int))

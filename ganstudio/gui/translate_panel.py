@@ -48,6 +48,7 @@ from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
 # the Upscale panel's helpers for listing images and naming failed files: the same behaviour here
 from .train_panel import format_seconds
 from .widgets.layout import named_splitter, side_column
+from .widgets.task_options import restore_spin
 from .widgets.tr_side_by_side import TrSideBySideView
 from .widgets.up_compare_view import UpCompareView
 from .widgets.up_input_list import UpInputList
@@ -381,7 +382,7 @@ class TranslatePanel(ImagePanel, QWidget):
             tile = int(s.value("tile", 0))
         except (TypeError, ValueError):
             tile = 0
-        self._tile_spin.setValue(tile)
+        restore_spin(self._tile_spin, tile)
         self._restore_best_quality(s)
         existing = self._existing_combo.findData(str(s.value("existing", "skip")))
         self._existing_combo.setCurrentIndex(max(0, existing))

@@ -36,6 +36,7 @@ from .jobs import JobContext
 from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
 from .train_panel import format_seconds
 from .widgets.layout import side_column
+from .widgets.task_options import restore_spin
 from .widgets.up_compare_view import UpCompareView
 from .widgets.up_input_list import UpInputList
 
@@ -277,7 +278,7 @@ class UpscalePanel(ImagePanel, QWidget):
             tile = int(s.value("tile", 0))
         except (TypeError, ValueError):
             tile = 0
-        self._tile_spin.setValue(tile)
+        restore_spin(self._tile_spin, tile)
         self._restore_best_quality(s)
         index = self._existing_combo.findData(str(s.value("existing", "skip")))
         self._existing_combo.setCurrentIndex(max(0, index))

@@ -361,3 +361,15 @@ def test_model_dialogs_start_in_the_runs_folder_when_nothing_is_remembered(qtbot
     assert window.upscale_panel._start_folder("last_model_dir") == str(runs)
     assert window.translate_panel.runs_folder() == runs             # a stub here; the real panel as Upscale
     assert window.generate_panel.runs_folder() == runs            # a stub too (its own tests check the rest)
+
+
+def test_numbers_too_big_for_the_boxes_in_saved_settings_do_not_stop_the_window(qtbot, make_window, tiny_folder,
+                                                                               prefs):
+    """A settings file edited by hand or by another version: the window opens, values are clamped."""
+    prefs.set_last_options({"steps": 3_000_000_000, "batch_size": 2**40, "seed": -(2**40)})
+    QSettings().setValue("upscale/tile", 99_999_999_999)
+    window = make_window(tiny_folder)
+    form = window.train_panel.form
+    assert form.steps.value() == form.steps.maximum() and form.seed.value() == form.seed.minimum()
+    from ganstudio.gui.upscale_panel import TILE_MAX
+    assert window.upscale_panel.inference_settings().tile == TILE_MAX

@@ -11,6 +11,7 @@ from ganstudio.core.config import MAX_SEED
 from ganstudio.core.generate import gif_frame_ms
 
 from .gen_image_grid import GenPixelView
+from .task_options import restore_spin
 
 #: largest seed (seeds are 32-bit ints in spin boxes and PNG metadata)
 #: most interpolation frames
@@ -123,13 +124,13 @@ class GenInterpolationBox(QGroupBox):
         return self._frame_count.value()
 
     def set_frame_count(self, frames: int) -> None:
-        self._frame_count.setValue(frames)
+        restore_spin(self._frame_count, frames)
 
     def fps(self) -> int:
         return self._fps.value()
 
     def set_fps(self, fps: int) -> None:
-        self._fps.setValue(fps)
+        restore_spin(self._fps, fps)
 
     def bounce(self) -> bool:
         return self._bounce.isChecked()

@@ -131,9 +131,19 @@ def set_widget_value(widget: QWidget, value: Any) -> None:
     elif isinstance(widget, QCheckBox):
         if isinstance(value, bool):
             widget.setChecked(value)
-    elif isinstance(widget, QDoubleSpinBox):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            widget.setValue(float(value))
-    elif isinstance(widget, QSpinBox):
-        if isinstance(value, int) and not isinstance(value, bool):
-            widget.setValue(value)
+    elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        restore_spin(widget, value)
+
+
+def restore_spin(spin: QSpinBox | QDoubleSpinBox, value: Any) -> None:
+    """Set a remembered number, kept within the box's range: a settings file edited by hand, or
+    written by another version, must never stop the window from opening (Qt raises OverflowError
+    for an int beyond 32 bits). Anything that is not a number is ignored."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:   # NaN
+        return
+    if isinstance(spin, QSpinBox):
+        if not isinstance(value, int):
+            return
+        spin.setValue(max(spin.minimum(), min(spin.maximum(), value)))
+    else:
+        spin.setValue(max(spin.minimum(), min(spin.maximum(), float(value))))
