@@ -29,9 +29,9 @@ from typing import Any
 import torch
 
 from . import distributed
-from .checkpoint import (BEST_NAME, capture_rng, latest_checkpoint, load_module_state, load_optimizer_state,
-                         pack_state, prune_checkpoints, read_checkpoint, restore_rng, step_checkpoint_path,
-                         write_checkpoint)
+from .checkpoint import (BEST_NAME, capture_rng, latest_checkpoint, list_step_checkpoints, load_module_state,
+                         load_optimizer_state, pack_state, prune_checkpoints, read_checkpoint, restore_rng,
+                         step_checkpoint_path, write_checkpoint)
 from .config import TrainConfig, from_dict, to_dict
 from .device import default_threads, describe_device, resolve_device, resolve_precision, set_threads
 from .errors import CheckpointError, ConfigError, GanStudioError, TrainingDiverged, write_failure_reason
@@ -79,8 +79,12 @@ class PauseControl:
 def save_run_config(run_dir: Path, config: TrainConfig, options: Any) -> None:
     doc = {"app": "ganstudio", "config": to_dict(config), "options": to_dict(options)}
     tmp = run_dir / (CONFIG_NAME + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    os.replace(tmp, run_dir / CONFIG_NAME)
+    try:
+        tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        os.replace(tmp, run_dir / CONFIG_NAME)
+    except OSError:
+        tmp.unlink(missing_ok=True)   # a full disk leaves no half-written file behind
+        raise
 
 
 def load_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, Any]:
@@ -92,8 +96,10 @@ def load_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
         config = from_dict(TrainConfig, doc["config"])
         options = from_dict(get_task(config.task).Options, doc["options"])
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
         raise ConfigError(f"{path} is damaged: {e}") from e
+    except OSError as e:
+        raise ConfigError(f"{path} cannot be read: {e.strerror or e}.") from e
     return config, options
 
 
@@ -230,8 +236,13 @@ class _Run:
             if not cfg_path.is_file():
                 raise ConfigError(f"{self.run_dir} has no run to resume (no {CONFIG_NAME}).")
         else:
-            if cfg_path.exists():
+            if cfg_path.exists() and latest_checkpoint(self.run_dir) is not None:
                 raise ConfigError(f"{self.run_dir} already holds a run. Resume it, or choose a new folder.")
+            if cfg_path.exists():
+                # an attempt that ended (killed, out of memory) before its first checkpoint: nothing to
+                # resume, so the folder starts again; its curves would only mislead
+                for stale in (METRICS_NAME, EVAL_NAME):
+                    (self.run_dir / stale).unlink(missing_ok=True)
             if self.run_dir.exists() and not self.run_dir.is_dir():
                 raise ConfigError(f"{self.run_dir} is a file, not a folder: choose a folder for the run.")
             try:
@@ -342,6 +353,27 @@ class _Run:
         self.step = ckpt.step
         self.last_saved_step = self.step
 
+    def _load_newest_readable(self) -> None:
+        """Resume from the newest checkpoint that reads: a damaged newest one (a disk failure, a copy
+        cut short) is named and skipped for the one before it, instead of blocking the run."""
+        found = list_step_checkpoints(self.ckpt_dir)
+        if not found:
+            raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from: it ended before its first "
+                                  "save. Start it again into the same folder (train with the same --out).")
+        damaged: list[str] = []
+        for _, path in reversed(found):
+            try:
+                self.load_checkpoint(path)
+            except CheckpointError as e:
+                if len(damaged) + 1 == len(found):
+                    raise
+                damaged.append(f"{path.name} ({e})")
+                continue
+            if damaged:
+                self.note("warning", f"Resumed from {path.name}: the newer checkpoint could not be read: "
+                                     + "; ".join(damaged))
+            return
+
     def _tidy_after_interruption(self) -> None:
         """A resumed run continues from its checkpoint: records logged after it by the interrupted
         process would appear twice, and a checkpoint it was writing when killed left a temp file."""
@@ -357,7 +389,8 @@ class _Run:
         if not path.exists():
             return
         keep, seen = [], set()
-        for line in path.read_text(encoding="utf-8").splitlines():
+        # a damaged line (a kill mid-write, stray bytes) is dropped; "replace" keeps the others readable
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
                 step = record.get("step", 0)
@@ -369,8 +402,12 @@ class _Run:
             except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
                 continue  # a line cut by a kill
         tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(f"Cannot update {path}: {write_failure_reason(e)}.") from e
 
     # -- the loop ------------------------------------------------------------------------------
     def execute(self) -> Finished:
@@ -412,10 +449,7 @@ class _Run:
             raise
         distributed.seed_rank_streams(self.dist, self.task.rng_streams(), self.task.rank_streams, cfg.seed, 0)
         if self.resume:
-            ck = latest_checkpoint(self.run_dir)
-            if ck is None:
-                raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from.")
-            self.load_checkpoint(ck)
+            self._load_newest_readable()
             if cfg.steps is not None and self.step >= cfg.steps:
                 raise ConfigError(f"This run is already at step {self.step:,} and its step limit is {cfg.steps:,}: "
                                   "give a higher step limit, or a time limit, to train it further.")

@@ -1266,7 +1266,7 @@ def _read_records(path: Path, up_to_step: int) -> tuple[list[int], list[dict[str
     steps: list[int] = []
     records: list[dict[str, float]] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()   # damaged lines are skipped
     except OSError:
         lines = []
     for line in lines:

@@ -529,3 +529,40 @@ def test_the_computers_memory_running_out_is_a_message_not_a_traceback(tmp_path,
     monkeypatch.setattr(GanTask, "train_step", out_of_memory)
     fin = train(small_config(steps=5), GanOptions(str(image_folder), "seed-dcgan-16"), tmp_path / "run")
     assert fin.reason == "error" and fin.message.startswith("Out of memory (the computer's memory). Lower the batch")
+
+
+def test_a_run_that_ended_before_its_first_checkpoint_starts_again_in_its_folder(tmp_path, image_folder):
+    run = tmp_path / "run"
+    options = GanOptions(str(image_folder), "seed-dcgan-16")
+    train(small_config(steps=2), options, run)
+    for _, path in list_step_checkpoints(run / "checkpoints"):     # as if killed before the first save
+        path.unlink()
+    with pytest.raises(CheckpointError, match="ended before its first save. Start it again"):
+        resume_run(run)
+    assert train(small_config(steps=2), options, run).reason == "completed"
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [2]
+
+
+def test_damaged_bytes_in_run_files_are_a_message_or_skipped(tmp_path, image_folder):
+    from ganstudio.core.trainer import load_run_config
+
+    run = tmp_path / "run"
+    train(small_config(steps=4, checkpoint_every=2), GanOptions(str(image_folder), "seed-dcgan-16"), run)
+    with open(run / "metrics.jsonl", "ab") as f:
+        f.write(b"\xff\xfe garbage\n")
+    assert resume_run(run, steps=6).step == 6                   # the damaged line is dropped
+    (run / "config.json").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="config.json is damaged"):
+        load_run_config(run)
+
+
+def test_a_damaged_newest_checkpoint_is_named_and_the_one_before_it_resumes(tmp_path, image_folder):
+    run = tmp_path / "run"
+    train(small_config(steps=4, checkpoint_every=2), GanOptions(str(image_folder), "seed-dcgan-16"), run)
+    newest = run / "checkpoints" / "step-00000004.safetensors"
+    newest.write_bytes(newest.read_bytes()[:3000])                 # a copy cut short
+    events, obs = collect()
+    fin = resume_run(run, steps=6, observers=[obs])
+    assert fin.reason == "completed" and fin.step == 6
+    assert any(isinstance(e, ev.HealthNote) and e.message.startswith("Resumed from step-00000002.safetensors: the "
+               "newer checkpoint could not be read: step-00000004.safetensors") for e in events)
