@@ -25,6 +25,8 @@ PREVIEW_COUNT = 64
 BN_RECALIBRATION_BATCHES = 4
 #: steps with D's loss below the threshold before the "D is winning" note
 D_WINNING_STEPS = 300
+#: a GAN loss above this has diverged (BCE, LSGAN and hinge losses of a working run stay far below)
+EXPLODED_LOSS = 1e3
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,13 @@ class GanTask(TrainingTask):
                               "Try a lower D learning rate (e.g. half of G's), more images, or turn on flips."))
         else:
             self._d_low_since = None
+        worst = max((abs(v) for k, v in metrics.items() if k.startswith("loss")), default=0.0)
+        if worst > EXPLODED_LOSS and self._once("exploded"):
+            notes.append(("warning",
+                          f"The losses are enormous ({worst:.3g}): training has diverged even though no NaN "
+                          "appeared, and what it learns from here is noise. Stop, lower the learning rates "
+                          f"(now G {self.ctx.config.lr_g:g}, D {self.ctx.config.lr_d:g}; the primer's 2e-4 "
+                          "suits most data) and start again."))
         spread = getattr(self, "_last_preview_spread", None)
         if spread is not None and spread < 0.02 and step > 500 and self._once("collapse"):
             notes.append(("warning",

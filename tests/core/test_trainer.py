@@ -566,3 +566,11 @@ def test_a_damaged_newest_checkpoint_is_named_and_the_one_before_it_resumes(tmp_
     assert fin.reason == "completed" and fin.step == 6
     assert any(isinstance(e, ev.HealthNote) and e.message.startswith("Resumed from step-00000002.safetensors: the "
                "newer checkpoint could not be read: step-00000004.safetensors") for e in events)
+
+
+def test_losses_that_explode_without_nan_are_pointed_out(tmp_path, image_folder):
+    events, obs = collect()
+    train(small_config(steps=10, lr_g=0.99, lr_d=0.99, log_every=2), GanOptions(str(image_folder), "seed-dcgan-16"),
+          tmp_path / "run", observers=[obs])
+    notes = [e.message for e in events if isinstance(e, ev.HealthNote) and "losses are enormous" in e.message]
+    assert len(notes) == 1 and "now G 0.99, D 0.99" in notes[0]
