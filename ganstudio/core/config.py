@@ -21,8 +21,9 @@ MAX_SEED = 2**31 - 1
 @dataclass(frozen=True)
 class TrainConfig:
     task: str = "gan"                   # which kind of model: "gan" | "upscale" | "translate"
-    steps: int | None = 2000            # stop after this many optimisation steps (None: no step limit)
-    minutes: float | None = None        # stop after this much training time (None: no time limit)
+    steps: int | None = 2000            # stop after this many optimisation steps (a time limit given
+                                        # alone drops it; with both, the first reached stops)
+    minutes: float | None = None        # stop after this many minutes of training (none by default)
     batch_size: int = 64                # images per step
     lr_g: float = 2e-4                  # learning rate of the generator, the network you keep (the primer's 2e-4)
     lr_d: float = 2e-4                  # discriminator learning rate
@@ -103,4 +104,15 @@ def field_help(cls: type) -> dict[str, str]:
     except (OSError, TypeError):
         return {}
     pattern = re.compile(r"^\s+(\w+)\s*:\s*[^=#]+(?:=[^#]*)?#\s*(.+)$")
-    return {m.group(1): m.group(2).strip() for line in source.splitlines() if (m := pattern.match(line))}
+    more = re.compile(r"^\s+#\s*(.+)$")     # a comment alone on the next lines continues the field's
+    helps: dict[str, str] = {}
+    name = None
+    for line in source.splitlines():
+        if m := pattern.match(line):
+            name = m.group(1)
+            helps[name] = m.group(2).strip()
+        elif name is not None and (c := more.match(line)):
+            helps[name] += " " + c.group(1).strip()
+        else:
+            name = None
+    return helps

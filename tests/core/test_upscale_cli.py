@@ -204,3 +204,14 @@ def test_info_describes_a_translator_too(capsys):
     assert main(["info", str(resource("translate-demo", "model.safetensors"))]) == 0
     out = capsys.readouterr().out
     assert "translator, paired (pix2pix)" in out and "AtoB" in out and "unet" in out
+
+
+def test_a_batch_with_nothing_to_do_is_an_error_that_mentions_subfolders(tmp_path, capsys):
+    empty = tmp_path / "art"
+    (empty / "sub").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(empty / "sub" / "a.png")
+    assert main(["upscale", str(empty), "--model", "bicubic", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no images found in" in err and "--recursive" in err
+    assert main(["upscale", str(empty), "--recursive", "--model", "bicubic", "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 0

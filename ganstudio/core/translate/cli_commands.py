@@ -62,7 +62,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
                                  existing="overwrite" if args.overwrite else "skip", tile=args.tile,
                                  ensemble=args.ensemble,
                                  progress=bar.on_file, tile_progress=bar.on_tile, should_stop=stop)
-    return report_batch(result)
+    return report_batch(result, args)
 
 
 def cmd_export_translator(args: argparse.Namespace) -> int:

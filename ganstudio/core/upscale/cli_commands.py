@@ -73,8 +73,14 @@ class BatchBar:
             self.bar.close()
 
 
-def report_batch(result: Any) -> int:
-    """Print a batch's failures and summary; the exit status (0 all done, 1 some failed, 130 cancelled)."""
+def report_batch(result: Any, args: argparse.Namespace | None = None) -> int:
+    """Print a batch's failures and summary; the exit status (0 all done, 1 some failed, 2 nothing to
+    do, 130 cancelled)."""
+    if result.total == 0 and not result.cancelled:
+        where = " ".join(str(p) for p in args.inputs) if args is not None else "the inputs"
+        hint = "" if args is None or args.recursive else " (images in sub-folders are read with --recursive)"
+        print(f"error: no images found in {where}{hint}.", file=sys.stderr)
+        return 2
     for path, reason in result.failed:
         print(f"failed: {path}: {reason}", file=sys.stderr)
     print(result.summary())
@@ -98,7 +104,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         result = upscale_batch(args.inputs, args.out, up, recursive=args.recursive,
                                existing="overwrite" if args.overwrite else "skip", settings=settings,
                                progress=bar.on_file, tile_progress=bar.on_tile, should_stop=stop)
-    return report_batch(result)
+    return report_batch(result, args)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
