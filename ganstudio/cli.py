@@ -20,6 +20,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 #: images generated and written at a time by ``generate`` (memory stays flat for any count)
 GENERATE_CHUNK = 256
+DEFAULT_GENERATE_N = 16
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,6 +214,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .core.device import resolve_device
     from .core.errors import ConfigError
 
+    if args.interpolate and (args.grid or args.n != DEFAULT_GENERATE_N or args.seed != 0):
+        raise ConfigError("--interpolate A B makes --frames images from seed A to seed B; it takes no --n, "
+                          "--seed or --grid.")
     gen = gen_mod.load_generator(args.run, resolve_device(args.device))
     out = Path(args.out)
     if args.interpolate:
@@ -291,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Presets: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
     tr.add_argument("dir", help="image folder (or an MNIST idx / CIFAR-10 binary folder)")
     tr.add_argument("--out", required=True, help="run folder to create")
-    tr.add_argument("--quiet", action="store_true")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dataclass_arguments(tr, GanOptions, skip=("data",), group_title="model and data")
     add_dataclass_arguments(tr, TrainConfig, skip=("task",), group_title="training")
     tr.set_defaults(func=cmd_train)
@@ -307,26 +311,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CPU threads for this session (0: all free cores); default: as the run was started")
     rs.add_argument("--device", default=None,
                     help="auto, cpu, cuda, cuda:N or mps for this session (a run moved to another machine)")
-    rs.add_argument("--quiet", action="store_true")
+    rs.add_argument("--quiet", action="store_true", help="no progress bar")
     rs.set_defaults(func=cmd_resume)
 
     ge = sub.add_parser("generate", help="make images from a trained run or checkpoint")
     ge.add_argument("run", help="run folder or checkpoint file")
-    ge.add_argument("--out", required=True)
-    ge.add_argument("--n", type=int, default=16, help="number of images")
+    ge.add_argument("--out", required=True, help="folder for the PNGs (made if missing)")
+    ge.add_argument("--n", type=int, default=DEFAULT_GENERATE_N, help="number of images (default: 16)")
     ge.add_argument("--seed", type=int, default=0, help="first seed (images use seed, seed+1, ...)")
     ge.add_argument("--truncation", type=float, default=1.0, help="latent scale: <1 more typical, less varied")
     ge.add_argument("--grid", action="store_true", help="write one grid image instead of one file per seed")
     ge.add_argument("--interpolate", type=int, nargs=2, metavar=("A", "B"), help="interpolate seed A -> B")
-    ge.add_argument("--frames", type=int, default=16)
-    ge.add_argument("--device", default="auto")
+    ge.add_argument("--frames", type=int, default=16, help="frames of an interpolation (default: 16)")
+    ge.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     ge.add_argument("--overwrite", action="store_true", help="replace existing files")
     ge.set_defaults(func=cmd_generate)
 
     dm = sub.add_parser("demo", help="train the primer's model on the bundled demo set for a minute")
     dm.add_argument("--minutes", type=float, default=1.0)
     dm.add_argument("--out", default=None)
-    dm.add_argument("--quiet", action="store_true")
+    dm.add_argument("--quiet", action="store_true", help="no progress bar")
     dm.set_defaults(func=cmd_demo)
 
     _add_optional_commands(sub)
@@ -363,7 +367,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser, task: str) -> None:
 
     if not any(a.dest == "out" for a in parser._actions):
         parser.add_argument("--out", required=True, help="run folder to create")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     taken = {a.dest for a in parser._actions}
     add_dataclass_arguments(parser, TrainConfig, skip=("task", *taken), group_title="training",
                             defaults=get_task(task).default_config)

@@ -31,7 +31,8 @@ class TrainConfig:
     beta2: float = 0.999                # Adam beta2
     ema: bool = True                    # keep an exponential moving average of G for previews and export
     ema_decay: float = 0.999            # EMA weight of the old average per step (0.999 ~ last 1000 steps)
-    precision: str = "auto"             # "auto" | "fp32" | "bf16" | "fp16" (see device.resolve_precision)
+    precision: str = "auto"             # "auto" (bf16 where the CPU or GPU runs it fast, fp16 on older GPUs,
+                                        # else fp32) | "fp32" | "bf16" | "fp16" (GPUs)
     channels_last: bool = True          # NHWC memory layout for conv nets (faster on CPU oneDNN and GPUs)
     device: str = "auto"                # "auto" | "cpu" | "cuda" | "mps"
     threads: int = 0                    # CPU threads for torch (0: all free cores)

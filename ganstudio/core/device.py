@@ -74,7 +74,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 
 def default_threads(leave_for_gui: bool = False) -> int:
-    """Intra-op threads to use: the usable cores that are free.
+    """Intra-op threads to use: the usable cores that are free, and at most ``OMP_NUM_THREADS`` when set.
 
     With ``leave_for_gui`` one core stays for the window (its event loop, chart and previews), and
     cores that other programs keep busy (the 1-minute load average) are not counted: a torch job
@@ -91,6 +91,10 @@ def default_threads(leave_for_gui: bool = False) -> int:
         except (AttributeError, OSError):
             busy = 0
         n = min(n - 1, n - busy)
+    try:   # the usual way to cap a program's threads on a shared machine is honoured too
+        n = min(n, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        pass
     return max(1, n)
 
 

@@ -32,7 +32,8 @@ EXPLODED_LOSS = 1e3
 @dataclass(frozen=True)
 class GanOptions:
     data: str                          # image folder, MNIST idx folder or CIFAR-10 binary folder
-    preset: str = "dcgan-64"           # network preset (see models.PRESETS)
+    preset: str = "dcgan-64"           # network: seed-dcgan-16 (the primer's) | dcgan-32 | dcgan-64 | dcgan-128 |
+                                       # mlp-gan-28 (28x28 grey, MNIST-like)
     loss: str = "bce"                  # "bce" (non-saturating, with logits) | "lsgan" (MSE) | "hinge"
     nz: int = 100                      # latent size (the primer's 100)
     width: int | None = None           # base channel count (None: the preset's default, 64 for DCGAN)
@@ -278,7 +279,8 @@ class GanTask(TrainingTask):
         if self.dataset_size < 100 and self._once("small-data"):
             notes.append(("info",
                           f"Only {self.dataset_size} images: a GAN needs hundreds to learn variety and may simply "
-                          "memorise these. Add images or turn on horizontal flips."))
+                          "memorise these. Add images" + ("." if self.options.hflip else
+                                                          " or turn on horizontal flips.")))
         return notes
 
 

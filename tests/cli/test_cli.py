@@ -118,7 +118,8 @@ def test_generate_refuses_counts_and_seeds_it_cannot_honour(tmp_path, image_fold
                  "--out", str(run), "--quiet", "--threads", "1"]) == 0
     capsys.readouterr()
     for argv, needle in [(["--n", "0"], "at least 1"), (["--seed", "-5"], "from 0 to"),
-                         (["--n", "2000", "--grid"], "at most 1024"), (["--seed", str(2**31 - 1), "--n", "2"], "from 0 to")]:
+                         (["--n", "2000", "--grid"], "at most 1024"), (["--seed", str(2**31 - 1), "--n", "2"], "from 0 to"),
+                         (["--interpolate", "1", "2", "--grid"], "takes no --n, --seed or --grid")]:
         assert main(["generate", str(run), "--out", str(tmp_path / "o"), *argv]) == 2, argv
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err, (argv, err)

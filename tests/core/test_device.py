@@ -9,10 +9,19 @@ from ganstudio.core.errors import ConfigError
 
 @pytest.mark.parametrize("cores,load,expected", [(8, 0.0, 7), (8, 3.2, 5), (2, 0.1, 1), (2, 1.9, 1), (1, 0.0, 1)])
 def test_gui_threads_leave_a_core_and_skip_busy_ones(monkeypatch, cores, load, expected):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert device.default_threads(leave_for_gui=True) == expected
     assert device.default_threads() == cores
+
+
+def test_omp_num_threads_caps_the_default(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert device.default_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    assert device.default_threads() == 8
 
 
 def test_device_and_precision_choices():

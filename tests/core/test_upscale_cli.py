@@ -215,3 +215,17 @@ def test_a_batch_with_nothing_to_do_is_an_error_that_mentions_subfolders(tmp_pat
     assert "no images found in" in err and "--recursive" in err
     assert main(["upscale", str(empty), "--recursive", "--model", "bicubic", "--out", str(tmp_path / "o"),
                  "--quiet"]) == 0
+
+
+def test_info_describes_a_gan_run(tmp_path, capsys):
+    from ganstudio.core.config import TrainConfig
+    from ganstudio.core.gan import GanOptions
+    from ganstudio.core.trainer import train
+    from tests.conftest import make_images
+
+    make_images(tmp_path / "imgs", n=8)
+    train(TrainConfig(steps=2, batch_size=4, threads=1, precision="fp32"), GanOptions(str(tmp_path / "imgs"),
+          "seed-dcgan-16"), tmp_path / "cats")
+    assert main(["info", str(tmp_path / "cats")]) == 0
+    out = capsys.readouterr().out
+    assert "image generator (GAN)" in out and "seed-dcgan-16" in out and "16x16 RGB" in out and "cats" in out

@@ -40,7 +40,7 @@ def add_upscale_parsers(subparsers: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_upscale)
 
-    i = subparsers.add_parser("info", help="show what a model file is (architecture, scale, size)")
+    i = subparsers.add_parser("info", help="show what a model is: an upscaler, a translator or a GAN (architecture, size, training)")
     i.add_argument("model", help="model name, run folder or file")
     i.set_defaults(func=cmd_info)
 
@@ -114,7 +114,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     try:
         up = load_any_upscaler(args.model)
     except CheckpointError as not_upscaler:
-        rows = _translator_rows(args.model)
+        rows = _translator_rows(args.model) or _generator_rows(args.model)
         if rows is None:
             raise not_upscaler from None
         _print_rows(rows)
@@ -147,6 +147,26 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+
+
+def _generator_rows(model: str) -> list[tuple[str, str]] | None:
+    """What ``info`` says about a GAN run or checkpoint; None when ``model`` is not one."""
+    from pathlib import Path
+
+    from ..errors import GanStudioError
+    from ..generate import load_generator, run_name
+
+    if not Path(model).exists():
+        return None
+    try:
+        gen = load_generator(model)
+    except GanStudioError:
+        return None
+    colour = "RGB" if gen.channels == 3 else "grey"
+    return [("name", run_name(gen.path) or gen.path.stem), ("kind", "image generator (GAN)"),
+            ("preset", gen.preset), ("images", f"{gen.size}x{gen.size} {colour}"), ("latent", f"{gen.nz} numbers"),
+            ("parameters", f"{sum(p.numel() for p in gen.model.parameters()):,}"), ("steps", str(gen.step)),
+            ("file", str(gen.path))]
 
 
 def _translator_rows(model: str) -> list[tuple[str, str]] | None:
