@@ -34,7 +34,8 @@ from .checkpoint import (BEST_NAME, capture_rng, latest_checkpoint, list_step_ch
                          step_checkpoint_path, write_checkpoint)
 from .config import TrainConfig, from_dict, to_dict
 from .device import default_threads, describe_device, resolve_device, resolve_precision, set_threads
-from .errors import CheckpointError, ConfigError, GanStudioError, TrainingDiverged, write_failure_reason
+from .errors import (CheckpointError, ConfigError, GanStudioError, TrainingDiverged, is_disk_full,
+                     write_failure_reason)
 from .events import (CheckpointSaved, EvaluationDone, Event, Finished, HealthNote, Observer, Paused, Resumed,
                      SamplesReady, Started, StepEnded)
 from .export import save_png
@@ -42,6 +43,8 @@ from .tasks import TaskContext, TrainingTask, get_task
 
 CONFIG_NAME = "config.json"
 LOG_NAME = "log.txt"
+#: checkpoints in a row refused by a full disk before training stops (each further step would be lost)
+DISK_FULL_STOP = 2
 #: skipped files named in the training log's note (all of them go in log.txt)
 SKIPPED_IN_NOTE = 5
 METRICS_NAME = "metrics.jsonl"
@@ -205,6 +208,7 @@ class _Run:
         self.config, self.options, self.run_dir = config, options, run_dir
         self.created: list[Path] = []     # what _prepare_dir made: removed again if the run cannot start
         self.time_offset = 0.0            # training seconds of the sessions before a resume (metrics.jsonl)
+        self.disk_full_saves = 0          # checkpoints in a row that a full disk refused
         self.observers, self.should_stop, self.pause = observers, should_stop, pause
         self.resume, self.progress = resume, progress
         self.ckpt_dir = run_dir / "checkpoints"
@@ -322,15 +326,31 @@ class _Run:
             distributed.barrier(self.dist)
 
     def _save_checkpoint(self, best: bool, final: bool) -> Path | None:
+        target = step_checkpoint_path(self.ckpt_dir, self.step)
         try:
             tensors, doc = self._state()
-            path = write_checkpoint(step_checkpoint_path(self.ckpt_dir, self.step), tensors, doc)
+            try:
+                path = write_checkpoint(target, tensors, doc)
+            except CheckpointError as e:
+                # a full disk with room for the kept checkpoints but not one more: the oldest of them
+                # makes room (one or more newer ones stay), then the write is tried once again
+                older = list_step_checkpoints(self.ckpt_dir)
+                if not (is_disk_full(e.__cause__ or e) and len(older) >= 2):
+                    raise
+                older[0][1].unlink(missing_ok=True)
+                path = write_checkpoint(target, tensors, doc)
             if best:
                 write_checkpoint(self.ckpt_dir / BEST_NAME, tensors, doc)
         except CheckpointError as e:
-            self.note("error", str(e) if final else f"{e} Training goes on; the next checkpoint is tried in "
-                                                     f"{self.config.checkpoint_every} steps, and on stopping.")
+            full = is_disk_full(e.__cause__ or e)
+            self.disk_full_saves = self.disk_full_saves + 1 if full else 0
+            if final or (full and self.disk_full_saves >= DISK_FULL_STOP):
+                self.note("error", str(e))
+            else:
+                self.note("error", f"{e} Training goes on; the next checkpoint is tried in "
+                                   f"{self.config.checkpoint_every} steps, and on stopping.")
             return None
+        self.disk_full_saves = 0
         self.last_saved_step = self.step
         prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
         self.emit(CheckpointSaved(self.step, path))
@@ -590,6 +610,13 @@ class _Run:
                         recoveries = self._go_back(recoveries, fallback)
                         continue
                     self.save_checkpoint()
+                    if self.disk_full_saves >= DISK_FULL_STOP:   # every step from here would be lost
+                        message = (f"The disk is full: {self.disk_full_saves} checkpoints in a row could not be "
+                                   f"saved, so training stopped at step {self.step} instead of going on without "
+                                   f"saving. The last checkpoint (step {self.last_saved_step}) is kept: free some "
+                                   "space and resume.")
+                        self.note("error", message)
+                        return "error", message
         finally:
             try:
                 if metrics_file is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -574,3 +575,30 @@ def test_losses_that_explode_without_nan_are_pointed_out(tmp_path, image_folder)
           tmp_path / "run", observers=[obs])
     notes = [e.message for e in events if isinstance(e, ev.HealthNote) and "losses are enormous" in e.message]
     assert len(notes) == 1 and "now G 0.99, D 0.99" in notes[0]
+
+
+def test_a_full_disk_makes_room_from_the_oldest_kept_checkpoint_then_stops_training(tmp_path, image_folder,
+                                                                                   monkeypatch):
+    import errno
+
+    from ganstudio.core import checkpoint as ck
+
+    real_save, room = ck.save_file, {"files": 2}
+
+    def disk(tensors, path, metadata=None):   # room for two checkpoints, as the files on disk say
+        if len(ck.list_step_checkpoints(Path(path).parent)) >= room["files"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(ck, "save_file", disk)
+    run = tmp_path / "run"
+    options = GanOptions(str(image_folder), "seed-dcgan-16")
+    fin = train(small_config(steps=8, checkpoint_every=2, keep_checkpoints=2), options, run)
+    assert fin.reason == "completed"                             # the oldest made room each time
+    assert [s for s, _ in list_step_checkpoints(run / "checkpoints")] == [6, 8]
+
+    room["files"] = 0                                            # now nothing fits
+    events, obs = collect()
+    fin = resume_run(run, steps=100, observers=[obs])
+    assert fin.reason == "error" and fin.step == 12 and "training stopped at step 12" in fin.message
+    assert [s for s, _ in list_step_checkpoints(run / "checkpoints")] == [8]    # one good checkpoint stays
