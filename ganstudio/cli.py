@@ -239,15 +239,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
                                    truncation=args.truncation, overwrite=args.overwrite)
         print(f"wrote {path}")
         return 0
-    written = 0
+    written, renamed = 0, []
     with _Interrupt(_Interrupt.BATCH) as stop:
         for start in range(0, len(seeds), GENERATE_CHUNK):   # memory stays flat for any --n
             if stop():
                 print(f"stopped: wrote {written} of {len(seeds)} images to {out}", file=sys.stderr)
                 return EXIT_INTERRUPTED
-            written += len(gen_mod.export_images(gen, seeds[start:start + GENERATE_CHUNK], out,
-                                                 truncation=args.truncation, overwrite=args.overwrite))
+            chunk = seeds[start:start + GENERATE_CHUNK]
+            paths = gen_mod.export_images(gen, chunk, out, truncation=args.truncation, overwrite=args.overwrite)
+            written += len(paths)
+            renamed += [p.name for s, p in zip(chunk, paths) if p.name != f"seed-{s:05d}.png"]
     print(f"wrote {written} images to {out}")
+    if renamed:   # the existing files were kept: say where the new ones went
+        shown = ", ".join(renamed[:3]) + (", ..." if len(renamed) > 3 else "")
+        print(f"{len(renamed)} of those names were taken, so they were written as {shown} "
+              "(--overwrite replaces the old files instead)", file=sys.stderr)
     return 0
 
 

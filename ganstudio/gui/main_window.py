@@ -326,16 +326,9 @@ class MainWindow(QMainWindow):
             return
         busy = [(p, p.busy_reason()) for p in self._panels if hasattr(p, "busy_reason") and p.busy_reason()]
         if busy and not self._close_confirmed:
-            if not self._quit_requested:
-                reasons = " ".join(reason for _, reason in busy)
-                answer = QMessageBox.question(
-                    self, self.tr("Quit GAN Studio?"),
-                    self.tr("{0} Stop it, save a checkpoint and quit? You can resume the run later from the "
-                            "list of earlier runs.").format(reasons),
-                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-                if answer != QMessageBox.StandardButton.Yes:
-                    event.ignore()
-                    return
+            if not self._quit_requested and not self.ask_to_quit(" ".join(reason for _, reason in busy)):
+                event.ignore()
+                return
             self._close_confirmed = True
             self._closing = True
             waiting = {p for p, _ in busy}
@@ -351,6 +344,18 @@ class MainWindow(QMainWindow):
             if hasattr(panel, "shutdown"):
                 panel.shutdown()
         event.accept()
+
+    def ask_to_quit(self, reasons: str) -> bool:
+        """Whether to stop what runs (``reasons``, e.g. "A model is training.") and quit; the buttons
+        say what they do."""
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Quit GAN Studio?"),
+                          self.tr("{0} Stop it, save a checkpoint and quit? You can resume the run later from "
+                                  "the list of earlier runs.").format(reasons), parent=self)
+        quit_button = box.addButton(self.tr("Stop and Quit"), QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton(self.tr("Keep Working"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        return box.clickedButton() is quit_button
 
     def request_quit(self) -> None:
         """Quit as the user's Quit does, but without asking: training stops and saves a checkpoint

@@ -136,6 +136,10 @@ def test_generate_writes_many_images_in_chunks(tmp_path, image_folder, capsys, m
     assert main(["generate", str(run), "--n", "10", "--seed", "5", "--out", str(tmp_path / "o")]) == 0
     names = sorted(p.name for p in (tmp_path / "o").glob("*.png"))
     assert names == [f"seed-{s:05d}.png" for s in range(5, 15)]
+    capsys.readouterr()
+    assert main(["generate", str(run), "--n", "2", "--seed", "5", "--out", str(tmp_path / "o")]) == 0
+    assert "2 of those names were taken, so they were written as seed-00005-1.png, seed-00006-1.png" in \
+        capsys.readouterr().err
 
 
 def test_bad_thread_count_is_an_option_error_not_a_traceback(tmp_path, image_folder, capsys):

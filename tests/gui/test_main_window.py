@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QWidget
 
 from ganstudio.core.checkpoint import list_step_checkpoints
 from ganstudio.core.device import describe_device
+from ganstudio.gui.main_window import MainWindow
 
 from .conftest import WAIT_MS, fast_options
 from .test_train_tasks import smooth_images, tiny_upscale_run
@@ -121,7 +122,7 @@ def test_runs_hand_their_models_to_the_upscale_and_translate_panels(qtbot, make_
 
 def test_closing_during_a_batch_cancels_it_without_asking(qtbot, make_window, tiny_folder, monkeypatch):
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    monkeypatch.setattr(MainWindow, "ask_to_quit", lambda self, reasons: asked.append(reasons) or False)
     window = make_window(tiny_folder)
     window.translate_panel.busy = True          # a batch is translating
     window.close()
@@ -169,11 +170,11 @@ def test_load_into_generate_opens_the_run_in_the_generate_panel(qtbot, make_wind
 def test_closing_during_training_asks_then_stops_with_a_checkpoint(qtbot, make_window, tiny_folder, monkeypatch):
     asked = []
 
-    def answer_yes(*args, **kwargs):
-        asked.append(args[2])
-        return QMessageBox.StandardButton.Yes
+    def answer_yes(self, reasons):
+        asked.append(reasons)
+        return True
 
-    monkeypatch.setattr(QMessageBox, "question", answer_yes)
+    monkeypatch.setattr(MainWindow, "ask_to_quit", answer_yes)
     window = make_window(tiny_folder)
     panel = window.train_panel
     fast_options(panel)
@@ -189,7 +190,7 @@ def test_closing_during_training_asks_then_stops_with_a_checkpoint(qtbot, make_w
 
 
 def test_closing_during_training_can_be_refused(qtbot, make_window, tiny_folder, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    monkeypatch.setattr(MainWindow, "ask_to_quit", lambda self, reasons: False)
     window = make_window(tiny_folder)
     panel = window.train_panel
     fast_options(panel)
@@ -311,7 +312,7 @@ def test_sigterm_stops_training_with_a_checkpoint_and_quits_without_asking(qtbot
     from ganstudio.gui.app import install_quit_signals
 
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    monkeypatch.setattr(MainWindow, "ask_to_quit", lambda self, reasons: asked.append(reasons) or False)
     window = make_window(tiny_folder)
     panel = window.train_panel
     fast_options(panel)
@@ -373,3 +374,19 @@ def test_numbers_too_big_for_the_boxes_in_saved_settings_do_not_stop_the_window(
     assert form.steps.value() == form.steps.maximum() and form.seed.value() == form.seed.minimum()
     from ganstudio.gui.upscale_panel import TILE_MAX
     assert window.upscale_panel.inference_settings().tile == TILE_MAX
+
+
+def test_the_quit_question_names_its_choices(qtbot, make_window, tiny_folder, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    seen = []
+
+    def answer(box):
+        seen.append(sorted(b.text() for b in box.buttons()))
+        box.setDefaultButton(box.buttons()[0])
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    window = make_window(tiny_folder)
+    assert window.ask_to_quit("A model is training.") is False      # nothing clicked: keep working
+    assert seen == [["Keep Working", "Stop and Quit"]]
