@@ -129,8 +129,10 @@ class UpCompareView(QWidget):
         layout.addWidget(line)
         self._zoom_label = QLabel(self._bar)
         self._zoom_label.setObjectName("zoomLevel")
-        self._zoom_label.setToolTip(self.tr("Zoom. Wheel: zoom around the pointer; drag: move the image; "
-                                            "double-click: fit or 100%."))
+        self._zoom_label.setToolTip(self.tr("Zoom, in pixels of the result: at 100% each pixel of the "
+                                            "upscaled image is one pixel of the screen, and the input is "
+                                            "shown at the same size for comparison. Wheel: zoom around the "
+                                            "pointer; drag: move the image; double-click: fit or 100%."))
         widest = self.tr("Zoom {percent}").format(percent="3200%")
         self._zoom_label.setMinimumWidth(self._zoom_label.fontMetrics().horizontalAdvance(widest) + 4)
         layout.addWidget(self._zoom_label)
