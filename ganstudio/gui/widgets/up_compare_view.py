@@ -130,8 +130,8 @@ class UpCompareView(QWidget):
         self._zoom_label = QLabel(self._bar)
         self._zoom_label.setObjectName("zoomLevel")
         self._zoom_label.setToolTip(self.tr("Zoom, in pixels of the result: at 100% each pixel of the "
-                                            "upscaled image is one pixel of the screen, and the input is "
-                                            "shown at the same size for comparison. Wheel: zoom around the "
+                                            "output is one pixel of the screen (a smaller input is enlarged "
+                                            "to the output's size to compare them). Wheel: zoom around the "
                                             "pointer; drag: move the image; double-click: fit or 100%."))
         widest = self.tr("Zoom {percent}").format(percent="3200%")
         self._zoom_label.setMinimumWidth(self._zoom_label.fontMetrics().horizontalAdvance(widest) + 4)
