@@ -112,6 +112,11 @@ class TrainingTask(ABC):
     def prepare_for_export(self) -> None:
         """Called before a checkpoint is written: bring inference networks up to date (e.g. statistics)."""
 
+    def start_notes(self) -> list[tuple[str, str]]:
+        """(level, message) notes known before the first step, about the data or the options; the
+        trainer says them as training starts, not with the first metrics."""
+        return []
+
     def _once(self, key: str) -> bool:
         """True the first time ``key`` is seen: health notes are given once per run, not every step."""
         given = self.__dict__.setdefault("_notes_given", set())

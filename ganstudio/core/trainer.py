@@ -486,6 +486,8 @@ class _Run:
                               "cores). torchrun pays off with one GPU per process, or several machines.")
         if self.task.skipped and main:
             self._note_skipped()
+        for level, message in self.task.start_notes():
+            self.note(level, message)
         try:
             reason, message = self._loop()
         except (torch.OutOfMemoryError, MemoryError) as e:

@@ -237,3 +237,14 @@ def test_settings_that_a_run_never_reads_are_named(pairs):
     assert any(level == "warning" and "ignored: split (side-by-side pairs)" in text
                for level, text in task.startup_notes)
     assert TranslateOptions(a_dir=a, b_dir=b, **{**TINY, "n_blocks": 9}).unused_settings() == []
+
+
+def test_notes_about_the_data_are_said_as_training_starts(tmp_path, pairs):
+    a, b = map(str, pairs)
+    events = []
+    train(_config(4, log_every=2), TranslateOptions(a_dir=a, b_dir=b, **{**TINY, "n_blocks": 2}), tmp_path / "run",
+          observers=[events.append])
+    kinds = [(type(e).__name__, getattr(e, "message", "")) for e in events]
+    note = next(i for i, (k, m) in enumerate(kinds) if "ignored: n_blocks" in m)
+    first_step = next(i for i, (k, _) in enumerate(kinds) if k == "StepEnded")
+    assert note < first_step and events[note].step == 0

@@ -408,9 +408,11 @@ class TranslateTask(TrainingTask):
             self._d_low_since = None
         return []
 
+    def start_notes(self) -> list[tuple[str, str]]:
+        return [n for n in self.startup_notes if self._once("startup:" + n[1])]
+
     def health(self, step: int, metrics: dict[str, float]) -> list[tuple[str, str]]:
-        notes = [n for n in self.startup_notes if self._once("startup:" + n[1])]
-        return notes + self._mode_health(step, metrics)
+        return self.start_notes() + self._mode_health(step, metrics)   # any not said at the start
 
     def _mode_health(self, step: int, metrics: dict[str, float]) -> list[tuple[str, str]]:
         return []
