@@ -127,7 +127,8 @@ class _Interrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print(f"\n{self.what} (Ctrl-C again to abort)...", file=sys.stderr)
+        again = "Ctrl-C" if signum == signal.SIGINT else "the signal"
+        print(f"\n{self.what} (send {again} again to abort)...", file=sys.stderr)
 
     def __call__(self) -> bool:
         return self.requested

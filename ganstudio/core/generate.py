@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .checkpoint import build_module, find_checkpoint, read_checkpoint
+from .checkpoint import build_module, find_checkpoint, list_step_checkpoints, read_checkpoint
 from .config import MAX_SEED
 from .data import make_grid, to_uint8_images
 from .errors import CheckpointError, ConfigError, ExportError
@@ -47,7 +47,19 @@ class LoadedGenerator:
 def load_generator(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedGenerator:
     """Load the EMA generator (or G) from a run directory or a GAN checkpoint file, never unpickling."""
     file = find_checkpoint(path)
-    ckpt = read_checkpoint(file)
+    try:
+        ckpt = read_checkpoint(file)
+    except CheckpointError:
+        # a run folder whose newest checkpoint is damaged: the newest one that reads, as resume does
+        older = [p for _, p in reversed(list_step_checkpoints(Path(path) / "checkpoints")) if p != file]
+        for candidate in older if Path(path).is_dir() else []:
+            try:
+                ckpt, file = read_checkpoint(candidate), candidate
+                break
+            except CheckpointError:
+                continue
+        else:
+            raise
     info = ckpt.meta.get("model_info", {})
     if info.get("kind") != "gan":
         raise CheckpointError(f"{file} holds a {ckpt.meta.get('task', 'unknown')!r} model, not a GAN generator.")

@@ -247,6 +247,8 @@ class _Run:
                 # resume, so the folder starts again; its curves would only mislead
                 for stale in (METRICS_NAME, EVAL_NAME):
                     (self.run_dir / stale).unlink(missing_ok=True)
+                for stale in self.samples_dir.glob("*.png"):   # its previews, which would look newer
+                    stale.unlink(missing_ok=True)
             if self.run_dir.exists() and not self.run_dir.is_dir():
                 raise ConfigError(f"{self.run_dir} is a file, not a folder: choose a folder for the run.")
             try:

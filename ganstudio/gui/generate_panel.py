@@ -519,6 +519,10 @@ class GeneratePanel(PanelJobs, QWidget):
             "other_model": self.tr("{name} was made by the model {model}{run} (step {step}, sha256 {sha}…), "
                                    "but the loaded model is {loaded}, and that model is not in the runs folder. "
                                    "Open it to reproduce the image."),
+            "pruned": self.tr("{name} was made at step {step} of the run {run_name}, which is in the runs folder, "
+                              "but that checkpoint is gone (a run keeps only its latest checkpoints), so the "
+                              "image cannot be made again exactly. The run's later models make other images "
+                              "from the same seed."),
         }
         runs_dirs = self._model_search_folders()
         of_run = self.tr(" of the run {run}")
@@ -535,6 +539,9 @@ class GeneratePanel(PanelJobs, QWidget):
                 found = find_model_for(meta, runs_dirs)
                 if found is not None:   # open it, then make the image again (``_pending_png``)
                     return {"kind": "open", "model": found}
+                if meta.get("run") and any((Path(d) / meta["run"]).is_dir() for d in runs_dirs):
+                    raise ExportError(error_text["pruned"].format(name=path.name, step=meta.get("step", "?"),
+                                                                  run_name=meta["run"]))
                 run = of_run.format(run=meta["run"]) if meta.get("run") else ""
                 facts = dict(name=path.name, model=meta.get("model", "?"), run=run, step=meta.get("step", "?"),
                              sha=meta["model_sha256"][:12])

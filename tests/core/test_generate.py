@@ -100,3 +100,18 @@ def test_gif_speeds_are_what_a_gif_can_store():
     from ganstudio.core.generate import gif_frame_ms
 
     assert [gif_frame_ms(f) for f in (60, 50, 40, 12, 1)] == [20, 20, 20, 80, 1000]
+
+
+def test_a_run_with_a_damaged_newest_checkpoint_generates_from_the_one_before(tmp_path):
+    from ganstudio.core.config import TrainConfig
+    from ganstudio.core.gan import GanOptions
+    from ganstudio.core.generate import load_generator
+    from ganstudio.core.trainer import train
+    from tests.conftest import make_images
+
+    make_images(tmp_path / "imgs", n=8)
+    train(TrainConfig(steps=4, batch_size=4, threads=1, precision="fp32", checkpoint_every=2),
+          GanOptions(str(tmp_path / "imgs"), "seed-dcgan-16"), tmp_path / "run")
+    newest = tmp_path / "run" / "checkpoints" / "step-00000004.safetensors"
+    newest.write_bytes(newest.read_bytes()[:2000])
+    assert load_generator(tmp_path / "run").step == 2

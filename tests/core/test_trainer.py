@@ -538,10 +538,12 @@ def test_a_run_that_ended_before_its_first_checkpoint_starts_again_in_its_folder
     train(small_config(steps=2), options, run)
     for _, path in list_step_checkpoints(run / "checkpoints"):     # as if killed before the first save
         path.unlink()
+    (run / "samples" / "step-00000900.png").write_bytes(b"a preview of the attempt")
     with pytest.raises(CheckpointError, match="ended before its first save. Start it again"):
         resume_run(run)
     assert train(small_config(steps=2), options, run).reason == "completed"
     assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [2]
+    assert not (run / "samples" / "step-00000900.png").exists()
 
 
 def test_damaged_bytes_in_run_files_are_a_message_or_skipped(tmp_path, image_folder):

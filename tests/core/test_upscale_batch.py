@@ -199,3 +199,20 @@ def test_cuda_without_a_gpu_fails_once(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         upscale_batch([tmp_path / "in"], tmp_path / "out", baseline("bicubic", 2),
                       settings=InferenceSettings(device="cuda"))
+
+
+def test_rerunning_a_batch_into_the_folder_it_reads_skips_its_earlier_results(tmp_path: Path) -> None:
+    """Its outputs sit among its inputs: a rerun must not upscale them again or pile up copies."""
+    folder = tmp_path / "in"
+    _image(folder / "a.jpg", 1)
+    _image(folder / "b.png", 2)
+    _image(folder / "c.jpg", 3)
+    up = baseline("bicubic", 2)
+    first = upscale_batch([folder], folder, up, settings=FAST)
+    assert sorted(p.name for p in first.written) == ["a.png", "c.png"]
+    assert [p.name for p, _ in first.failed] == ["b.png"]          # its own output would replace it
+    for _ in range(2):
+        again = upscale_batch([folder], folder, up, settings=FAST)
+        assert not again.written and sorted(p.name for p in again.skipped_existing) == ["a.png", "c.png"]
+        assert [p.name for p, _ in again.failed] == ["b.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.jpg", "a.png", "b.png", "c.jpg", "c.png"]

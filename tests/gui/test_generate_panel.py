@@ -288,20 +288,28 @@ def test_a_corrupt_model_shows_an_error_and_nothing_breaks(qtbot, panel, trained
     assert len(dialogs) == 1
 
 
-def test_a_dropped_png_finds_its_run_and_survives_a_deleted_checkpoint(qtbot, panel, trained_run, tmp_path):
-    """Every run has a "step-00000003.safetensors": the PNG names its run too, so the model is found in
-    the runs folder; and the model in memory reproduces its images even once its file is gone."""
+def export_from_a_run_copy(qtbot, panel, trained_run, tmp_path, seed: int) -> tuple[Path, Path, Path]:
+    """(runs folder, run "my-cats" copied into it, the PNG of ``seed`` exported from that run)."""
     import shutil
 
     runs = tmp_path / "runs"
     run = runs / "my-cats"
     shutil.copytree(trained_run, run)
     open_and_wait(qtbot, panel, run)
-    generate(qtbot, panel, first_seed=11, count=1)
+    generate(qtbot, panel, first_seed=seed, count=1)
     click_tile(qtbot, panel, 0)
     with qtbot.waitSignal(panel.exported, timeout=WAIT_MS) as blocker:
         panel.export_selected(tmp_path / "out")
     [png] = [Path(p) for p in blocker.args[0]]
+    return runs, run, png
+
+
+def test_a_dropped_png_finds_its_run_and_survives_a_deleted_checkpoint(qtbot, panel, trained_run, tmp_path):
+    """Every run has a "step-00000003.safetensors": the PNG names its run too, so the model is found in
+    the runs folder; and the model in memory reproduces its images even once its file is gone."""
+    import shutil
+
+    runs, run, png = export_from_a_run_copy(qtbot, panel, trained_run, tmp_path, seed=11)
     assert Image.open(png).text["ganstudio:run"] == "my-cats"
 
     fresh = GeneratePanel()                       # the next session: no model open
@@ -353,3 +361,16 @@ def test_escape_stops_making_images_and_keeps_those_made(qtbot, panel, trained_r
     assert panel._status_text == "Stopped; the images made so far stay."
     made = [t for t in panel._grid.tiles() if t.image is not None]
     assert 1 <= len(made) < 200
+
+
+def test_a_png_whose_checkpoint_was_pruned_says_so(qtbot, panel, trained_run, tmp_path, dialogs):
+    runs, run, png = export_from_a_run_copy(qtbot, panel, trained_run, tmp_path, seed=3)
+    for ckpt in (run / "checkpoints").glob("*.safetensors"):
+        ckpt.unlink()
+    fresh = GeneratePanel()
+    qtbot.addWidget(fresh)
+    fresh.runs_folder = lambda: runs
+    with qtbot.waitSignal(fresh.error_shown, timeout=WAIT_MS):
+        fresh.open_png(png)
+    assert "the run my-cats, which is in the runs folder, but that checkpoint is gone" in dialogs[-1][0]
+    fresh.shutdown(WAIT_MS)

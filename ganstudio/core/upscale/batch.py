@@ -13,6 +13,10 @@ finds the output that an earlier folder run made for it:
 - Only when two inputs still meet on one name (``x/a.jpg`` and ``y/a.jpg`` into one folder) does
   the later one add its type, then a number: ``a-jpg.png``, ``a-jpg-1.png``.
 
+A batch that writes into the folder it reads leaves out the PNGs it made there before (their
+``ganstudio:source`` names another file of that folder): a rerun skips or replaces them instead of
+upscaling them again or piling up copies.
+
 Before any image is read, the batch checks its settings and that the output folder can be
 written (one error, not one per file), and it refuses every file whose output would be one of the
 batch's inputs: an input is never replaced, whatever happens to existing outputs, and every file
@@ -110,6 +114,7 @@ def plan_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     taken: set[str] = set()
     seen: set[str] = set()
     stems: dict[Path, dict[str, int]] = {}
+    results_here: dict[Path, set[str]] = {}    # per folder that is also its own output folder
     for raw in inputs:
         src = Path(raw)
         if src.is_file():
@@ -125,7 +130,12 @@ def plan_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
                 continue
             seen.add(identity)
             if path.parent not in stems:
-                stems[path.parent] = _image_stems(path.parent)
+                same = (out_dir / rel.parent).resolve() == path.parent.resolve()
+                # writing into the folder it reads: results of an earlier run are outputs, not inputs
+                results_here[path.parent] = _results_of_siblings(path.parent) if same else set()
+                stems[path.parent] = _image_stems(path.parent, results_here[path.parent])
+            if path.name in results_here[path.parent]:
+                continue
             target = _free_target(out_dir / rel.parent, path, output_name(path, stems[path.parent]), taken)
             taken.add(os.path.normcase(str(target)))
             items.append(BatchItem(path, target))
@@ -144,18 +154,40 @@ def output_name(source: Path, folder_stems: dict[str, int] | None = None) -> str
     return f"{source.stem}-{ext.lstrip('.') or 'file'}.png"
 
 
-def _image_stems(folder: Path) -> dict[str, int]:
-    """How many image files (by type) of ``folder`` share each stem."""
+def _image_stems(folder: Path, leave_out: set[str] | frozenset[str] = frozenset()) -> dict[str, int]:
+    """How many image files (by type) of ``folder`` share each stem (``leave_out``: names not counted)."""
     counts: dict[str, int] = {}
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
                 stem, ext = os.path.splitext(entry.name)
-                if ext.lower() in IMAGE_SUFFIXES and entry.is_file():
+                if ext.lower() in IMAGE_SUFFIXES and entry.is_file() and entry.name not in leave_out:
                     counts[stem] = counts.get(stem, 0) + 1
     except OSError:   # an unreadable folder: its files fail with their own reasons when read
         pass
     return counts
+
+
+def _results_of_siblings(folder: Path) -> set[str]:
+    """The PNGs of ``folder`` that GAN Studio made from another file of that folder (their
+    ``ganstudio:source`` names it): when a batch writes into the folder it reads, they are earlier
+    results, so a rerun skips or replaces them instead of upscaling them again."""
+    found = set()
+    try:
+        names = {e.name for e in os.scandir(folder) if e.is_file()}
+    except OSError:
+        return found
+    for name in names:
+        if not name.lower().endswith(".png"):
+            continue
+        try:
+            with Image.open(folder / name) as im:   # the header: our text chunks come before the pixels
+                source = im.info.get(f"{META_PREFIX}source")
+        except Exception:  # noqa: BLE001 - any file may be there; one that says nothing is an input
+            continue
+        if isinstance(source, str) and source != name and source in names:
+            found.add(name)
+    return found
 
 
 def _scan(folder: Path, recursive: bool, skip: Path) -> list[Path]:
