@@ -21,6 +21,11 @@ EXIT_INTERRUPTED = 130
 #: images generated and written at a time by ``generate`` (memory stays flat for any count)
 GENERATE_CHUNK = 256
 DEFAULT_GENERATE_N = 16
+#: other commands' names for the same setting, accepted too: (dataclass, field) -> extra flags
+FLAG_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("GanOptions", "hflip"): ("--flip",),          # train-translate's --flip
+    ("GanOptions", "color"): ("--channels",),      # train-translate's --channels
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -47,14 +52,14 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, skip:
         if f.name in skip:
             continue
         typ = _field_type(cls, f.name)
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-"), *FLAG_ALIASES.get((cls.__name__, f.name), ())]
         default = f.default if f.default is not dataclasses.MISSING else None
         default = (defaults or {}).get(f.name, default)
         text = f"{helps.get(f.name, '')} (default: {default})"
         if typ is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            group.add_argument(flag, dest=f.name, type=typ, default=None, metavar=f.name.upper(), help=text)
+            group.add_argument(*flags, dest=f.name, type=typ, default=None, metavar=f.name.upper(), help=text)
 
 
 def dataclass_from_args(cls: type, args: argparse.Namespace, **fixed: Any):

@@ -154,3 +154,13 @@ def test_training_help_shows_the_defaults_each_task_really_uses(capsys):
         main(["train-translate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "images per step (default: 16)" in text         # the translate task's own, not TrainConfig's 64
+
+
+def test_train_takes_the_flag_names_the_other_commands_use(tmp_path, image_folder):
+    from ganstudio.core.trainer import load_run_config
+
+    run = tmp_path / "run"
+    assert main(["train", str(image_folder), "--preset", "seed-dcgan-16", "--steps", "1", "--batch-size", "4",
+                 "--out", str(run), "--quiet", "--threads", "1", "--flip", "--channels", "grey"]) == 0
+    options = load_run_config(run)[1]
+    assert options.hflip is True and options.color == "grey"

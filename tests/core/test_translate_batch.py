@@ -94,6 +94,7 @@ def test_cli_train_translate_options(tmp_path, capsys):
                  "--batch-size", "2", "--threads", "1"])
     assert code == 0
     capsys.readouterr()
+    assert main(["export-translator", str(tmp_path / "run"), "--out", str(tmp_path / "m2.safetensors")]) == 0
     assert main(["export-translator", str(tmp_path / "run"), str(tmp_path / "m.safetensors")]) == 0
     assert load_translator(tmp_path / "m.safetensors", device="cpu").directions == ["AtoB"]
     assert "MB, from step-00000002.safetensors)" in capsys.readouterr().out     # which checkpoint it took

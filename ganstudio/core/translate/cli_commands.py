@@ -42,8 +42,10 @@ def add_translate_parsers(subparsers: Any) -> None:
 
     e = subparsers.add_parser("export-translator", help="save a translation run's model as one small file")
     e.add_argument("run", help="translation run folder or checkpoint")
-    e.add_argument("out", help="file to write (.safetensors)")
-    e.add_argument("--overwrite", action="store_true")
+    e.add_argument("out", nargs="?", default=None, help="file to write (.safetensors); or give it with --out")
+    e.add_argument("--out", dest="out_option", default=None, metavar="OUT", help="the same, as the other commands "
+                   "take it")
+    e.add_argument("--overwrite", action="store_true", help="replace that file if it exists")
     e.set_defaults(func=cmd_export_translator)
 
 
@@ -72,7 +74,10 @@ def cmd_export_translator(args: argparse.Namespace) -> int:
     from .inference import export_translator
 
     source = find_checkpoint(args.run, prefer_best=True) if Path(args.run).is_dir() else Path(args.run)
-    path = export_translator(source, args.out, overwrite=args.overwrite)
+    out = args.out or args.out_option
+    if out is None:
+        raise ConfigError("Say where to write the model: export-translator RUN FILE (or --out FILE).")
+    path = export_translator(source, out, overwrite=args.overwrite)
     # a run folder gives its best checkpoint (best validation), which may be older than its latest
     print(f"{path} ({path.stat().st_size / 1e6:.1f} MB, from {source.name})")
     return 0
