@@ -397,7 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GanStudioError as e:
-        print(f"error: {e}", file=sys.stderr)
+        hint = " (--overwrite replaces it)" if getattr(e, "exists", False) else ""
+        print(f"error: {e}{hint}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from .. import __version__
-from .errors import WRITE_FAILURES, ExportError, is_disk_full, write_failure_reason
+from .errors import WRITE_FAILURES, ExportError, already_exists, is_disk_full, write_failure_reason
 
 #: text-chunk keys written by GAN Studio (all prefixed, so other tools' keys never collide)
 META_PREFIX = "ganstudio:"
@@ -61,7 +61,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise ExportError(f"{path} already exists; choose another name or allow overwriting.")
+        raise already_exists(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = make_temp_beside(path)
@@ -73,7 +73,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
             f.flush()
             os.fsync(f.fileno())
         if not overwrite and path.exists():  # appeared meanwhile (another export)
-            raise ExportError(f"{path} already exists; choose another name or allow overwriting.")
+            raise already_exists(path)
         os.replace(tmp, path)
     except OSError as e:
         _remove_quietly(tmp)
@@ -167,7 +167,7 @@ def save_png(image: np.ndarray | Image.Image, path: str | os.PathLike, metadata:
     """Encode and write a PNG atomically. Raises ExportError if it exists (unless ``overwrite``) or on I/O errors."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise ExportError(f"{path} already exists; choose another name or allow overwriting.")
+        raise already_exists(path)
     return atomic_write_bytes(path, encode_png(image, metadata, icc_profile=icc_profile, exif=exif),
                               overwrite=overwrite)
 

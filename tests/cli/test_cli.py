@@ -43,6 +43,9 @@ def test_train_resume_generate(tmp_path, image_folder, capsys):
     assert [f.name for f in files] == ["seed-00010.png", "seed-00011.png", "seed-00012.png"]
     assert read_png_metadata(files[0])["step"] == "6"
     assert main(["generate", str(run), "--n", "4", "--grid", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(run), "--n", "4", "--grid", "--out", str(out)]) == 2        # it is there now
+    assert capsys.readouterr().err.rstrip().endswith("allow overwriting. (--overwrite replaces it)")
     assert main(["generate", str(run), "--interpolate", "1", "2", "--frames", "4", "--out", str(out / "walk")]) == 0
     assert Image.open(out / "walk" / "interpolation-1-2.gif").n_frames >= 4
 

@@ -54,7 +54,7 @@ from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
 from ..checkpoint import META_KEY, build_module, find_checkpoint, read_checkpoint, write_checkpoint
 from ..data import Cancelled
 from ..device import resolve_device, resolve_precision
-from ..errors import CheckpointError, ConfigError, ExportError
+from ..errors import CheckpointError, ConfigError, ExportError, already_exists
 from ..export import file_sha256
 from .data import over_white, rgb_to_tensor
 from .models import TileSafeInstanceNorm, build_generator, generator_spec, pad_for, required_multiple
@@ -142,7 +142,7 @@ def save_translator(translator: Translator, path: str | os.PathLike, *, overwrit
     if path.suffix != ".safetensors":
         raise ExportError(f"Translator files end in .safetensors, got {path.name}.")
     if path.exists() and not overwrite:
-        raise ExportError(f"{path} already exists; choose another name or allow overwriting.")
+        raise already_exists(path)
     tensors: dict[str, torch.Tensor] = {}
     generators: dict[str, Any] = {}
     for direction, G in translator.generators.items():
