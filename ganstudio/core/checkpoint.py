@@ -19,9 +19,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -246,6 +246,27 @@ def prune_checkpoints(folder: Path, keep: int) -> None:
             p.unlink()
         except OSError:
             pass
+
+
+def run_folder(checkpoint: Path) -> Path | None:
+    """The run folder of a checkpoint inside ``RUN/checkpoints/``, else None (a file on its own)."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+
+
+def read_newest(run_dir: str | os.PathLike) -> tuple[Checkpoint, list[str]]:
+    """The newest step checkpoint of a run that reads, and the newer ones that did not ("name
+    (reason)"): a damaged newest checkpoint (a disk failure, a copy cut short) does not block the
+    run. Raises CheckpointError when there is none, or the oldest's error when none reads."""
+    found = list_step_checkpoints(Path(run_dir) / "checkpoints")
+    if not found:
+        raise CheckpointError(f"{run_dir} has no checkpoint.")
+    damaged: list[str] = []
+    for _, path in reversed(found[1:]):
+        try:
+            return read_checkpoint(path), damaged
+        except CheckpointError as e:
+            damaged.append(f"{path.name} ({e})")
+    return read_checkpoint(found[0][1]), damaged   # the oldest: its error, if any, is the one raised
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

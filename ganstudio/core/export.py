@@ -173,14 +173,17 @@ def save_png(image: np.ndarray | Image.Image, path: str | os.PathLike, metadata:
 
 
 def read_png_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The ``ganstudio:`` text chunks of a PNG, without the prefix ({} if none)."""
+    """The ``ganstudio:`` text chunks of a PNG, without the prefix ({} if none). Only the header is
+    read, no pixel: ``encode_png`` writes its chunks before the image data (``Image.text`` would
+    decode the whole image to look for chunks after it)."""
     try:
         with Image.open(path) as im:
-            text = getattr(im, "text", None) or {}
+            info = dict(im.info)
     except OSError as e:   # missing, unreadable, or not an image (PIL's UnidentifiedImageError)
         reason = getattr(e, "strerror", None) or "not a readable image"
         raise ExportError(f"Cannot read {path}: {reason}.") from e
-    return {k[len(META_PREFIX):]: v for k, v in text.items() if k.startswith(META_PREFIX)}
+    return {k[len(META_PREFIX):]: str(v) for k, v in info.items()
+            if isinstance(k, str) and k.startswith(META_PREFIX)}
 
 
 def unique_path(path: str | os.PathLike) -> Path:

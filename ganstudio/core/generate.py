@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .checkpoint import build_module, find_checkpoint, list_step_checkpoints, read_checkpoint
+from .checkpoint import (build_module, find_checkpoint, latest_checkpoint, read_checkpoint, read_newest,
+                         run_folder)
 from .config import MAX_SEED
 from .data import make_grid, to_uint8_images
 from .errors import CheckpointError, ConfigError, ExportError
@@ -46,20 +47,11 @@ class LoadedGenerator:
 
 def load_generator(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedGenerator:
     """Load the EMA generator (or G) from a run directory or a GAN checkpoint file, never unpickling."""
-    file = find_checkpoint(path)
-    try:
-        ckpt = read_checkpoint(file)
-    except CheckpointError:
-        # a run folder whose newest checkpoint is damaged: the newest one that reads, as resume does
-        older = [p for _, p in reversed(list_step_checkpoints(Path(path) / "checkpoints")) if p != file]
-        for candidate in older if Path(path).is_dir() else []:
-            try:
-                ckpt, file = read_checkpoint(candidate), candidate
-                break
-            except CheckpointError:
-                continue
-        else:
-            raise
+    if Path(path).is_dir() and latest_checkpoint(Path(path)) is not None:
+        ckpt = read_newest(path)[0]   # a damaged newest checkpoint is passed over, as resume does
+    else:
+        ckpt = read_checkpoint(find_checkpoint(path))
+    file = ckpt.path
     info = ckpt.meta.get("model_info", {})
     if info.get("kind") != "gan":
         raise CheckpointError(f"{file} holds a {ckpt.meta.get('task', 'unknown')!r} model, not a GAN generator.")
@@ -137,7 +129,8 @@ def image_provenance(gen: LoadedGenerator, *, seed: int | None = None, truncatio
 
 def run_name(checkpoint: Path) -> str | None:
     """The run folder's name of a checkpoint inside ``RUN/checkpoints/``, else None."""
-    return checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else None
+    run = run_folder(checkpoint)
+    return run.name if run is not None else None
 
 
 def find_model_for(meta: dict[str, str], runs_dirs: list[Path]) -> Path | None:

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 
 from . import distributed
-from .checkpoint import (BEST_NAME, capture_rng, latest_checkpoint, list_step_checkpoints, load_module_state,
-                         load_optimizer_state, pack_state, prune_checkpoints, read_checkpoint, restore_rng,
-                         step_checkpoint_path, write_checkpoint)
+from .checkpoint import (BEST_NAME, Checkpoint, capture_rng, latest_checkpoint, list_step_checkpoints,
+                         load_module_state, load_optimizer_state, pack_state, prune_checkpoints, read_checkpoint,
+                         read_newest, restore_rng, step_checkpoint_path, write_checkpoint)
 from .config import TrainConfig, from_dict, to_dict
 from .device import default_threads, describe_device, resolve_device, resolve_precision, set_threads
 from .errors import (CheckpointError, ConfigError, GanStudioError, TrainingDiverged, is_disk_full,
@@ -359,10 +359,12 @@ class _Run:
         return path
 
     def load_checkpoint(self, path: Path) -> None:
-        ckpt = read_checkpoint(path)
+        self._apply_checkpoint(read_checkpoint(path))
+
+    def _apply_checkpoint(self, ckpt: Checkpoint) -> None:
         task = self.task
         if ckpt.meta.get("task") != self.config.task:
-            raise CheckpointError(f"{path} is a {ckpt.meta.get('task')!r} checkpoint, not {self.config.task!r}.")
+            raise CheckpointError(f"{ckpt.path} is a {ckpt.meta.get('task')!r} checkpoint, not {self.config.task!r}.")
         for name, module in task.modules().items():
             load_module_state(ckpt, name, module)
         for name, opt in task.optimizers().items():
@@ -376,41 +378,34 @@ class _Run:
         self.last_saved_step = self.step
 
     def _load_newest_readable(self) -> None:
-        """Resume from the newest checkpoint that reads: a damaged newest one (a disk failure, a copy
-        cut short) is named and skipped for the one before it, instead of blocking the run."""
-        found = list_step_checkpoints(self.ckpt_dir)
-        if not found:
+        """Resume from the newest checkpoint that reads (``read_newest``), naming any newer one that
+        is damaged."""
+        if latest_checkpoint(self.run_dir) is None:
             raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from: it ended before its first "
                                   "save. Start it again into the same folder (train with the same --out).")
-        damaged: list[str] = []
-        for _, path in reversed(found):
-            try:
-                self.load_checkpoint(path)
-            except CheckpointError as e:
-                if len(damaged) + 1 == len(found):
-                    raise
-                damaged.append(f"{path.name} ({e})")
-                continue
-            if damaged:
-                self.note("warning", f"Resumed from {path.name}: the newer checkpoint could not be read: "
-                                     + "; ".join(damaged))
-            return
+        ckpt, damaged = read_newest(self.run_dir)
+        self._apply_checkpoint(ckpt)
+        if damaged:
+            self.note("warning", f"Resumed from {ckpt.path.name}: the newer checkpoint could not be read: "
+                                 + "; ".join(damaged))
 
     def _tidy_after_interruption(self) -> None:
         """A resumed run continues from its checkpoint: records logged after it by the interrupted
         process would appear twice, and a checkpoint it was writing when killed left a temp file."""
-        for name in (METRICS_NAME, EVAL_NAME):
-            self._trim_records(self.run_dir / name)
+        last = self._trim_records(self.run_dir / METRICS_NAME)
+        self.time_offset = float(last.get("time", 0.0)) if last else 0.0   # the new session's times go on from it
+        self._trim_records(self.run_dir / EVAL_NAME)
         for stale in self.ckpt_dir.glob(".*.tmp"):
             try:
                 stale.unlink()
             except OSError:
                 pass
 
-    def _trim_records(self, path: Path) -> None:
+    def _trim_records(self, path: Path) -> dict[str, Any] | None:
+        """Keep the records of ``path`` up to the checkpoint's step, once each; returns the last kept."""
         if not path.exists():
-            return
-        keep, seen = [], set()
+            return None
+        keep, seen, last = [], set(), None
         # a damaged line (a kill mid-write, stray bytes) is dropped; "replace" keeps the others readable
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
@@ -419,8 +414,7 @@ class _Run:
                 if step <= self.step and step not in seen:
                     keep.append(line)
                     seen.add(step)
-                    if path.name == METRICS_NAME:   # the new session's times continue from there
-                        self.time_offset = float(record.get("time", self.time_offset))
+                    last = record
             except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
                 continue  # a line cut by a kill
         tmp = path.with_suffix(".tmp")
@@ -430,6 +424,7 @@ class _Run:
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise ConfigError(f"Cannot update {path}: {write_failure_reason(e)}.") from e
+        return last
 
     # -- the loop ------------------------------------------------------------------------------
     def execute(self) -> Finished:
@@ -492,11 +487,8 @@ class _Run:
             self.note(level, message)
         try:
             reason, message = self._loop()
-        except (torch.OutOfMemoryError, MemoryError) as e:
-            reason, message = "error", _out_of_memory(e)
-            self.note("error", message)
-        except RuntimeError as e:
-            if not _is_cpu_out_of_memory(e):
+        except (RuntimeError, MemoryError) as e:   # torch.OutOfMemoryError is a RuntimeError
+            if not _is_out_of_memory(e):
                 raise
             reason, message = "error", _out_of_memory(e)
             self.note("error", message)
@@ -643,8 +635,9 @@ class _Run:
     def _weights_finite(self) -> bool:
         """Whether every weight is a number: a checkpoint of NaN weights would poison the run for good
         (recovery goes back to it). Agreed across ranks under torchrun."""
-        finite = all(bool(torch.isfinite(t).all()) for module in self.task.modules().values()
-                     for t in module.state_dict().values() if t.is_floating_point())
+        checks = [torch.isfinite(t).all() for module in self.task.modules().values()
+                  for t in module.state_dict().values() if t.is_floating_point()]
+        finite = bool(torch.stack(checks).all()) if checks else True   # one device sync, not one per tensor
         return not distributed.agree(self.dist, not finite, self.ctx_device)
 
     def _limit_reached(self, active_s: float) -> str:
@@ -733,8 +726,11 @@ class _Run:
             self.save_checkpoint(best=True)
 
 
-def _is_cpu_out_of_memory(e: RuntimeError) -> bool:
-    """PyTorch's CPU allocator says it ran out in words only (its CUDA one raises OutOfMemoryError)."""
+def _is_out_of_memory(e: BaseException) -> bool:
+    """A GPU's OutOfMemoryError, Python's MemoryError, or PyTorch's CPU allocator, which says it ran
+    out in words only."""
+    if isinstance(e, (torch.OutOfMemoryError, MemoryError)):
+        return True
     text = str(e)
     return "can't allocate memory" in text or "DefaultCPUAllocator" in text
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupB
                                QLabel, QProgressBar, QSizePolicy, QSlider,
                                QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
+from ..core.checkpoint import run_folder
 from ..core.config import MAX_SEED
 from ..core.errors import ExportError
 from .actions import panel_action
@@ -383,10 +384,7 @@ class GeneratePanel(PanelJobs, QWidget):
         self._cancel_job("interpolate")
         self._grid.clear_tiles()
         self._interpolation.clear_frames()
-        folder = generator.path.parent
-        if folder.name == "checkpoints":
-            folder = folder.parent
-        run_name = folder.name
+        run_name = (run_folder(generator.path) or generator.path.parent).name
         colour = self.tr("RGB") if generator.channels == 3 else self.tr("greyscale")
         self._model_name.setText(self.tr("{run} · {preset}").format(run=run_name, preset=generator.preset))
         self._model_details.setText(self.tr("{size}×{size} {colour} · step {step:,}\nfile: {file}").format(
@@ -418,8 +416,7 @@ class GeneratePanel(PanelJobs, QWidget):
         folders = [self.runs_folder()] if self.runs_folder is not None else []
         last = self.remembered_model()
         if last is not None:
-            run = last.parent.parent if last.is_file() and last.parent.name == "checkpoints" else last
-            folders.append(run.parent)
+            folders.append((run_folder(last) or last).parent)
         return list(dict.fromkeys(folders))
 
     def loaded_model(self) -> Path | None:

@@ -298,17 +298,21 @@ class ImagePanel(PanelJobs):
     def _ask_png_target(self, title: str, source: Path, name: str) -> tuple[Path, bool] | None:
         """(file, may replace) from a save dialog, which itself asks before replacing a file. It
         starts in the last export folder (else the source's) with a free file called ``name``."""
+        return self._ask_save_target(title, source, name, ".png", self.tr("PNG images (*.png)"))
+
+    def _ask_save_target(self, title: str, source: Path, name: str, suffix: str,
+                         file_filter: str) -> tuple[Path, bool] | None:
+        """``_ask_png_target`` for files ending in ``suffix``."""
         folder = Path(self._start_folder("last_export_dir")) if self._settings().value("last_export_dir") \
             else source.parent
-        chosen, _ = QFileDialog.getSaveFileName(self, title, str(unique_path(folder / name)),
-                                                self.tr("PNG images (*.png)"))
+        chosen, _ = QFileDialog.getSaveFileName(self, title, str(unique_path(folder / name)), file_filter)
         if not chosen:
             return None
         target = Path(chosen)
         self._remember_folder("last_export_dir", target.parent)
-        if target.suffix.lower() != ".png":
-            # the dialog confirmed the name as typed; the name with .png must not be replaced unasked
-            return unique_path(target.with_name(target.name + ".png")), False
+        if target.suffix.lower() != suffix:
+            # the dialog confirmed the name as typed; the name with the suffix must not be replaced unasked
+            return unique_path(target.with_name(target.name + suffix)), False
         return target, True
 
     def _on_export_action_triggered(self) -> None:

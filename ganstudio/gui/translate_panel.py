@@ -34,7 +34,7 @@ from safetensors import safe_open
 from ..core.checkpoint import META_KEY
 from ..core.data import Cancelled
 from ..core.errors import GanStudioError
-from ..core.export import save_png, unique_path
+from ..core.export import save_png
 from ..core.resources import resources_dir
 from ..core.translate.batch import BatchResult, translate_batch, translation_provenance
 from ..core.translate.inference import (ENSEMBLE_SHIFTS, Translator, export_translator, load_translator,
@@ -869,17 +869,12 @@ class TranslatePanel(ImagePanel, QWidget):
             return
         overwrite = False
         if path is None:
-            folder = Path(self._start_folder("last_export_dir")) if self._settings().value("last_export_dir") \
-                else model.path.parent
-            chosen, _ = QFileDialog.getSaveFileName(
-                self, self.tr("Save the model file"), str(unique_path(folder / f"{model.translator.name}.safetensors")),
-                self.tr("GAN Studio translators (*.safetensors)"))
-            if not chosen:
+            asked = self._ask_save_target(self.tr("Save the model file"), model.path,
+                                          f"{model.translator.name}.safetensors", ".safetensors",
+                                          self.tr("GAN Studio translators (*.safetensors)"))
+            if asked is None:
                 return
-            path, overwrite = Path(chosen), True
-            if path.suffix.lower() != ".safetensors":
-                path, overwrite = unique_path(path.with_name(path.name + ".safetensors")), False
-            self._remember_folder("last_export_dir", path.parent)
+            path, overwrite = asked
         target, source = Path(path), model.translator.source
 
         def work(ctx: JobContext) -> Path:

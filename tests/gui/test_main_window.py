@@ -60,6 +60,16 @@ def menu_titles(window) -> list[str]:
     return [a.text().replace("&", "") for a in window.menuBar().actions() if a.isVisible()]
 
 
+def training_window(qtbot, make_window, tiny_folder):
+    """A main window whose Train panel has started a quick run (its first step is done)."""
+    window = make_window(tiny_folder)
+    panel = window.train_panel
+    fast_options(panel)
+    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):
+        panel.start_action.trigger()
+    return window, panel
+
+
 def test_window_has_four_panels_menus_and_the_device(qtbot, make_window, tiny_folder):
     window = make_window(tiny_folder)
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Train", "Generate", "Translate",
@@ -145,11 +155,7 @@ def test_an_idle_panels_status_line_stays_on_its_own_tab(qtbot, make_window, tin
 
 
 def test_status_bar_says_what_is_running(qtbot, make_window, tiny_folder):
-    window = make_window(tiny_folder)
-    panel = window.train_panel
-    fast_options(panel)
-    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):
-        panel.start_action.trigger()
+    window, panel = training_window(qtbot, make_window, tiny_folder)
     qtbot.waitUntil(lambda: "Training tiny-seed-dcgan-16-" in window.activity_text(), timeout=WAIT_MS)
     assert "img/s" in window.activity_text()
     window.show_panel(window.generate_panel)                 # training still shows while generating
@@ -175,11 +181,7 @@ def test_closing_during_training_asks_then_stops_with_a_checkpoint(qtbot, make_w
         return True
 
     monkeypatch.setattr(MainWindow, "ask_to_quit", answer_yes)
-    window = make_window(tiny_folder)
-    panel = window.train_panel
-    fast_options(panel)
-    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):
-        panel.start_action.trigger()
+    window, panel = training_window(qtbot, make_window, tiny_folder)
     run_dir = panel.run_dir()
     window.close()
     assert asked and "training" in asked[0]
@@ -191,11 +193,7 @@ def test_closing_during_training_asks_then_stops_with_a_checkpoint(qtbot, make_w
 
 def test_closing_during_training_can_be_refused(qtbot, make_window, tiny_folder, monkeypatch):
     monkeypatch.setattr(MainWindow, "ask_to_quit", lambda self, reasons: False)
-    window = make_window(tiny_folder)
-    panel = window.train_panel
-    fast_options(panel)
-    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):
-        panel.start_action.trigger()
+    window, panel = training_window(qtbot, make_window, tiny_folder)
     window.close()
     assert window.isVisible() and panel.is_training()
     with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):   # still training
@@ -313,11 +311,7 @@ def test_sigterm_stops_training_with_a_checkpoint_and_quits_without_asking(qtbot
 
     asked = []
     monkeypatch.setattr(MainWindow, "ask_to_quit", lambda self, reasons: asked.append(reasons) or False)
-    window = make_window(tiny_folder)
-    panel = window.train_panel
-    fast_options(panel)
-    with qtbot.waitSignal(panel.step_ended, timeout=WAIT_MS):
-        panel.start_action.trigger()
+    window, panel = training_window(qtbot, make_window, tiny_folder)
     run_dir = panel.run_dir()
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     wake = install_quit_signals(qapp, [window])

@@ -51,7 +51,8 @@ from torch import nn
 
 from ... import __version__
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
-from ..checkpoint import META_KEY, build_module, find_checkpoint, read_checkpoint, write_checkpoint
+from ..checkpoint import (META_KEY, build_module, find_checkpoint, read_checkpoint, run_folder,
+                          write_checkpoint)
 from ..data import Cancelled
 from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError, ExportError, already_exists
@@ -99,7 +100,8 @@ class Translator:
     def name(self) -> str:
         if self.source is None:
             return "translator"
-        return self.source.parent.parent.name if self.source.parent.name == "checkpoints" else self.source.stem
+        run = run_folder(self.source)
+        return run.name if run is not None else self.source.stem
 
     def generator(self, direction: str) -> nn.Module:
         if direction not in DIRECTIONS:

@@ -57,6 +57,7 @@ TRANSLATE_TRAIN_DEFAULTS: dict[str, Any] = dict(batch_size=16, lr_g=5e-4, lr_d=2
 #: side-by-side halves narrower than this (width / height) are strips of ordinary pictures
 SIDE_BY_SIDE_STRIP = 0.7
 
+
 @dataclass(frozen=True)
 class TranslateOptions:
     mode: str = "paired"               # "paired" (pix2pix: A/x <-> B/x) | "unpaired" (CycleGAN: two collections)

@@ -33,12 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..data import Cancelled
 from ..device import resolve_device, resolve_precision
 from ..errors import ConfigError, ExportError, GanStudioError
-from ..export import META_PREFIX, check_output_folder
+from ..export import check_output_folder, read_png_metadata
 from .imageio import LoadedImage, read_image, save_upscaled
 from .tiling import InferenceSettings, ProgressFn, Upscaler, upscale_array
 
@@ -178,16 +177,19 @@ def _results_of_siblings(folder: Path) -> set[str]:
     except OSError:
         return found
     for name in names:
-        if not name.lower().endswith(".png"):
-            continue
-        try:
-            with Image.open(folder / name) as im:   # the header: our text chunks come before the pixels
-                source = im.info.get(f"{META_PREFIX}source")
-        except Exception:  # noqa: BLE001 - any file may be there; one that says nothing is an input
-            continue
-        if isinstance(source, str) and source != name and source in names:
-            found.add(name)
+        if name.lower().endswith(".png"):
+            source = _png_metadata(folder / name).get("source")
+            if source is not None and source != name and source in names:
+                found.add(name)
     return found
+
+
+def _png_metadata(path: Path) -> dict[str, str]:
+    """``read_png_metadata``, or {} for a file that is not a readable PNG (any file may sit there)."""
+    try:
+        return read_png_metadata(path)
+    except Exception:  # noqa: BLE001 - a damaged file raises many types; one that says nothing is no output
+        return {}
 
 
 def _scan(folder: Path, recursive: bool, skip: Path) -> list[Path]:
@@ -311,18 +313,13 @@ def _not_this_output(item: BatchItem, made_with: dict[str, str]) -> str | None:
     """Why an existing output is not this item's result, from its text chunks: made from another
     file (``ganstudio:source``), or with another of ``made_with``'s facts (a direction); None when it
     is, or when the file does not say (not ours, or not a PNG)."""
-    try:
-        # the header only: our text chunks come before the pixels, so nothing is decoded
-        with Image.open(item.target) as im:
-            info = dict(im.info)
-    except Exception:  # noqa: BLE001 - any file may sit there; one that says nothing is not another's output
-        return None
-    source = info.get(f"{META_PREFIX}source")
-    if isinstance(source, str) and source != item.source.name:
+    meta = _png_metadata(item.target)
+    source = meta.get("source")
+    if source is not None and source != item.source.name:
         return f"the output of {source}, not of this file"
     for key, wanted in made_with.items():
-        found = info.get(f"{META_PREFIX}{key}")
-        if isinstance(found, str) and found != wanted:
+        found = meta.get(key)
+        if found is not None and found != wanted:
             return f"a result made with {key} {found}, not {wanted}"
     return None
 

@@ -149,44 +149,48 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
         print(f"{k:<{width}}  {v}")
 
 
-def _generator_rows(model: str) -> list[tuple[str, str]] | None:
-    """What ``info`` says about a GAN run or checkpoint; None when ``model`` is not one."""
+def _loaded(model: str, load: Any) -> Any:
+    """``load(model)``, or None when ``model`` is no file or folder of that kind (so that the
+    upscaler's own error is the one ``info`` shows)."""
     from pathlib import Path
 
     from ..errors import GanStudioError
-    from ..generate import load_generator, run_name
 
     if not Path(model).exists():
         return None
     try:
-        gen = load_generator(model)
+        return load(model)
     except GanStudioError:
+        return None
+
+
+def _generator_rows(model: str) -> list[tuple[str, str]] | None:
+    """What ``info`` says about a GAN run or checkpoint; None when ``model`` is not one."""
+    from ..generate import load_generator, run_name
+    from ..translate.models import count_parameters
+
+    gen = _loaded(model, load_generator)
+    if gen is None:
         return None
     colour = "RGB" if gen.channels == 3 else "grey"
     return [("name", run_name(gen.path) or gen.path.stem), ("kind", "image generator (GAN)"),
             ("preset", gen.preset), ("images", f"{gen.size}x{gen.size} {colour}"), ("latent", f"{gen.nz} numbers"),
-            ("parameters", f"{sum(p.numel() for p in gen.model.parameters()):,}"), ("steps", str(gen.step)),
-            ("file", str(gen.path))]
+            ("parameters", f"{count_parameters(gen.model):,}"), ("steps", str(gen.step)), ("file", str(gen.path))]
 
 
 def _translator_rows(model: str) -> list[tuple[str, str]] | None:
     """What ``info`` says about a translator (exported file, checkpoint or run folder); None when
-    ``model`` is not one, so that the upscaler's own error is the one shown."""
-    from pathlib import Path
-
-    from ..errors import GanStudioError
+    ``model`` is not one."""
     from ..translate.inference import load_translator
+    from ..translate.models import count_parameters
 
-    if not Path(model).exists():
-        return None
-    try:
-        tr = load_translator(model, device="cpu", precision="fp32")
-    except GanStudioError:
+    tr = _loaded(model, lambda m: load_translator(m, device="cpu", precision="fp32"))
+    if tr is None:
         return None
     info = tr.info
     grey = {1: "grey", 3: "RGB"}
     channels, domains = info.get("channels", {}), info.get("domains", {})
-    params = sum(p.numel() for G in tr.generators.values() for p in G.parameters())
+    params = sum(count_parameters(G) for G in tr.generators.values())
     arch = ", ".join(sorted({str(g.get("arch", "?")) for g in info.get("generators", {}).values()}))
     rows = [("name", info.get("title") or tr.name),
             ("kind", "translator, " + ("paired (pix2pix)" if info.get("mode") == "paired" else "unpaired (CycleGAN)")),
@@ -209,11 +213,13 @@ def _run_validation(info: dict[str, Any]) -> str | None:
     import math
     from pathlib import Path
 
+    from ..trainer import EVAL_NAME
+
     run, step = info.get("run"), info.get("step")
     if not run or step is None:
         return None
     try:
-        lines = (Path(run) / "eval.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = (Path(run) / EVAL_NAME).read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
     for line in reversed(lines):

@@ -28,7 +28,7 @@ from torch import nn
 
 from ... import __version__
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
-from ..checkpoint import find_checkpoint, read_checkpoint
+from ..checkpoint import find_checkpoint, read_checkpoint, run_folder
 from ..errors import CheckpointError, ConfigError
 from ..export import FILE_MODE
 from ..resources import resources_dir
@@ -166,7 +166,8 @@ def _from_checkpoint(state: dict[str, torch.Tensor], doc: dict[str, Any], path: 
     net = build_from_description(info, weights, path)
     info.update({"step": doc.get("step"), "checkpoint": path.name})
     # a checkpoint inside RUN/checkpoints/ is known by its run ("best" or "step-00000400" say little)
-    name = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+    run = run_folder(path)
+    name = run.name if run is not None else path.stem
     return _ours(net, name, path, info)
 
 

@@ -226,7 +226,6 @@ class UpscaleTask(TrainingTask):
         train_paths, val_paths = split_holdout(list(images), n_val)
         self.validates_on_training = not val_paths
         self.held_out = len(val_paths)
-        self.held_out_short = options.val_images > len(val_paths) > 0   # asked for more than could be kept
         if not val_paths:  # a single image: validate on it (the health notes say so)
             val_paths = train_paths
         self.train_images = [torch.from_numpy(images[str(p)]).permute(2, 0, 1).contiguous()
@@ -409,7 +408,7 @@ class UpscaleTask(TrainingTask):
 
     def health(self, step: int, metrics: dict[str, float]) -> list[tuple[str, str]]:
         notes: list[tuple[str, str]] = []
-        if self.held_out_short and self._once("val-images"):
+        if self.options.val_images > self.held_out > 0 and self._once("val-images"):   # fewer than asked
             held = self.held_out
             notes.append(("warning", f"{self.options.val_images} validation images were asked for, but with "
                                      f"{held + self.dataset_size} usable images {held} are held out and "
