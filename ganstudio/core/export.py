@@ -1,5 +1,9 @@
 """PNG export with provenance, written atomically, never overwriting unless asked.
 
+A PNG made from another image (upscaled, translated) can carry that image's metadata
+(``SourceMetadata``: ICC profile, EXIF, text chunks and comments, XMP, resolution); our own
+``ganstudio:`` text chunks are always written fresh, never copied from the source.
+
 Every operating-system error met while writing comes out as an ``ExportError`` in plain words
 ("Cannot write to /x: the folder is read-only."), naming the file or folder the user chose and
 never the temp file beside it.
@@ -8,8 +12,11 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
+import math
 import os
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -21,6 +28,14 @@ from .errors import WRITE_FAILURES, ExportError, already_exists, is_disk_full, w
 
 #: text-chunk keys written by GAN Studio (all prefixed, so other tools' keys never collide)
 META_PREFIX = "ganstudio:"
+#: the iTXt keyword under which PNG files hold an XMP packet (XMP specification, part 3)
+XMP_KEY = "XML:com.adobe.xmp"
+#: carried text chunks longer than this many characters are written compressed (zTXt or zipped iTXt)
+COMPRESS_TEXT_OVER = 1024
+#: PNG keywords are 1 to 79 Latin-1 characters
+_MAX_KEYWORD = 79
+#: EXIF tags of the pixels per unit across and down (IFD0)
+EXIF_X_RESOLUTION, EXIF_Y_RESOLUTION = 0x011A, 0x011B
 
 
 def _read_umask() -> int:
@@ -132,6 +147,55 @@ def _remove_quietly(p: str) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class TextChunk:
+    """One text entry of a source image (a PNG text chunk, or a JPEG/GIF comment) to carry over."""
+    key: str                  # PNG keyword, e.g. "Author", "Description", "Comment" (1-79 Latin-1 characters)
+    value: str                # any Unicode text (written as iTXt when it is not Latin-1)
+    language: str = ""        # iTXt language tag, e.g. "zh-CN" ("" if none)
+    translated_key: str = ""  # iTXt keyword in that language ("" if none)
+
+
+@dataclass(frozen=True)
+class SourceMetadata:
+    """What a source image says about itself, carried into a PNG made from its pixels."""
+    icc_profile: bytes | None = None         # colour profile (None: sRGB assumed)
+    exif: bytes | None = None                # EXIF, orientation removed (the pixels carry it)
+    text: tuple[TextChunk, ...] = ()         # text chunks and comments, in the source's order
+    xmp: str | None = None                   # XMP packet (orientation removed)
+    dpi: tuple[float, float] | None = None   # pixels per inch across and down (None: the source said none)
+
+    def resampled(self, x_factor: float, y_factor: float) -> SourceMetadata:
+        """This metadata for the image resampled by ``x_factor`` across and ``y_factor`` down.
+
+        The printed (document) size is kept, as photo editors do when they resample with "keep
+        document size": the pixels per inch (dpi and the EXIF resolution) grow by the same factors,
+        so a photo that printed 10 x 15 cm at 72 dpi prints 10 x 15 cm at 144 dpi after a x2
+        upscale, with twice the detail. Factors of 1 (a translation) change nothing.
+        """
+        if x_factor == 1 and y_factor == 1:
+            return self
+        dpi = (self.dpi[0] * x_factor, self.dpi[1] * y_factor) if self.dpi else None
+        exif = _resampled_exif(self.exif, x_factor, y_factor) if self.exif else None
+        return replace(self, dpi=dpi, exif=exif)
+
+
+def _resampled_exif(exif: bytes, x_factor: float, y_factor: float) -> bytes:
+    """``exif`` with its X/Y resolution multiplied by the factors (unchanged where it has none)."""
+    tags = Image.Exif()
+    try:
+        tags.load(exif)
+        changed = False
+        for tag, factor in ((EXIF_X_RESOLUTION, x_factor), (EXIF_Y_RESOLUTION, y_factor)):
+            value = float(tags[tag]) if tag in tags else math.nan   # nan: absent, or a 0 denominator
+            if math.isfinite(value) and value > 0:
+                tags[tag] = value * factor
+                changed = True
+        return tags.tobytes() if changed else exif
+    except Exception:  # noqa: BLE001 - Pillow's EXIF parser raises many types on damaged tags
+        return exif
+
+
 def provenance(**fields: object) -> dict[str, str]:
     """Standard provenance text chunks: the app version plus the given fields (None values dropped)."""
     meta = {"app": f"GAN Studio {__version__}"}
@@ -140,20 +204,23 @@ def provenance(**fields: object) -> dict[str, str]:
 
 
 def encode_png(image: np.ndarray | Image.Image, metadata: Mapping[str, str] | None = None, *,
-               icc_profile: bytes | None = None, exif: bytes | None = None, compress_level: int = 6) -> bytes:
-    """PNG bytes of a uint8 HxW, HxWx1/3/4 array (or a PIL image), with ``ganstudio:`` text chunks."""
+               carried: SourceMetadata | None = None, compress_level: int = 6) -> bytes:
+    """PNG bytes of a uint8 HxW, HxWx1/3/4 array (or a PIL image), with ``ganstudio:`` text chunks
+    and, when given, the ``carried`` metadata of the image it was made from."""
     im = image if isinstance(image, Image.Image) else _array_to_pil(image)
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
         info.add_itxt(META_PREFIX + key, str(value))
-    import io
-
-    buf = io.BytesIO()
     kwargs: dict = {"pnginfo": info, "compress_level": compress_level}
-    if icc_profile:
-        kwargs["icc_profile"] = icc_profile
-    if exif:
-        kwargs["exif"] = exif
+    if carried is not None:
+        _add_carried(info, carried)
+        if carried.icc_profile:
+            kwargs["icc_profile"] = carried.icc_profile
+        if carried.exif:
+            kwargs["exif"] = carried.exif
+        if carried.dpi:
+            kwargs["dpi"] = carried.dpi
+    buf = io.BytesIO()
     try:
         im.save(buf, format="PNG", **kwargs)
     except OSError as e:   # PIL's "cannot write mode CMYK as PNG"
@@ -162,14 +229,41 @@ def encode_png(image: np.ndarray | Image.Image, metadata: Mapping[str, str] | No
     return buf.getvalue()
 
 
+def _add_carried(info: PngImagePlugin.PngInfo, carried: SourceMetadata) -> None:
+    """The source's text chunks and XMP. Its ``ganstudio:`` chunks are not copied: they described
+    how the source was made, and this image's own provenance replaces them."""
+    for chunk in carried.text:
+        if not _writable_keyword(chunk.key) or chunk.key.lower().startswith(META_PREFIX):
+            continue
+        compress = len(chunk.value) > COMPRESS_TEXT_OVER
+        if chunk.language or chunk.translated_key or not _is_latin1(chunk.value):
+            info.add_itxt(chunk.key, chunk.value, chunk.language, chunk.translated_key, zip=compress)
+        else:
+            info.add_text(chunk.key, chunk.value, zip=compress)
+    if carried.xmp:
+        info.add_itxt(XMP_KEY, carried.xmp)   # uncompressed: the XMP specification asks so, for tools that scan files
+
+
+def _writable_keyword(key: str) -> bool:
+    return 0 < len(key) <= _MAX_KEYWORD and "\0" not in key and _is_latin1(key) and key != XMP_KEY
+
+
+def _is_latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def save_png(image: np.ndarray | Image.Image, path: str | os.PathLike, metadata: Mapping[str, str] | None = None,
-             *, overwrite: bool = False, icc_profile: bytes | None = None, exif: bytes | None = None) -> Path:
-    """Encode and write a PNG atomically. Raises ExportError if it exists (unless ``overwrite``) or on I/O errors."""
+             *, overwrite: bool = False, carried: SourceMetadata | None = None) -> Path:
+    """Encode and write a PNG atomically (``encode_png``). Raises ExportError if it exists (unless
+    ``overwrite``) or on I/O errors."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise already_exists(path)
-    return atomic_write_bytes(path, encode_png(image, metadata, icc_profile=icc_profile, exif=exif),
-                              overwrite=overwrite)
+    return atomic_write_bytes(path, encode_png(image, metadata, carried=carried), overwrite=overwrite)
 
 
 def read_png_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -34,9 +34,8 @@ from safetensors import safe_open
 from ..core.checkpoint import META_KEY
 from ..core.data import Cancelled
 from ..core.errors import GanStudioError
-from ..core.export import save_png
 from ..core.resources import resources_dir
-from ..core.translate.batch import BatchResult, translate_batch, translation_provenance
+from ..core.translate.batch import BatchResult, save_translated, translate_batch
 from ..core.translate.inference import (ENSEMBLE_SHIFTS, Translator, export_translator, load_translator,
                                         translate_array)
 from ..core.translate.models import count_parameters
@@ -847,9 +846,9 @@ class TranslatePanel(ImagePanel, QWidget):
         result = self._shown_result()
 
         def write(target: Path, overwrite: bool) -> Path:
-            meta = translation_provenance(result.model.translator, result.direction, result.path, result.tile,
-                                          result.ensemble)
-            return save_png(result.pixels, target, meta, overwrite=overwrite, exif=result.image.exif)
+            return save_translated(result.pixels, target, result.model.translator, result.direction,
+                                   source=result.image, tile=result.tile, ensemble=result.ensemble,
+                                   overwrite=overwrite)
 
         self._export_png(result, path, self.tr("Translate an image first."),
                          lambda: self._ask_export_target(result), write)

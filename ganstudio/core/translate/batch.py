@@ -6,13 +6,15 @@ the result type are the Upscale package's (``upscale.batch.run_batch``, ``upscal
 ``BatchResult``), so both tools name, mirror and report files the same way.
 
 Outputs are PNGs at the input's size with provenance text chunks (model name and SHA-256,
-direction, source file, app version) and the source's EXIF. The source's ICC profile is not
-copied: the model produces colours in the space of its training images, not of the input.
+direction, source file, app version) and the source's metadata: EXIF, text chunks and comments,
+XMP and resolution (``upscale.imageio`` reads them). The source's ICC profile is not copied: the
+model produces colours in the space of its training images, not of the input.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +22,12 @@ import numpy as np
 from ..errors import ConfigError
 from ..export import provenance, save_png
 from ..upscale.batch import BatchItem, BatchResult, run_batch
-from ..upscale.imageio import read_image
+from ..upscale.imageio import LoadedImage, read_image
 from .inference import ENSEMBLE_SHIFTS, Progress, Translator, translate_array
 
 BatchProgress = Callable[[int, int, "Path | None"], None] | None
 
-__all__ = ["BatchResult", "translate_batch", "translate_file", "translation_provenance"]
+__all__ = ["BatchResult", "save_translated", "translate_batch", "translate_file", "translation_provenance"]
 
 
 def translation_provenance(model: Translator, direction: str, source: Path | None = None,
@@ -52,12 +54,18 @@ def translate_file(source: str | os.PathLike, target: str | os.PathLike, model: 
     image = read_image(source)
     out = translate_array(model, image.pixels, direction, tile=tile, ensemble=ensemble, progress=progress,
                           should_stop=should_stop)
-    meta = translation_provenance(model, direction, Path(source), tile, ensemble)
-    return save_png(_squeeze(out), target, meta, overwrite=overwrite, exif=image.exif)
+    return save_translated(out, target, model, direction, source=image, tile=tile, ensemble=ensemble,
+                           overwrite=overwrite)
 
 
-def _squeeze(a: np.ndarray) -> np.ndarray:
-    return a[:, :, 0] if a.shape[2] == 1 else a
+def save_translated(pixels: np.ndarray, target: str | os.PathLike, model: Translator, direction: str, *,
+                    source: LoadedImage, tile: int | None = None, ensemble: bool = False,
+                    overwrite: bool = False) -> Path:
+    """Write a translated image as PNG with provenance and ``source``'s metadata, less its ICC
+    profile (see the module's docstring). Never overwrites unless ``overwrite``."""
+    meta = translation_provenance(model, direction, source.path, tile, ensemble)
+    carried = replace(source.metadata_for(pixels), icc_profile=None)
+    return save_png(pixels, target, meta, overwrite=overwrite, carried=carried)
 
 
 def translate_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, model: Translator,

@@ -89,7 +89,7 @@ def upscale_image(image: LoadedImage, upscaler: Upscaler, settings: InferenceSet
 def upscale_file(source: str | os.PathLike, target: str | os.PathLike, upscaler: Upscaler,
                  settings: InferenceSettings = DEFAULT_SETTINGS, *, overwrite: bool = False,
                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> Path:
-    """Read, upscale and write one image as PNG (with its ICC profile, EXIF and provenance)."""
+    """Read, upscale and write one image as PNG (with its metadata and provenance: ``save_upscaled``)."""
     image = read_image(source)
     pixels = upscale_image(image, upscaler, settings, progress=progress, should_stop=should_stop)
     return save_upscaled(pixels, target, upscaler=upscaler, settings=settings, source=image,

@@ -3,13 +3,17 @@
 Every input becomes 8-bit grey, grey+alpha, RGB or RGBA: EXIF orientation applied; 16-bit PNGs
 scaled to 8 bits with rounding (Pillow truncates 16-bit colour PNGs, so those are decoded by
 torchvision); CMYK converted to RGB through its ICC profile when it has one; palettes to RGB(A);
-1-bit to grey. The ICC profile (unless it described a colour space the pixels were converted
-from) and the EXIF data (minus the orientation, which the pixels now carry) go into the output,
-beside provenance text chunks (model, scale, tile settings, app version).
+1-bit to grey. The output keeps the source's metadata (``SourceMetadata``): the ICC profile
+(unless it described a colour space the pixels were converted from), the EXIF data and XMP (minus
+the orientation, which the pixels now carry), the text chunks of a PNG or the comment of a JPEG or
+GIF (as a "Comment" chunk), and the resolution, scaled with the pixels so the printed size stays the
+same. Beside them go provenance text chunks (model, scale, tile settings, app version), which
+replace any ``ganstudio:`` chunks the source had.
 """
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import warnings
@@ -21,7 +25,7 @@ from PIL import Image, ImageCms
 
 from ..data import unreadable_reason
 from ..errors import DatasetError
-from ..export import file_sha256, provenance, save_png
+from ..export import XMP_KEY, SourceMetadata, TextChunk, file_sha256, provenance, save_png
 from .tiling import InferenceSettings, Upscaler
 
 #: EXIF tag of the orientation (applied to the pixels, then removed)
@@ -34,6 +38,17 @@ _TRANSPOSE = {
 #: PNG raw modes that Pillow reads as 8 bits by dropping the low byte
 _PNG16_RAWMODES = ("RGB;16B", "RGBA;16B", "LA;16B")
 _CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+#: resolutions outside these pixels per inch are taken as unset (0 from a BMP, nonsense values)
+MIN_DPI, MAX_DPI = 1.0, 100_000.0
+#: the most text and XMP (UTF-8 bytes, all chunks together) carried from one source: real files hold
+#: a few kilobytes, and a crafted one could otherwise hold a copy of tens of megabytes per image
+MAX_CARRIED_TEXT = 1_000_000
+#: ImageMagick's hex copies of a PNG's EXIF, ICC profile and XMP, written as text chunks: the real
+#: chunks are written instead (a stale copy would still hold the orientation the pixels now carry)
+_RAW_PROFILE_COPIES = ("raw profile type exif", "raw profile type app1", "raw profile type icc",
+                       "raw profile type icm", "raw profile type xmp")
+#: XMP's copy of the EXIF orientation, as an attribute or an element (patterns of Pillow's exif_transpose)
+_XMP_ORIENTATION = re.compile(r'\s*tiff:Orientation="[0-9]"|<tiff:Orientation>[0-9]</tiff:Orientation>')
 
 
 @dataclass
@@ -41,10 +56,25 @@ class LoadedImage:
     """An image ready for upscaling, plus what the output should carry over."""
     pixels: np.ndarray                   # uint8 HxWxC: C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
     path: Path | None = None             # the file it was read from
-    icc_profile: bytes | None = None     # colour profile to embed in the output (None: sRGB assumed)
-    exif: bytes | None = None            # EXIF to embed, orientation removed
+    metadata: SourceMetadata = field(default_factory=SourceMetadata)  # to carry into outputs
     source_mode: str = ""                # the file's own PIL mode, e.g. "I;16", "CMYK", "P"
     notes: list[str] = field(default_factory=list)  # conversions made, in plain words
+
+    @property
+    def icc_profile(self) -> bytes | None:
+        """Colour profile to embed in the output (None: sRGB assumed)."""
+        return self.metadata.icc_profile
+
+    @property
+    def exif(self) -> bytes | None:
+        """EXIF to embed, orientation removed."""
+        return self.metadata.exif
+
+    def metadata_for(self, output: np.ndarray) -> SourceMetadata:
+        """The metadata to write with ``output``, an image made from these pixels: the
+        resolution scales with the size (``SourceMetadata.resampled``), so the printed size stays."""
+        h, w = self.pixels.shape[:2]
+        return self.metadata.resampled(output.shape[1] / w, output.shape[0] / h)
 
     @property
     def has_alpha(self) -> bool:
@@ -122,7 +152,87 @@ def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
     arr = np.asarray(pil, dtype=np.uint8)
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     path = Path(im.filename) if getattr(im, "filename", None) else png16_path
-    return LoadedImage(np.ascontiguousarray(arr), path, icc, exif_bytes, source_mode, notes)
+    text, xmp = _carried_text(im, notes)
+    metadata = SourceMetadata(icc_profile=icc, exif=exif_bytes, text=text, xmp=xmp, dpi=_dpi(im.info.get("dpi")))
+    return LoadedImage(np.ascontiguousarray(arr), path, metadata, source_mode, notes)
+
+
+def _carried_text(im: Image.Image, notes: list[str]) -> tuple[tuple[TextChunk, ...], str | None]:
+    """(text chunks, XMP packet) of ``im`` to carry over, at most ``MAX_CARRIED_TEXT`` bytes together:
+    an entry that would pass it is left out, with a note. The XMP goes first (one structured record,
+    at most 64 kB in a JPEG), then the text in the file's order."""
+    budget = MAX_CARRIED_TEXT
+    xmp = _xmp(im.info.get("xmp"), notes)
+    if xmp is not None:
+        size = len(xmp.encode("utf-8"))
+        if size > budget:
+            notes.append(_not_carried("XMP data", size))
+            xmp = None
+        else:
+            budget -= size
+    chunks: list[TextChunk] = []
+    for chunk in _text_entries(im):
+        size = len(chunk.value.encode("utf-8"))
+        if size > budget:
+            notes.append(_not_carried(f"the {chunk.key!r} text", size))
+            continue
+        budget -= size
+        chunks.append(chunk)
+    return tuple(chunks), xmp
+
+
+def _text_entries(im: Image.Image) -> list[TextChunk]:
+    """A PNG's text chunks (tEXt, zTXt, iTXt; its XMP and ImageMagick's profile copies aside), or
+    the comment of another format (JPEG, GIF...) as a "Comment" entry."""
+    if im.format != "PNG":
+        comment = _decode_comment(im.info.get("comment"))
+        return [TextChunk("Comment", comment)] if comment.strip() else []
+    entries = []
+    for key, value in (getattr(im, "text", None) or {}).items():
+        if key == XMP_KEY or key.lower() in _RAW_PROFILE_COPIES:
+            continue
+        entries.append(TextChunk(key, str(value), getattr(value, "lang", None) or "",
+                                 getattr(value, "tkey", None) or ""))
+    return entries
+
+
+def _decode_comment(raw: object) -> str:
+    """A comment as text: UTF-8 where it is valid, else Latin-1 (a JPEG comment names no encoding)."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raw = raw.decode("latin-1")
+    return raw.rstrip("\0") if isinstance(raw, str) else ""
+
+
+def _xmp(raw: object, notes: list[str]) -> str | None:
+    """The XMP packet as text (a PNG holds it as text, JPEG, WebP and TIFF as UTF-8 bytes), without
+    its orientation (the pixels carry it, as for the EXIF)."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.rstrip(b"\0").decode("utf-8")
+        except UnicodeDecodeError:
+            notes.append("XMP data that was not UTF-8 text was dropped")
+            return None
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    return _XMP_ORIENTATION.sub("", raw)
+
+
+def _not_carried(what: str, size: int) -> str:
+    return (f"{what} ({size / 1e6:.1f} MB) was not carried over: outputs carry at most "
+            f"{MAX_CARRIED_TEXT / 1e6:g} MB of text")
+
+
+def _dpi(raw: object) -> tuple[float, float] | None:
+    """Pixels per inch across and down, if the source states plausible ones (None otherwise)."""
+    try:
+        x, y = (float(v) for v in raw)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    plausible = all(math.isfinite(v) and MIN_DPI <= v <= MAX_DPI for v in (x, y))
+    return (x, y) if plausible else None
 
 
 def _png16_pixels(path: Path, notes: list[str]) -> np.ndarray | None:
@@ -212,14 +322,15 @@ def upscale_provenance(up: Upscaler, settings: InferenceSettings,
 def save_upscaled(pixels: np.ndarray, path: str | os.PathLike, *, upscaler: Upscaler,
                   settings: InferenceSettings, source: LoadedImage | None = None,
                   overwrite: bool = False) -> Path:
-    """Write an upscaled image as PNG with provenance, the source's ICC profile and EXIF.
+    """Write an upscaled image as PNG with provenance and the source's metadata (ICC profile, EXIF,
+    text, XMP; its resolution scaled with the pixels, see ``SourceMetadata.resampled``).
 
     Never overwrites unless ``overwrite`` (ExportError names the file otherwise).
     """
-    im = _to_pil(pixels if pixels.ndim == 3 else pixels[:, :, None])
+    pixels = pixels if pixels.ndim == 3 else pixels[:, :, None]
     meta = upscale_provenance(upscaler, settings, source.path if source else None)
-    return save_png(im, path, meta, overwrite=overwrite,
-                    icc_profile=source.icc_profile if source else None, exif=source.exif if source else None)
+    return save_png(_to_pil(pixels), path, meta, overwrite=overwrite,
+                    carried=source.metadata_for(pixels) if source else None)
 
 
 def _to_pil(pixels: np.ndarray) -> Image.Image:

@@ -1,0 +1,137 @@
+"""A source image's metadata (text, comments, XMP, resolution) carried into upscaled and translated PNGs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, PngImagePlugin
+
+from ganstudio.core.export import XMP_KEY, SourceMetadata, TextChunk, encode_png, read_png_metadata
+from ganstudio.core.translate.batch import translate_file
+from ganstudio.core.translate.inference import translator_from_generators
+from ganstudio.core.translate.models import UNetGenerator
+from ganstudio.core.upscale.batch import upscale_batch, upscale_file
+from ganstudio.core.upscale.imageio import MAX_CARRIED_TEXT, read_image
+from ganstudio.core.upscale.tiling import InferenceSettings, baseline
+
+FAST = InferenceSettings(tile=0, device="cpu", precision="fp32")
+XMP = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+       '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:tiff="http://ns.adobe.com/tiff/1.0/">'
+       '<dc:creator>Ada</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>')
+#: the same packet saying "rotate 90 degrees clockwise to display"
+XMP_ROTATED = XMP.replace('tiff/1.0/">', 'tiff/1.0/" tiff:Orientation="6">')
+CJK = "山水画，夜の港"
+X_RESOLUTION = 0x011A
+
+
+def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def text_chunks(path: Path) -> dict[str, str]:
+    with Image.open(path) as im:
+        im.load()
+        return dict(im.text)
+
+
+@pytest.fixture(scope="module")
+def x2():
+    return baseline("bicubic", 2)
+
+
+def test_png_text_xmp_and_dpi_survive_an_upscale(tmp_path: Path, x2) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Ada Lovelace")
+    info.add_itxt("Description", CJK, lang="zh", tkey="描述")
+    info.add_text("Copyright", "CC BY 4.0", zip=True)              # zTXt
+    info.add_text("ganstudio:model", "fake")                       # a source's own provenance
+    info.add_text("Raw profile type exif", "\nexif\n 4\n00000000")  # ImageMagick's stale EXIF copy
+    info.add_itxt(XMP_KEY, XMP)
+    exif = Image.Exif()
+    exif[X_RESOLUTION] = 72.0
+    Image.fromarray(noise(6, 5)).save(tmp_path / "in.png", pnginfo=info, dpi=(72, 72), exif=exif.tobytes())
+
+    out = upscale_file(tmp_path / "in.png", tmp_path / "out.png", x2, FAST)
+    text = text_chunks(out)
+    assert text["Author"] == "Ada Lovelace" and text["Description"] == CJK and text["Copyright"] == "CC BY 4.0"
+    assert (text["Description"].lang, text["Description"].tkey) == ("zh", "描述")
+    assert "Raw profile type exif" not in text
+    with Image.open(out) as im:
+        assert im.size == (10, 12)
+        assert im.info["dpi"] == pytest.approx((144, 144), abs=0.05)   # same printed size
+        assert float(im.getexif()[X_RESOLUTION]) == pytest.approx(144)
+        assert im.info["xmp"] == XMP.encode()          # the standard iTXt chunk, as Pillow reads it
+    meta = read_png_metadata(out)
+    assert meta["model"] == "bicubic" and meta["scale"] == "2" and meta["source"] == "in.png"
+    assert meta["app"].startswith("GAN Studio")
+
+
+def test_jpeg_comment_xmp_and_density_survive_a_batch(tmp_path: Path, x2) -> None:
+    (tmp_path / "in").mkdir()
+    Image.fromarray(noise(8, 8)).save(tmp_path / "in" / "photo.jpg", dpi=(300, 300), quality=95,
+                                      comment="Café at dusk ✓".encode(), xmp=XMP.encode())
+    Image.fromarray(noise(8, 8, 1)).save(tmp_path / "in" / "plain.png")       # no resolution stated
+    result = upscale_batch([tmp_path / "in"], tmp_path / "out", x2, settings=FAST)
+    assert len(result.written) == 2 and not result.failed
+    out = tmp_path / "out" / "photo.png"
+    assert text_chunks(out)["Comment"] == "Café at dusk ✓" and text_chunks(out)[XMP_KEY] == XMP
+    with Image.open(out) as im:
+        assert im.info["dpi"] == pytest.approx((600, 600), abs=0.05)
+    with Image.open(tmp_path / "out" / "plain.png") as im:
+        assert "dpi" not in im.info and "xmp" not in im.info
+
+
+@pytest.mark.parametrize("with_exif", [True, False])
+def test_applied_orientation_is_removed_from_the_xmp_too(tmp_path: Path, with_exif: bool) -> None:
+    exif = Image.Exif()
+    if with_exif:
+        exif[0x0112] = 6
+    Image.fromarray(noise(4, 7)).save(tmp_path / "rot.jpg", exif=exif.tobytes(), xmp=XMP_ROTATED.encode())
+    img = read_image(tmp_path / "rot.jpg")
+    assert img.pixels.shape[:2] == (7, 4)      # Pillow reads the XMP's orientation where the EXIF has none
+    assert img.metadata.xmp == XMP              # the pixels are stored upright now
+
+
+def test_translation_keeps_dpi_text_and_xmp_but_not_the_colour_profile(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = translator_from_generators({"AtoB": UNetGenerator(3, 3, ngf=4, depth=3)})
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("Title", CJK)
+    info.add_itxt(XMP_KEY, XMP)
+    Image.fromarray(noise(16, 16)).save(tmp_path / "in.png", pnginfo=info, dpi=(300, 300),
+                                        icc_profile=b"not really a profile")
+    out = translate_file(tmp_path / "in.png", tmp_path / "out.png", model)
+    with Image.open(out) as im:
+        assert im.size == (16, 16)
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=0.05)
+        assert "icc_profile" not in im.info
+    assert text_chunks(out)["Title"] == CJK and text_chunks(out)[XMP_KEY] == XMP
+    assert read_png_metadata(out)["direction"] == "AtoB"
+
+
+def test_huge_text_chunk_is_dropped_with_a_note(tmp_path: Path, x2) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Ada")
+    info.add_text("Comment", "A" * (MAX_CARRIED_TEXT + 1))
+    info.add_text("Title", "kept")
+    Image.fromarray(noise(4, 4)).save(tmp_path / "in.png", pnginfo=info)
+    img = read_image(tmp_path / "in.png")
+    assert [c.key for c in img.metadata.text] == ["Author", "Title"]
+    assert any("'Comment'" in note and "not carried" in note for note in img.notes)
+    out = upscale_file(tmp_path / "in.png", tmp_path / "out.png", x2, FAST)
+    text = text_chunks(out)
+    assert "Comment" not in text and text["Author"] == "Ada" and text["Title"] == "kept"
+    assert out.stat().st_size < MAX_CARRIED_TEXT / 10
+
+
+def test_encode_png_writes_only_valid_foreign_text(tmp_path: Path) -> None:
+    carried = SourceMetadata(text=(TextChunk("Comment", "é" * 2000), TextChunk("Note", "猫"),
+                                   TextChunk("GanStudio:step", "9"), TextChunk("k" * 80, "too long a keyword"),
+                                   TextChunk("猫", "not a Latin-1 keyword")), dpi=(96.0, 96.0))
+    path = tmp_path / "out.png"
+    path.write_bytes(encode_png(np.zeros((2, 2, 3), np.uint8), {"step": "1"}, carried=carried))
+    assert text_chunks(path) == {"ganstudio:step": "1", "Comment": "é" * 2000, "Note": "猫"}
+    assert path.stat().st_size < 1000             # the long comment was compressed
+    assert read_png_metadata(path) == {"step": "1"}
