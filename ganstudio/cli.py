@@ -1,18 +1,22 @@
 """``ganstudio-cli``: the engine from a terminal, for batch work and servers.
 
-User mistakes print one clear line on stderr and exit with status 2; Ctrl-C stops training
-cleanly after writing a checkpoint (press it twice to abort at once).
+User mistakes (a wrong flag included) print one clear line on stderr and exit with status 2;
+Ctrl-C stops training cleanly after writing a checkpoint (press it twice to abort at once).
+
+A setting that several commands share has one flag name in all of them (``FLAG_ALIASES``), and
+every command that writes files treats existing ones the same way (``add_existing_arguments``).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import signal
 import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from . import __version__
 
@@ -21,11 +25,72 @@ EXIT_INTERRUPTED = 130
 #: images generated and written at a time by ``generate`` (memory stays flat for any count)
 GENERATE_CHUNK = 256
 DEFAULT_GENERATE_N = 16
-#: other commands' names for the same setting, accepted too: (dataclass, field) -> extra flags
+#: One flag per setting, whichever command it is given to: (options dataclass, field) -> (the flag
+#: --help shows, the other names it is still accepted under). The others are the names these
+#: commands used before (hidden from the usage line, listed in the help as "also: ..."), so
+#: existing scripts keep working; a name that belongs to another command is answered with
+#: "did you mean ...?" (``_Parser``) rather than accepted where its meaning would be stretched
+#: (train-translate's flips leave its shifts and zoom on, so it takes no --augment).
 FLAG_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("GanOptions", "hflip"): ("--flip",),          # train-translate's --flip
-    ("GanOptions", "color"): ("--channels",),      # train-translate's --channels
+    ("GanOptions", "hflip"): ("--flip", "--hflip"),
+    ("GanOptions", "color"): ("--color", "--channels"),   # --channels: train-translate's name, taken before
+    ("UpscaleOptions", "augment"): ("--flip", "--augment"),
+    ("UpscaleOptions", "features"): ("--width", "--features"),
+    ("UpscaleOptions", "d_features"): ("--d-width", "--d-features"),
+    ("TranslateOptions", "channels"): ("--color", "--channels"),
+    ("TranslateOptions", "ngf"): ("--width", "--ngf"),
+    ("TranslateOptions", "ndf"): ("--d-width", "--ndf"),
+    ("TranslateOptions", "n_blocks"): ("--blocks", "--n-blocks"),
 }
+DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps"
+THREADS_HELP = "CPU threads (0: all free cores) (default: 0)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its mistakes said in one line, like every other user error (the usage is one
+    --help away), and a guess for a mistyped flag or another command's name for a setting."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args: Sequence[str] | None = None,   # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = _chosen_parser(self, parsed)   # the command's own: its prog and its flags
+            guesses = [g for g in (_guess_flag(parser, e) for e in extras) if g]
+            hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed
+
+
+def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub-)parser of the command that ``args`` were parsed for."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                return _chosen_parser(chosen, args)
+    return parser
+
+
+def _guess_flag(parser: argparse.ArgumentParser, given: str) -> str | None:
+    """The flag of ``parser`` that ``given`` probably meant: this command's name for a setting that
+    another command calls ``given`` (--ngf to train-upscaler: --width), or the closest spelling."""
+    if not given.startswith("--"):
+        return None
+    flag = given.split("=", 1)[0]
+    negated = flag.startswith("--no-")
+    plain = "--" + flag[5:] if negated else flag
+    shown = [s for a in parser._actions if a.help != argparse.SUPPRESS for s in a.option_strings]
+    settings = [names for names in FLAG_ALIASES.values() if plain in names]
+    for names in settings:
+        if names[0] in shown:
+            return "--no-" + names[0][2:] if negated else names[0]
+    if settings:   # a setting this command does not have (--channels is no --channels-last)
+        return None
+    close = difflib.get_close_matches(flag, shown, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -52,14 +117,28 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, skip:
         if f.name in skip:
             continue
         typ = _field_type(cls, f.name)
-        flags = ["--" + f.name.replace("_", "-"), *FLAG_ALIASES.get((cls.__name__, f.name), ())]
+        flag, others = flag_names(cls.__name__, f.name)
         default = f.default if f.default is not dataclasses.MISSING else None
         default = (defaults or {}).get(f.name, default)
-        text = f"{helps.get(f.name, '')} (default: {default})"
+        also = f"; also: {', '.join(others)}" if others else ""
+        text = f"{helps.get(f.name, '')} (default: {default}{also})"
         if typ is bool:
-            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+            kinds: dict[str, Any] = dict(action=argparse.BooleanOptionalAction)
         else:
-            group.add_argument(*flags, dest=f.name, type=typ, default=None, metavar=f.name.upper(), help=text)
+            kinds = dict(type=typ, metavar=flag[2:].replace("-", "_").upper())
+        group.add_argument(flag, dest=f.name, default=None, help=text, **kinds)
+        for other in others:   # still accepted, not shown twice
+            group.add_argument(other, dest=f.name, default=None, help=argparse.SUPPRESS, **kinds)
+
+
+def flag_names(cls_name: str, field: str) -> tuple[str, list[str]]:
+    """(the flag of a dataclass field, the other names it is accepted under): ``FLAG_ALIASES``'s,
+    or the field's own name; the field's own name always works."""
+    own = "--" + field.replace("_", "-")
+    flag, *others = FLAG_ALIASES.get((cls_name, field), (own,))
+    if own != flag and own not in others:
+        others.append(own)
+    return flag, others
 
 
 def dataclass_from_args(cls: type, args: argparse.Namespace, **fixed: Any):
@@ -68,6 +147,54 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, **fixed: Any):
               if getattr(args, f.name, None) is not None}
     values.update(fixed)
     return cls(**values)
+
+
+# ----------------------------------------------------------------------------------------------
+# flags that several commands share
+
+def add_existing_arguments(parser: argparse.ArgumentParser, *, default: str, skip_help: str | None = None,
+                           overwrite_help: str = "replace output files that already exist") -> None:
+    """``--overwrite`` (and ``--skip-existing`` where ``skip_help`` says what it keeps), the same
+    flags in every command that writes files; ``args.existing`` is then "overwrite", "skip" or
+    ``default`` ("refuse": stop before writing anything, naming the flags; "skip")."""
+    group = parser.add_mutually_exclusive_group()
+    if skip_help is not None:
+        group.add_argument("--skip-existing", dest="existing", action="store_const", const="skip",
+                           help=skip_help)
+    group.add_argument("--overwrite", dest="existing", action="store_const", const="overwrite",
+                       help=overwrite_help)
+    parser.set_defaults(existing=default)
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads``, as the training commands take it."""
+    parser.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    from .core.device import set_threads
+
+    set_threads(args.threads)
+
+
+def outputs_to_write(targets: Sequence[Path], existing: str, *, skip_flag: bool = True) -> list[bool]:
+    """Which of ``targets`` to write under an existing-file policy: all with "overwrite", the
+    missing ones with "skip". With "refuse", raises ExportError (before anything is made) when any
+    exists, naming the flags that would let the command go on."""
+    from .core.errors import ExportError, already_exists
+
+    there = [t.exists() for t in targets]
+    if existing == "refuse" and any(there):
+        first, count = targets[there.index(True)], sum(there)
+        if len(targets) == 1:
+            raise already_exists(first)   # main() names --overwrite, as for any single file
+        which = f"{first} already exists" if count == 1 else \
+            f"{first} and {count - 1} more of the {len(targets)} files already exist"
+        them = "it" if count == 1 else "them"
+        keep = (f", --skip-existing keeps {them} and writes the rest" if skip_flag
+                else ", or choose another --out")
+        raise ExportError(f"{which}; --overwrite replaces {them}{keep}.")
+    return [existing == "overwrite" or not t for t in there]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -223,15 +350,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.interpolate and (args.grid or args.n != DEFAULT_GENERATE_N or args.seed != 0):
         raise ConfigError("--interpolate A B makes --frames images from seed A to seed B; it takes no --n, "
                           "--seed or --grid.")
-    gen = gen_mod.load_generator(args.run, resolve_device(args.device))
-    out = Path(args.out)
-    if args.interpolate:
-        a, b = args.interpolate
-        frames = gen_mod.interpolate(gen, a, b, args.frames, args.truncation)
-        written = gen_mod.export_frames(gen, frames, out, a, b, args.truncation, overwrite=args.overwrite)
-        gif = gen_mod.export_gif(frames, out / f"interpolation-{a}-{b}.gif", overwrite=args.overwrite)
-        print(f"wrote {len(written)} frames and {gif}")
-        return 0
+    if args.existing == "skip" and (args.grid or args.interpolate):
+        raise ConfigError("--skip-existing keeps the images of single seeds that are already there; a grid or "
+                          "an interpolation is one result: --overwrite replaces it, or choose another --out.")
     if args.n < 1:
         raise ConfigError(f"--n is the number of images: at least 1, got {args.n}.")
     if args.grid and args.n > gen_mod.MAX_GRID_IMAGES:
@@ -239,10 +360,31 @@ def cmd_generate(args: argparse.Namespace) -> int:
                           "leave out --grid to write them one file each.")
     gen_mod.check_seed(args.seed)
     gen_mod.check_seed(args.seed + args.n - 1)
+    out = Path(args.out)
+    overwrite, kept = args.existing == "overwrite", 0
+    # the names that generate.export_frames, export_gif and export_images write, checked before any work
     seeds = list(range(args.seed, args.seed + args.n))
+    grid = out / gen_mod.grid_name(args.seed, args.n)
+    if args.interpolate:
+        a, b = args.interpolate
+        gif = out / (gen_mod.interpolation_name(a, b) + ".gif")
+        outputs_to_write([*(out / gen_mod.frame_name(i) for i in range(args.frames)), gif], args.existing,
+                         skip_flag=False)
+    elif args.grid:
+        outputs_to_write([grid], args.existing)
+    else:
+        write = outputs_to_write([out / gen_mod.seed_image_name(s) for s in seeds], args.existing)
+        kept, seeds = len(seeds) - sum(write), [s for s, w in zip(seeds, write) if w]
+    apply_threads(args)
+    gen = gen_mod.load_generator(args.run, resolve_device(args.device))
+    if args.interpolate:
+        frames = gen_mod.interpolate(gen, a, b, args.frames, args.truncation)
+        written = gen_mod.export_frames(gen, frames, out, a, b, args.truncation, overwrite=overwrite)
+        gif = gen_mod.export_gif(frames, gif, overwrite=overwrite)
+        print(f"wrote {len(written)} frames and {gif}")
+        return 0
     if args.grid:
-        path = gen_mod.export_grid(gen, seeds, out / f"grid-seed{args.seed}-n{args.n}.png",
-                                   truncation=args.truncation, overwrite=args.overwrite)
+        path = gen_mod.export_grid(gen, seeds, grid, truncation=args.truncation, overwrite=overwrite)
         print(f"wrote {path}")
         return 0
     written, renamed = 0, []
@@ -252,14 +394,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 print(f"stopped: wrote {written} of {len(seeds)} images to {out}", file=sys.stderr)
                 return EXIT_INTERRUPTED
             chunk = seeds[start:start + GENERATE_CHUNK]
-            paths = gen_mod.export_images(gen, chunk, out, truncation=args.truncation, overwrite=args.overwrite)
+            paths = gen_mod.export_images(gen, chunk, out, truncation=args.truncation, overwrite=overwrite)
             written += len(paths)
-            renamed += [p.name for s, p in zip(chunk, paths) if p.name != f"seed-{s:05d}.png"]
-    print(f"wrote {written} images to {out}")
-    if renamed:   # the existing files were kept: say where the new ones went
+            renamed += [p.name for s, p in zip(chunk, paths) if p.name != gen_mod.seed_image_name(s)]
+    print(f"wrote {written} image{'' if written == 1 else 's'} to {out}"
+          + (f"; kept {kept} that were already there" if kept else ""))
+    if renamed:   # a file of that name appeared while this command ran: it was kept
         shown = ", ".join(renamed[:3]) + (", ..." if len(renamed) > 3 else "")
-        print(f"{len(renamed)} of those names were taken, so they were written as {shown} "
-              "(--overwrite replaces the old files instead)", file=sys.stderr)
+        print(f"{len(renamed)} of those names were taken meanwhile, so they were written as {shown}",
+              file=sys.stderr)
     return 0
 
 
@@ -289,18 +432,24 @@ def _fresh_dir(base: Path) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     from .core.config import TrainConfig
+    from .core.data import DEFAULT_MAX_PIXELS
     from .core.gan import GanOptions
     from .core.models import PRESETS
 
-    p = argparse.ArgumentParser(prog="ganstudio-cli", description="GAN Studio's engine from the command line.")
+    p = _Parser(prog="ganstudio-cli", description="GAN Studio's engine from the command line.",
+                epilog="Existing files are never replaced without --overwrite: generate and export-translator "
+                       "stop before writing anything, upscale and translate skip them (--skip-existing, "
+                       "their default). Exit status: 0 done, 1 a run or some files failed, 2 a mistake in "
+                       "the command or its inputs, 130 stopped.")
     p.add_argument("--version", action="version", version=f"GAN Studio {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ds = sub.add_parser("dataset", help="inspect an image folder")
     ds_sub = ds.add_subparsers(dest="dataset_command", required=True, metavar="SUBCOMMAND")
     chk = ds_sub.add_parser("check", help="report usable images, sizes and problem files")
-    chk.add_argument("dir")
-    chk.add_argument("--max-pixels", type=int, default=None, help="skip images above this many pixels")
+    chk.add_argument("dir", help="image folder")
+    chk.add_argument("--max-pixels", type=int, default=None,
+                     help=f"skip images above this many pixels, as train does (default: {DEFAULT_MAX_PIXELS})")
     chk.set_defaults(func=cmd_dataset_check)
 
     tr = sub.add_parser("train", help="train a GAN on an image folder",
@@ -320,28 +469,39 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where the run's images are now, if their folder moved (a translation run on two "
                          "folders: A_DIR B_DIR); saved in the run for later resumes")
     rs.add_argument("--threads", type=int, default=None,
-                    help="CPU threads for this session (0: all free cores); default: as the run was started")
+                    help="CPU threads for this session (0: all free cores) (default: as the run was started)")
     rs.add_argument("--device", default=None,
-                    help="auto, cpu, cuda, cuda:N or mps for this session (a run moved to another machine)")
+                    help=f"{DEVICE_HELP} for this session, e.g. for a run moved to another machine "
+                         "(default: as the run was started)")
     rs.add_argument("--quiet", action="store_true", help="no progress bar")
     rs.set_defaults(func=cmd_resume)
 
-    ge = sub.add_parser("generate", help="make images from a trained run or checkpoint")
+    ge = sub.add_parser("generate", help="make images from a trained run or checkpoint",
+                        description="Write one PNG per seed (seed-00042.png), one grid (--grid) or an "
+                                    "interpolation's frames and GIF (--interpolate), with provenance. When "
+                                    "any of those files exists, nothing is written unless --overwrite "
+                                    "replaces them or --skip-existing keeps them (one PNG per seed only).")
     ge.add_argument("run", help="run folder or checkpoint file")
     ge.add_argument("--out", required=True, help="folder for the PNGs (made if missing)")
     ge.add_argument("--n", type=int, default=DEFAULT_GENERATE_N, help="number of images (default: 16)")
-    ge.add_argument("--seed", type=int, default=0, help="first seed (images use seed, seed+1, ...)")
-    ge.add_argument("--truncation", type=float, default=1.0, help="latent scale: <1 more typical, less varied")
+    ge.add_argument("--seed", type=int, default=0, help="first seed: images use seed, seed+1, ... (default: 0)")
+    ge.add_argument("--truncation", type=float, default=1.0,
+                    help="latent scale: <1 more typical, less varied (default: 1.0)")
     ge.add_argument("--grid", action="store_true", help="write one grid image instead of one file per seed")
     ge.add_argument("--interpolate", type=int, nargs=2, metavar=("A", "B"), help="interpolate seed A -> B")
     ge.add_argument("--frames", type=int, default=16, help="frames of an interpolation (default: 16)")
-    ge.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    ge.add_argument("--overwrite", action="store_true", help="replace existing files")
+    ge.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default: auto)")
+    add_threads_argument(ge)
+    add_existing_arguments(ge, default="refuse",
+                           skip_help="keep the seeds' images that already exist and write the others",
+                           overwrite_help="replace files that already exist (default: stop with an error "
+                                          "before writing anything)")
     ge.set_defaults(func=cmd_generate)
 
     dm = sub.add_parser("demo", help="train the primer's model on the bundled demo set for a minute")
-    dm.add_argument("--minutes", type=float, default=1.0)
-    dm.add_argument("--out", default=None)
+    dm.add_argument("--minutes", type=float, default=1.0, help="training time (default: 1.0)")
+    dm.add_argument("--out", default=None,
+                    help="run folder to create (default: runs/demo, or runs/demo-N when that is taken)")
     dm.add_argument("--quiet", action="store_true", help="no progress bar")
     dm.set_defaults(func=cmd_demo)
 

@@ -34,7 +34,7 @@ class TrainConfig:
     precision: str = "auto"             # "auto" (bf16 where the CPU or GPU runs it fast, fp16 on older GPUs,
                                         # else fp32) | "fp32" | "bf16" | "fp16" (GPUs)
     channels_last: bool = True          # NHWC memory layout for conv nets (faster on CPU oneDNN and GPUs)
-    device: str = "auto"                # "auto" | "cpu" | "cuda" | "mps"
+    device: str = "auto"                # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
     threads: int = 0                    # CPU threads for torch (0: all free cores)
     seed: int = 0                       # seeds every random choice: init, data order, latents, crops
     deterministic: bool = False         # bit-identical runs for one seed on the CPU (slower kernels on GPU)

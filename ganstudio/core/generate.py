@@ -149,6 +149,26 @@ def find_model_for(meta: dict[str, str], runs_dirs: list[Path]) -> Path | None:
     return None
 
 
+def seed_image_name(seed: int, prefix: str = "seed") -> str:
+    """The file name ``export_images`` gives a seed's image: ``seed-00042.png``."""
+    return f"{prefix}-{seed:05d}.png"
+
+
+def frame_name(index: int) -> str:
+    """The file name ``export_frames`` gives an interpolation's frame: ``frame-0007.png``."""
+    return f"frame-{index:04d}.png"
+
+
+def grid_name(first_seed: int, count: int) -> str:
+    """The file name of a grid of ``count`` seeds from ``first_seed``: ``grid-seed0-n16.png``."""
+    return f"grid-seed{first_seed}-n{count}.png"
+
+
+def interpolation_name(seed_a: int, seed_b: int) -> str:
+    """The name of an interpolation's GIF (with ``.gif``) or of a folder of its frames (without)."""
+    return f"interpolation-{seed_a}-{seed_b}"
+
+
 def export_images(gen: LoadedGenerator, seeds: list[int], out_dir: str | os.PathLike, *, truncation: float = 1.0,
                   images: np.ndarray | None = None, overwrite: bool = False, prefix: str = "seed") -> list[Path]:
     """One PNG per seed (``seed-00042.png``) with provenance; existing names get a numbered suffix
@@ -157,7 +177,7 @@ def export_images(gen: LoadedGenerator, seeds: list[int], out_dir: str | os.Path
     out_dir = Path(out_dir)
     paths = []
     for seed, im in zip(seeds, images):
-        target = out_dir / f"{prefix}-{seed:05d}.png"
+        target = out_dir / seed_image_name(seed, prefix)
         target = target if overwrite else unique_path(target)
         paths.append(save_png(im, target, image_provenance(gen, seed=seed, truncation=truncation), overwrite=overwrite))
     return paths
@@ -197,7 +217,7 @@ def export_frames(gen: LoadedGenerator, frames: np.ndarray, out_dir: str | os.Pa
     for i, f in enumerate(frames):
         meta = image_provenance(gen, truncation=truncation, interpolation=f"{seed_a}->{seed_b}",
                                 frame=f"{i}/{len(frames) - 1}")
-        paths.append(save_png(f, out_dir / f"frame-{i:04d}.png", meta, overwrite=overwrite))
+        paths.append(save_png(f, out_dir / frame_name(i), meta, overwrite=overwrite))
     return paths
 
 

@@ -140,9 +140,10 @@ def test_generate_writes_many_images_in_chunks(tmp_path, image_folder, capsys, m
     names = sorted(p.name for p in (tmp_path / "o").glob("*.png"))
     assert names == [f"seed-{s:05d}.png" for s in range(5, 15)]
     capsys.readouterr()
-    assert main(["generate", str(run), "--n", "2", "--seed", "5", "--out", str(tmp_path / "o")]) == 0
-    assert "2 of those names were taken, so they were written as seed-00005-1.png, seed-00006-1.png" in \
-        capsys.readouterr().err
+    assert main(["generate", str(run), "--n", "12", "--seed", "5", "--skip-existing",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert "wrote 2 images" in capsys.readouterr().out          # seeds 15 and 16, in one chunk
+    assert len(list((tmp_path / "o").glob("*.png"))) == 12
 
 
 def test_bad_thread_count_is_an_option_error_not_a_traceback(tmp_path, image_folder, capsys):

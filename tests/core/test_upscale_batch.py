@@ -216,3 +216,19 @@ def test_rerunning_a_batch_into_the_folder_it_reads_skips_its_earlier_results(tm
         assert not again.written and sorted(p.name for p in again.skipped_existing) == ["a.png", "c.png"]
         assert [p.name for p, _ in again.failed] == ["b.png"]
     assert sorted(p.name for p in folder.iterdir()) == ["a.jpg", "a.png", "b.png", "c.jpg", "c.png"]
+
+
+def test_batch_reports_what_reading_each_written_file_changed(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    frames = [Image.new("RGB", (6, 5), (80 * i, 0, 0)) for i in range(3)]
+    frames[0].save(src / "moving.gif", save_all=True, append_images=frames[1:])
+    _image(src / "plain.png", 1)
+    told: list[tuple[Path, list[str]]] = []
+    result = upscale_batch([src], tmp_path / "out", baseline("bicubic", 2), settings=FAST,
+                           on_note=lambda path, notes: told.append((path, notes)))
+    assert len(result.written) == 2
+    assert result.notes == [(src / "moving.gif", "animated: the first of its 3 frames is used")]
+    assert told == [(src / "moving.gif", ["animated: the first of its 3 frames is used"])]
+    # a rerun skips both files without reading them, so nothing is noted
+    assert upscale_batch([src], tmp_path / "out", baseline("bicubic", 2), settings=FAST).notes == []

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..export import provenance, save_png
-from ..upscale.batch import BatchItem, BatchResult, run_batch
+from ..upscale.batch import BatchItem, BatchResult, NoteFn, run_batch
 from ..upscale.imageio import LoadedImage, read_image
 from .inference import ENSEMBLE_SHIFTS, Progress, Translator, translate_array
 
@@ -49,9 +49,13 @@ def _domains(model: Translator, direction: str) -> str | None:
 
 def translate_file(source: str | os.PathLike, target: str | os.PathLike, model: Translator, direction: str = "AtoB",
                    *, tile: int | None = None, ensemble: bool = False, overwrite: bool = False,
-                   progress: Progress = None, should_stop: Callable[[], bool] | None = None) -> Path:
-    """Read, translate and write one image as PNG (same size as the input)."""
+                   progress: Progress = None, should_stop: Callable[[], bool] | None = None,
+                   notes: list[str] | None = None) -> Path:
+    """Read, translate and write one image as PNG (same size as the input). ``notes``: a list that
+    receives what reading the image changed (``LoadedImage.notes``)."""
     image = read_image(source)
+    if notes is not None:
+        notes.extend(image.notes)
     out = translate_array(model, image.pixels, direction, tile=tile, ensemble=ensemble, progress=progress,
                           should_stop=should_stop)
     return save_translated(out, target, model, direction, source=image, tile=tile, ensemble=ensemble,
@@ -72,7 +76,7 @@ def translate_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathL
                     direction: str = "AtoB", *, recursive: bool = False, existing: str = "skip",
                     tile: int | None = None, ensemble: bool = False, progress: BatchProgress = None,
                     tile_progress: Progress = None,
-                    should_stop: Callable[[], bool] | None = None) -> BatchResult:
+                    should_stop: Callable[[], bool] | None = None, on_note: NoteFn | None = None) -> BatchResult:
     """Translate files and folders into ``out_dir``, continuing past files that fail.
 
     A file goes to ``out_dir/<stem>.png``; a folder's images keep their sub-folders
@@ -81,7 +85,8 @@ def translate_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathL
     written ExportError, before any file is read. ``existing``: "skip" keeps outputs already
     there, "overwrite" replaces them. ``progress(done, total, file about to start or None at the end)``; ``tile_progress``
     within a file; ``should_stop`` between files and tiles ends the batch with ``cancelled`` set
-    (the file in progress is not written).
+    (the file in progress is not written); ``on_note(file, notes)`` for each written file that was
+    converted on reading (also in ``result.notes``).
     """
     model.generator(direction)   # a wrong direction or tile is one error, not one per file
     if tile is not None and tile < 0:
@@ -89,7 +94,8 @@ def translate_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathL
 
     def process(item: BatchItem, overwrite: bool, on_tile: Progress, stop: Callable[[], bool] | None) -> Path:
         return translate_file(item.source, item.target, model, direction, tile=tile, ensemble=ensemble,
-                              overwrite=overwrite, progress=on_tile, should_stop=stop)
+                              overwrite=overwrite, progress=on_tile, should_stop=stop, notes=item.notes)
 
     return run_batch(inputs, out_dir, process, recursive=recursive, existing=existing, progress=progress,
-                     tile_progress=tile_progress, should_stop=should_stop, made_with={"direction": direction})
+                     tile_progress=tile_progress, should_stop=should_stop, made_with={"direction": direction},
+                     on_note=on_note)

@@ -18,26 +18,24 @@ DATA_FIELDS = ("mode", "a_dir", "b_dir", "side_by_side")
 
 def add_translate_parsers(subparsers: Any) -> None:
     """Add ``translate INPUT... --model M --out DIR`` and ``export-translator`` to a subparsers object."""
+    from ...cli import add_existing_arguments
+    from ..upscale.cli_commands import BATCH_EPILOG, add_batch_arguments
     from .inference import DIRECTIONS
 
     p = subparsers.add_parser("translate", help="translate images or folders with a pix2pix/CycleGAN model",
                               description="Translate images at full resolution (PNG output, same size as the "
-                                          "input, folder structure mirrored).")
+                                          "input, folder structure mirrored).", epilog=BATCH_EPILOG)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
     p.add_argument("--model", required=True, help="translation run folder, checkpoint or exported .safetensors")
     p.add_argument("--direction", choices=DIRECTIONS, default="AtoB",
                    help="AtoB (default) or BtoA (CycleGAN models only)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--recursive", action="store_true", help="include sub-folders of folder inputs")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in pixels (default: tiles of 512 for images over 1 megapixel; 0: never tile)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
     p.add_argument("--ensemble", action="store_true",
                    help="best quality: translate 9 shifted copies and keep the per-pixel median "
                         "(9x the time; 1.8%% lower L1 on the glyph benchmark)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_arguments(p)
     p.set_defaults(func=cmd_translate)
 
     e = subparsers.add_parser("export-translator", help="save a translation run's model as one small file")
@@ -45,25 +43,27 @@ def add_translate_parsers(subparsers: Any) -> None:
     e.add_argument("out", nargs="?", default=None, help="file to write (.safetensors); or give it with --out")
     e.add_argument("--out", dest="out_option", default=None, metavar="OUT", help="the same, as the other commands "
                    "take it")
-    e.add_argument("--overwrite", action="store_true", help="replace that file if it exists")
+    add_existing_arguments(e, default="refuse",
+                           overwrite_help="replace that file if it exists (default: stop with an error)")
     e.set_defaults(func=cmd_export_translator)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from ...cli import _Interrupt
+    from ...cli import _Interrupt, apply_threads
     from ..upscale.cli_commands import BatchBar, report_batch
     from .batch import translate_batch
     from .inference import load_translator
 
+    apply_threads(args)
     model = load_translator(args.model, device=args.device, precision=args.precision)
     model.generator(args.direction)
     if not args.quiet:
         print(f"Model: {model.name} ({', '.join(model.directions)}) on {model.device}", file=sys.stderr)
     with _Interrupt(_Interrupt.BATCH) as stop, BatchBar(args.quiet) as bar:
         result = translate_batch(args.inputs, args.out, model, args.direction, recursive=args.recursive,
-                                 existing="overwrite" if args.overwrite else "skip", tile=args.tile,
-                                 ensemble=args.ensemble,
-                                 progress=bar.on_file, tile_progress=bar.on_tile, should_stop=stop)
+                                 existing=args.existing, tile=args.tile, ensemble=args.ensemble,
+                                 progress=bar.on_file, tile_progress=bar.on_tile, should_stop=stop,
+                                 on_note=bar.note)
     return report_batch(result, args)
 
 
@@ -77,7 +77,7 @@ def cmd_export_translator(args: argparse.Namespace) -> int:
     out = args.out or args.out_option
     if out is None:
         raise ConfigError("Say where to write the model: export-translator RUN FILE (or --out FILE).")
-    path = export_translator(source, out, overwrite=args.overwrite)
+    path = export_translator(source, out, overwrite=args.existing == "overwrite")
     # a run folder gives its best checkpoint (best validation), which may be older than its latest
     print(f"{path} ({path.stat().st_size / 1e6:.1f} MB, from {source.name})")
     return 0

@@ -55,14 +55,19 @@ BatchProgressFn = Callable[[int, int, "Path | None"], None]
 class BatchItem:
     source: Path     # the input image
     target: Path     # where its upscaled PNG goes
+    #: what reading the image changed (an animated GIF's first frame, CMYK, 16 bits): ``process``
+    #: adds them, ``run_batch`` reports them once the file is written
+    notes: list[str] = field(default_factory=list, compare=False)
 
 
 @dataclass
 class BatchResult:
-    """What a batch did. ``failed`` holds (file, reason in plain words)."""
+    """What a batch did. ``failed`` holds (file, reason in plain words); ``notes`` (file, what reading
+    it changed) for files that were written."""
     written: list[Path] = field(default_factory=list)
     skipped_existing: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[tuple[Path, str]] = field(default_factory=list)
     cancelled: bool = False
     stopped: str | None = None   # why the batch ended early on its own (the output disk is full)
 
@@ -88,9 +93,13 @@ def upscale_image(image: LoadedImage, upscaler: Upscaler, settings: InferenceSet
 
 def upscale_file(source: str | os.PathLike, target: str | os.PathLike, upscaler: Upscaler,
                  settings: InferenceSettings = DEFAULT_SETTINGS, *, overwrite: bool = False,
-                 progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> Path:
-    """Read, upscale and write one image as PNG (with its metadata and provenance: ``save_upscaled``)."""
+                 progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
+                 notes: list[str] | None = None) -> Path:
+    """Read, upscale and write one image as PNG (with its metadata and provenance: ``save_upscaled``).
+    ``notes``: a list that receives what reading the image changed (``LoadedImage.notes``)."""
     image = read_image(source)
+    if notes is not None:
+        notes.extend(image.notes)
     pixels = upscale_image(image, upscaler, settings, progress=progress, should_stop=should_stop)
     return save_upscaled(pixels, target, upscaler=upscaler, settings=settings, source=image,
                          overwrite=overwrite)
@@ -219,12 +228,15 @@ def _free_target(folder: Path, source: Path, name: str, taken: set[str]) -> Path
 
 #: what ``run_batch`` calls per file: (item, overwrite, tile progress, should_stop) -> the written path
 ProcessFn = Callable[[BatchItem, bool, "ProgressFn | None", "Callable[[], bool] | None"], Path]
+#: told (file, what reading it changed) for each written file whose image was converted on reading
+NoteFn = Callable[[Path, list[str]], None]
 
 
 def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, process: ProcessFn, *,
               recursive: bool = True, existing: str = "skip", progress: BatchProgressFn | None = None,
               tile_progress: ProgressFn | None = None,
-              should_stop: Callable[[], bool] | None = None, made_with: dict[str, str] | None = None) -> BatchResult:
+              should_stop: Callable[[], bool] | None = None, made_with: dict[str, str] | None = None,
+              on_note: NoteFn | None = None) -> BatchResult:
     """The batch loop shared by every image-to-image tool (upscale, translate).
 
     ``made_with``: text chunks an existing output must also carry for "skip" to count it as done (a
@@ -234,7 +246,8 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
     ExportError, before any file is read), refuses files whose output would be an input, skips or
     overwrites existing outputs, calls ``process`` per file, records failures with their reasons
     and goes on, and stops cleanly when ``should_stop`` returns True between files or when
-    ``process`` raises ``Cancelled`` mid-file.
+    ``process`` raises ``Cancelled`` mid-file. What ``process`` adds to ``item.notes`` goes into
+    ``result.notes`` and to ``on_note(file, notes)`` once the file is written.
     """
     if existing not in EXISTING_POLICIES:
         raise ConfigError(f"Invalid policy for existing files {existing!r}. "
@@ -262,6 +275,10 @@ def run_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, p
             continue
         try:
             result.written.append(process(item, existing == "overwrite", tile_progress, should_stop))
+            if item.notes:
+                result.notes.extend((item.source, note) for note in item.notes)
+                if on_note is not None:
+                    on_note(item.source, list(item.notes))
         except Cancelled:
             result.cancelled = True
             break
@@ -339,7 +356,7 @@ def upscale_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
                   recursive: bool = True, existing: str = "skip",
                   settings: InferenceSettings = DEFAULT_SETTINGS,
                   progress: BatchProgressFn | None = None, tile_progress: ProgressFn | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> BatchResult:
+                  should_stop: Callable[[], bool] | None = None, on_note: NoteFn | None = None) -> BatchResult:
     """Upscale files and folders into ``out_dir`` (see ``plan_batch`` for the naming).
 
     Raises ConfigError for invalid ``settings`` and ExportError for an output folder that cannot
@@ -351,13 +368,14 @@ def upscale_batch(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         tile_progress: called with (tiles done, tiles total) within the current file.
         should_stop: checked between files and between tiles; True ends the batch with
             ``cancelled`` set (the file in progress is not written).
+        on_note: told (file, notes) for each written file that was converted on reading.
     """
     check_settings(settings)
 
     def process(item: BatchItem, overwrite: bool, on_tile: ProgressFn | None,
                 stop: Callable[[], bool] | None) -> Path:
         return upscale_file(item.source, item.target, model, settings, overwrite=overwrite, progress=on_tile,
-                            should_stop=stop)
+                            should_stop=stop, notes=item.notes)
 
     return run_batch(inputs, out_dir, process, recursive=recursive, existing=existing, progress=progress,
-                     tile_progress=tile_progress, should_stop=should_stop)
+                     tile_progress=tile_progress, should_stop=should_stop, on_note=on_note)

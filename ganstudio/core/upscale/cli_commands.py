@@ -1,14 +1,38 @@
 """The upscale commands of ``ganstudio-cli``: ``upscale``, ``info`` and the train-upscaler flags.
 
 ``ganstudio/cli.py`` adds these to its parser; errors are raised as GanStudioError and printed
-there as one line.
+there as one line. The batch helpers here (``add_batch_arguments``, ``BatchBar``, ``report_batch``)
+serve ``translate`` too, so both batch commands take the same flags and report the same way.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
+#: what the --help of a batch command (upscale, translate) says about its output
+BATCH_EPILOG = ("Each file whose image had to be converted on reading (an animated GIF's first frame, CMYK, "
+                "16 bits) gets one 'note:' line; files that failed are listed at the end, then the summary. "
+                "Exit status: 0 all done, 1 some files failed, 2 nothing done (a mistake in the command or "
+                "its inputs, or no images found), 130 stopped.")
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every folder batch (``upscale``, ``translate``) takes, worded alike."""
+    from ...cli import DEVICE_HELP, add_existing_arguments, add_threads_argument
+
+    parser.add_argument("--recursive", action="store_true", help="include sub-folders of folder inputs")
+    add_existing_arguments(parser, default="skip",
+                           skip_help="keep outputs that already exist (the default: running a batch again "
+                                     "finishes it)",
+                           overwrite_help="replace outputs that already exist")
+    parser.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default: auto)")
+    parser.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16 (default: auto)")
+    add_threads_argument(parser)
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar and no per-file notes (failures and the summary are still "
+                             "printed)")
 
 
 def add_upscale_parsers(subparsers: Any) -> None:
@@ -20,7 +44,7 @@ def add_upscale_parsers(subparsers: Any) -> None:
     p = subparsers.add_parser("upscale", help="upscale images or folders with a model",
                               description="Upscale images (PNG output, folder structure mirrored). "
                                           f"Models: {names}, a training run folder, or a model file "
-                                          "(.pth, .pt, .ckpt, .safetensors).")
+                                          "(.pth, .pt, .ckpt, .safetensors).", epilog=BATCH_EPILOG)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
     p.add_argument("--model", default="bundled-x2", help="model name or path (default: bundled-x2)")
     p.add_argument("--out", required=True, help="output folder")
@@ -30,14 +54,10 @@ def add_upscale_parsers(subparsers: Any) -> None:
                    help="pixels shared by neighbouring tiles (default: exact)")
     p.add_argument("--scale", type=int, default=None,
                    help="scale for bicubic/lanczos (default 2); with another model it must be that model's scale")
-    p.add_argument("--recursive", action="store_true", help="include sub-folders of folder inputs")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
     p.add_argument("--ensemble", action="store_true",
                    help="best quality: average 8 mirrored and rotated runs of the model (8x the time; "
                         "about +0.1 dB on the bundled models)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_arguments(p)
     p.set_defaults(func=cmd_upscale)
 
     i = subparsers.add_parser("info", help="show what a model is: an upscaler, a translator or a GAN (architecture, size, training)")
@@ -65,6 +85,14 @@ class BatchBar:
         if self.bar is not None and total > 1:
             self.bar.set_postfix_str(f"tile {done}/{total}")
 
+    def note(self, source: Path, notes: list[str]) -> None:
+        """One line for a file whose image was converted on reading ("animated: the first of its 12
+        frames is used"), printed above the bar."""
+        from tqdm import tqdm
+
+        if notes and not self.quiet:
+            tqdm.write(f"note: {source}: {'; '.join(notes)}", file=sys.stderr)
+
     def __enter__(self) -> BatchBar:
         return self
 
@@ -90,20 +118,21 @@ def report_batch(result: Any, args: argparse.Namespace | None = None) -> int:
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
-    from ...cli import _Interrupt
+    from ...cli import _Interrupt, apply_threads
     from .batch import upscale_batch
     from .community import load_any_upscaler
     from .tiling import InferenceSettings
 
+    apply_threads(args)
     up = load_any_upscaler(args.model, scale=args.scale)
     settings = InferenceSettings(tile=args.tile, overlap=args.overlap, device=args.device,
                                  precision=args.precision, ensemble=args.ensemble)
     if not args.quiet:
         print(f"Model: {up.name} ({up.describe()})", file=sys.stderr)
     with _Interrupt(_Interrupt.BATCH) as stop, BatchBar(args.quiet) as bar:
-        result = upscale_batch(args.inputs, args.out, up, recursive=args.recursive,
-                               existing="overwrite" if args.overwrite else "skip", settings=settings,
-                               progress=bar.on_file, tile_progress=bar.on_tile, should_stop=stop)
+        result = upscale_batch(args.inputs, args.out, up, recursive=args.recursive, existing=args.existing,
+                               settings=settings, progress=bar.on_file, tile_progress=bar.on_tile,
+                               should_stop=stop, on_note=bar.note)
     return report_batch(result, args)
 
 
