@@ -97,6 +97,11 @@ _READ_THREADS = max(1, min(4, os.cpu_count() or 1))
 _MIN_FILES_FOR_THREADS = 8        # below this, starting threads costs more than it saves
 _PROGRESS_CALLS = 200             # at most this many progress callbacks per pass (GUI signals)
 _LIST_LIMIT = 20                  # file names listed per problem in summaries
+#: uneven data (the primer's third reason training fails): sub-folders are called uneven when the
+#: largest holds at least this share of the images and at least UNEVEN_RATIO times the smallest
+UNEVEN_SHARE = 0.7
+UNEVEN_RATIO = 10
+
 _ARRAY_CHUNK = 1024               # MNIST/CIFAR records resized per vectorised chunk
 
 _EXIF_ORIENTATION = 0x0112
@@ -412,6 +417,7 @@ class _Decoded:
     size: tuple[int, int]               # (width, height) after EXIF orientation, before fitting
     format: str                         # Pillow's name of the real format ("PNG", "JPEG"...)
     pixels: np.ndarray | None = None    # uint8 [C, S, S] (None when only checking)
+    digest: bytes | None = None         # a hash of the decoded picture (full checks only), to find copies
 
 
 def _os_reason(error: OSError) -> str:
@@ -515,7 +521,15 @@ def _check_image(path: Path, max_pixels: int) -> _Decoded:
     with image:
         stored = image.size
         _load_pixels(image, max_pixels)
-        return _Decoded(_displayed_size(stored, image), image.format or "unknown")
+        return _Decoded(_displayed_size(stored, image), image.format or "unknown",
+                        digest=_digest(f"{image.mode} {image.size}".encode(), image.tobytes()))
+
+
+def _digest(*parts: bytes) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part)
+    return h.digest()
 
 
 def _check_header(path: Path, max_pixels: int) -> _Decoded:
@@ -902,12 +916,73 @@ def scan_folder(
     if listing.kind == "images":
         check = _check_image if decode else _check_header
         work = lambda path: check(path, max_pixels)  # noqa: E731
+        digests = []
         for done, (path, outcome) in enumerate(_outcomes(work, listing.files, should_stop), start=1):
-            _record(report, path, outcome)
+            if _record(report, path, outcome) and isinstance(outcome, _Decoded):
+                digests.append(outcome.digest)
             tracker.update(done)
+        report.notes.extend(uneven_folders_note(report))
+        if decode:
+            report.notes.extend(duplicates_note(report, digests))
         return report
     _read_array_files(listing, report, should_stop, tracker)
     return report
+
+
+def folder_counts(report: ScanReport) -> dict[str, int]:
+    """Usable images per top-level sub-folder of the scanned folder ("" for the images directly in
+    it), largest first."""
+    counts: Counter[str] = Counter()
+    for path in report.usable:
+        try:
+            parts = path.relative_to(report.root).parts
+        except ValueError:
+            parts = ()
+        counts[parts[0] if len(parts) > 1 else ""] += 1
+    return dict(counts.most_common())
+
+
+def uneven_folders_note(report: ScanReport) -> list[str]:
+    """A note when the images are very unevenly spread over sub-folders (say 900 cats and 20 dogs):
+    a GAN learns the mix it is shown and tends to drop what is rare, so the small folders' kind of
+    picture will hardly appear in what it makes."""
+    counts = folder_counts(report)
+    if report.kind != "images" or len(counts) < 2:
+        return []
+    total = sum(counts.values())
+    (big, most), least = next(iter(counts.items())), min(counts.values())
+    if most < UNEVEN_SHARE * total or most < UNEVEN_RATIO * least:
+        return []
+    shown = [f"{name + '/' if name else 'the top folder'} {count}" for name, count in list(counts.items())[:4]]
+    more = f" and {len(counts) - 4} more" if len(counts) > 4 else ""
+    return [f"The images are unevenly spread over the sub-folders ({', '.join(shown)}{more}): "
+            f"{'the top folder' if not big else big + '/'} holds {most / total:.0%} of them. A GAN learns the "
+            "mix it is shown and tends to drop what is rare, so the smaller folders' pictures will hardly "
+            "appear in what it makes. For a mix, give each kind a similar number of images; or train on one "
+            "folder."]
+
+
+def duplicates_note(report: ScanReport, digests: Sequence[bytes | None]) -> list[str]:
+    """A note when several usable files are the same picture (copies, the same image saved in two
+    formats), told by ``digests``, one per usable file: each copy counts again, so the model sees
+    those pictures more often than the others and is drawn to reproduce them."""
+    if report.kind != "images" or len(digests) != len(report.usable):
+        return []
+    first_of: dict[bytes, int] = {}
+    copies: list[tuple[Path, Path]] = []
+    for i, key in enumerate(digests):
+        if key is None:
+            continue
+        j = first_of.setdefault(key, i)
+        if j != i:
+            copies.append((report.usable[i], report.usable[j]))
+    if not copies:
+        return []
+    examples = ", ".join(f"{report._name(a)} = {report._name(b)}" for a, b in copies[:3])
+    more = ", ..." if len(copies) > 3 else ""
+    return [f"{_plural(len(copies), 'image')} {'is a copy' if len(copies) == 1 else 'are copies'} of another "
+            f"picture in the folder ({examples}{more}). Each copy counts again, so the model sees those pictures "
+            "more often and is drawn to reproduce them; remove the copies unless that is what you want."]
 
 
 def check_usable(report: ScanReport) -> None:
@@ -1151,6 +1226,9 @@ def load_images(
     elif disk is not None:
         disk.trim(cache_limit)
     packed = buffer[:kept]
+    # copies compared as prepared for training: a copy saved smaller or in another format is found too
+    report.notes.extend(uneven_folders_note(report)
+                        + duplicates_note(report, [_digest(row.tobytes()) for row in packed]))
     if kept < len(listing.files) // 2:
         packed = packed.copy()  # do not keep a mostly empty buffer alive
     return torch.from_numpy(packed), report

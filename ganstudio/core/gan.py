@@ -244,6 +244,11 @@ class GanTask(TrainingTask):
                          f"{factor:.1f}x to {p.size} px, which adds no detail and makes training slower."
                          + (f" The {smaller} preset fits them." if smaller else ""))]
 
+    def start_notes(self) -> list[tuple[str, str]]:
+        # what loading found worth telling: uneven sub-folders, copies of one picture, a disk cache
+        # that could not be used
+        return [("info", note) for note in self.dataset.report.notes]
+
     def health(self, step: int, metrics: dict[str, float]) -> list[tuple[str, str]]:
         notes: list[tuple[str, str]] = []
         low = {"bce": 0.05, "lsgan": 0.01, "hinge": 0.05}[self.options.loss]
