@@ -174,16 +174,19 @@ class ImagePanel(PanelJobs):
         return button
 
     def _build_batch_box(self, summary: str, problems_tip: str) -> QGroupBox:
-        """The Batch box: what to do with existing files, the batch button, ``summary`` and the list
-        of files that failed (``problems_tip`` says what it lists)."""
+        """The Batch box: what to do with existing files, the batch button, and below it the last
+        batch's outcome and the list of files that failed (``problems_tip`` says what it lists).
+        ``summary`` (what a batch does) is the box's tooltip: a line that would only repeat it until
+        a batch has run would cost the image list a row on a small screen."""
         self._existing_combo = QComboBox()
         self._existing_combo.setObjectName("existing")
         self._existing_combo.addItem(self.tr("Skip them"), "skip")
         self._existing_combo.addItem(self.tr("Replace them"), "overwrite")
         self._existing_combo.setToolTip(self.tr("What to do with output files that already exist."))
-        self._batch_summary = QLabel(summary)
+        self._batch_summary = QLabel()
         self._batch_summary.setObjectName("batchSummary")
         self._batch_summary.setWordWrap(True)
+        self._batch_summary.setVisible(False)     # until a batch starts (``_show_batch_summary``)
         self._batch_problems = QListWidget()
         self._batch_problems.setObjectName("batchProblems")
         self._batch_problems.setMaximumHeight(110)
@@ -192,6 +195,7 @@ class ImagePanel(PanelJobs):
         self._batch_problems.setToolTip(problems_tip)
         self._batch_problems.setVisible(False)
         box = QGroupBox(self.tr("Batch"))
+        box.setToolTip(summary)
         layout = QVBoxLayout(box)
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
@@ -201,6 +205,15 @@ class ImagePanel(PanelJobs):
         layout.addWidget(self._batch_summary)
         layout.addWidget(self._batch_problems)
         return box
+
+    def _show_batch_summary(self, text: str) -> None:
+        """What the batch is doing, or how the last one went, under the batch button."""
+        self._batch_summary.setText(text)
+        self._batch_summary.setVisible(True)
+
+    def batch_summary(self) -> str:
+        """The line under the batch button ("" before the first batch)."""
+        return self._batch_summary.text() if not self._batch_summary.isHidden() else ""
 
     def _show_progress(self, text: str, fraction: float) -> None:
         self._progress.setVisible(True)
@@ -359,7 +372,7 @@ class ImagePanel(PanelJobs):
             text = self.tr("Cancelled.") + " " + text
         if result.stopped:
             text += " " + self.tr("Stopped: {reason}").format(reason=result.stopped)
-        self._batch_summary.setText(text + "\n" + self.tr("Folder: {folder}").format(folder=out_dir))
+        self._show_batch_summary(text + "\n" + self.tr("Folder: {folder}").format(folder=out_dir))
         self._status(self.tr("Batch into {folder}: {summary}").format(folder=out_dir, summary=text))
         for path, reason in result.failed:
             item = QListWidgetItem(_failure_line(path, reason))

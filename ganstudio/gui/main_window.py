@@ -27,7 +27,7 @@ import importlib
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, QUrl, Slot
+from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMainWindow, QMenu, QMessageBox, QSplitter,
                                QStyle, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
@@ -36,6 +36,7 @@ from ganstudio import __version__
 from ganstudio.core.device import describe_device, resolve_device
 
 from .errors import show_error, show_exception
+from .help import GuideDialog, ShortcutsDialog
 from .settings import Preferences
 from .train_panel import TrainPanel
 from .upscale_panel import UpscalePanel
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self._closing = False          # a close is waiting for training to stop
         self._close_confirmed = False
         self._quit_requested = False   # the system asked GAN Studio to quit (logout, kill): no question
+        self._guide: GuideDialog | None = None
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -211,6 +213,12 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         self._view_menu = bar.addMenu(self.tr("&View"))
         self._help_menu = bar.addMenu(self.tr("&Help"))
+        self.guide_action = self._help_menu.addAction(self.tr("&User Guide"))
+        self.guide_action.setShortcut(QKeySequence.StandardKey.HelpContents)    # F1 (Ctrl+? on a Mac)
+        self.guide_action.triggered.connect(lambda _checked=False: self.show_guide())
+        self.shortcuts_action = self._help_menu.addAction(self.tr("&Keyboard Shortcuts"))
+        self.shortcuts_action.triggered.connect(lambda _checked=False: self.show_shortcuts())
+        self._help_menu.addSeparator()
         about = self._help_menu.addAction(self.tr("&About GAN Studio"))
         about.setMenuRole(QAction.MenuRole.AboutRole)
         about.triggered.connect(self.show_about)
@@ -253,6 +261,24 @@ class MainWindow(QMainWindow):
         from .app import log_dir
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
+
+    def show_guide(self, section: str | None = None) -> GuideDialog:
+        """Show the User Guide (one window, kept beside the main one), at ``section`` (an anchor) if given."""
+        if self._guide is None:
+            self._guide = GuideDialog(self)
+        if section:
+            self._guide.show_section(section)
+        self._guide.show()
+        self._guide.raise_()
+        self._guide.activateWindow()
+        return self._guide
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """List the keyboard shortcuts, read from the window's actions as they are now."""
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def show_about(self) -> QDialog:
         dialog = AboutDialog(self)

@@ -72,6 +72,12 @@ PREVIEW_COLUMNS = 8
 THUMBNAIL_COUNT = 12
 THUMBNAIL_SIDE = 48
 THUMBNAIL_COLUMNS = 6
+#: the share of the right column's height first given to the progress, chart and samples (the log
+#: and the earlier runs get the rest; the user's own split is remembered)
+CHART_SHARE = 0.65
+#: the share of the width below the chart first given to the log (the earlier runs get the rest)
+LOG_SHARE = 0.42
+_SHARE_UNIT = 1000
 #: how long closing the app waits for a training thread to save its checkpoint and end
 SHUTDOWN_WAIT_MS = 120_000
 #: tasks whose data is one folder of images (the Translate task has its own data section)
@@ -317,8 +323,15 @@ class TrainPanel(QWidget):
         runs_box = QGroupBox()
         QVBoxLayout(runs_box).addWidget(self.runs_list)
         self.bottom_splitter = named_splitter(Qt.Orientation.Horizontal, "train_bottom_splitter", [log_box, runs_box])
+        # the runs' long names (dataset-model-date-time) need the wider half; the log wraps its lines
+        log_width = round(LOG_SHARE * _SHARE_UNIT)
+        self.bottom_splitter.setSizes([log_width, _SHARE_UNIT - log_width])
         self.right_splitter = named_splitter(Qt.Orientation.Vertical, "train_right_splitter",
                                              [top, self.bottom_splitter], [3, 1])
+        # a proportion, kept as the window is resized: from the size hints alone the log and the earlier
+        # runs got only their minimum below a 900-px window (three runs on a 1366x768 laptop)
+        chart = round(CHART_SHARE * _SHARE_UNIT)
+        self.right_splitter.setSizes([chart, _SHARE_UNIT - chart])
         self.main_splitter = named_splitter(Qt.Orientation.Horizontal, "train_main_splitter",
                                             [left, self.right_splitter], [0, 1])
         self.main_splitter.setSizes([400, 1000])

@@ -13,6 +13,7 @@ The panel's structure, keys and wording follow the Upscale panel, whose widgets 
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import (QAction, QActionGroup, QDesktopServices, QDragEnterEvent, QDragLeaveEvent,
-                           QDropEvent, QKeySequence)
+                           QDropEvent, QKeySequence, QTextDocument)
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QProgressBar, QRadioButton,
                                QSizePolicy, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
@@ -46,7 +47,7 @@ from .jobs import JobContext
 from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
 # the Upscale panel's helpers for listing images and naming failed files: the same behaviour here
 from .train_panel import format_seconds
-from .widgets.layout import named_splitter, side_column
+from .widgets.layout import compact_boxes, named_splitter, side_column
 from .widgets.task_options import restore_spin
 from .widgets.tr_side_by_side import TrSideBySideView
 from .widgets.up_compare_view import UpCompareView
@@ -159,6 +160,7 @@ class TranslatePanel(ImagePanel, QWidget):
         left_layout.addWidget(model_box)
         left_layout.addWidget(inputs_box, 1)
         left_layout.addWidget(batch_box)
+        compact_boxes(left)
 
         self._compare = UpCompareView()
         self._compare.setObjectName("compare")
@@ -214,15 +216,15 @@ class TranslatePanel(ImagePanel, QWidget):
         self._model_combo.setPlaceholderText(self.tr("No model open"))
         self._model_combo.setToolTip(self.tr("The translation model: the demo, and models you opened before "
                                              "(training runs and model files)."))
+        # the description ends with a link to the model card when there is one (on its own line it
+        # would cost the image list a row on a laptop screen)
         self._model_details = QLabel()
         self._model_details.setObjectName("modelDetails")
         self._model_details.setWordWrap(True)
-        self._model_details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._model_card = QLabel()
-        self._model_card.setObjectName("modelCard")
-        self._model_card.setOpenExternalLinks(False)
-        self._model_card.linkActivated.connect(self._on_model_card_link_activated)
-        self._model_card.setVisible(False)
+        self._model_details.setTextFormat(Qt.TextFormat.RichText)
+        self._model_details.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self._model_details.setOpenExternalLinks(False)
+        self._model_details.linkActivated.connect(self._on_model_card_link_activated)
 
         self._direction_group = QButtonGroup(self)
         self._direction_buttons: dict[str, QRadioButton] = {}
@@ -255,7 +257,6 @@ class TranslatePanel(ImagePanel, QWidget):
         row.addWidget(self._button(self._open_run_action, "openRunFolder"))
         layout.addLayout(row)
         layout.addWidget(self._model_details)
-        layout.addWidget(self._model_card)
         form = QFormLayout()
         form.setContentsMargins(0, 4, 0, 0)
         form.addRow(self.tr("Direction"), direction_row)
@@ -333,7 +334,8 @@ class TranslatePanel(ImagePanel, QWidget):
         self._batch_action = action(
             self.tr("Translate All into Folder…"), self.tr("Translate all into folder…"),
             self._on_batch_action_triggered,
-            self.tr("Translate every open image into an output folder you choose."))
+            self.tr("Translate every open image into an output folder you choose, as PNG at full size; "
+                    "subfolders are mirrored."))
         self._side_action = action(
             self.tr("Side by Side"), self.tr("Side by side"), lambda: self.set_view_mode("side"),
             self.tr("Input and output next to each other, zoomed and moved together."))
@@ -451,7 +453,7 @@ class TranslatePanel(ImagePanel, QWidget):
         path = Path(path)
         self._fill_model_combo(path)
         self._status(self.tr("Loading {name}…").format(name=self._model_name(path)))
-        self._model_details.setText(self.tr("Loading…"))
+        self._set_model_details(self.tr("Loading…"))
         device = self._device
 
         def work(ctx: JobContext) -> LoadedModel:
@@ -491,20 +493,14 @@ class TranslatePanel(ImagePanel, QWidget):
 
     def _show_model(self, model: LoadedModel | None) -> None:
         """The model's description, its card, and the directions it offers."""
-        self._model_card.setVisible(False)
         if model is None:
-            self._model_details.setText(self.tr("Open a translation model: a model file, or the folder of a "
-                                                "pix2pix or CycleGAN run you trained."))
-            self._model_details.setToolTip("")
+            self._set_model_details(self.tr("Open a translation model: a model file, or the folder of a "
+                                            "pix2pix or CycleGAN run you trained."))
             a, b = "A", "B"
         else:
-            self._model_details.setText(self._describe(model))
-            self._model_details.setToolTip(str(model.translator.source or model.path))
             card = (model.path.parent if model.path.is_file() else model.path) / "MODEL_CARD.md"
-            if card.is_file():
-                link = QUrl.fromLocalFile(str(card)).toString()
-                self._model_card.setText(f'<a href="{link}">{self.tr("Model card")}</a>')
-                self._model_card.setVisible(True)
+            self._set_model_details(self._describe(model), str(model.translator.source or model.path),
+                                    card if card.is_file() else None)
             a, b = _domain_names(model.translator)
         directions = model.translator.directions if model is not None else ["AtoB"]
         for direction, text in (("AtoB", self.tr("A → B: {a} → {b}")), ("BtoA", self.tr("B → A: {b} → {a}"))):
@@ -521,6 +517,21 @@ class TranslatePanel(ImagePanel, QWidget):
             if remembered in directions:
                 self._direction_buttons[remembered].setChecked(True)
 
+    def _set_model_details(self, text: str, tooltip: str = "", card: Path | None = None) -> None:
+        """Show ``text`` (plain, lines) under the model's name, with a link to its ``card`` if given."""
+        shown = html.escape(text).replace("\n", "<br>")
+        if card is not None:
+            link = html.escape(QUrl.fromLocalFile(str(card)).toString(), quote=True)
+            shown += f' · <a href="{link}">{html.escape(self.tr("Model card"))}</a>'
+        self._model_details.setText(shown)
+        self._model_details.setToolTip(tooltip)
+
+    def model_details(self) -> str:
+        """The model's description as the user reads it (plain text)."""
+        doc = QTextDocument()
+        doc.setHtml(self._model_details.text())
+        return doc.toPlainText()
+
     def _describe(self, model: LoadedModel) -> str:
         t, info = model.translator, model.translator.info
         lines = [str(info["title"])] if info.get("title") else []
@@ -535,8 +546,7 @@ class TranslatePanel(ImagePanel, QWidget):
         else:
             lines.append(self.tr("pix2pix (trained on pairs): a {arch} generator of {params} "
                                  "parameters").format(arch=arch, params=params))
-        a, b = _domain_names(t)
-        lines.append(self.tr("Domains: A = {a}, B = {b}").format(a=a, b=b))
+        # the domains' names are on the Direction buttons below
         colours = {1: self.tr("grey"), 3: self.tr("colour")}
         channels = (self.tr("{a} → {b}").format(a=colours.get(t.in_channels("AtoB"), "?"),
                                                  b=colours.get(t.out_channels("AtoB"), "?")))
@@ -918,7 +928,7 @@ class TranslatePanel(ImagePanel, QWidget):
         self._cancel_job("translate")
         self._batch_problems.clear()
         self._batch_problems.setVisible(False)
-        self._batch_summary.setText(self.tr("Translating into {folder}…").format(folder=out_dir))
+        self._show_batch_summary(self.tr("Translating into {folder}…").format(folder=out_dir))
         self._batch_started, self._batch_file = time.monotonic(), ("", 0, 0)
         self._show_progress(self.tr("Starting…"), -1)
 

@@ -35,7 +35,7 @@ from .actions import panel_action
 from .jobs import JobContext
 from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
 from .train_panel import format_seconds
-from .widgets.layout import side_column
+from .widgets.layout import compact_boxes, side_column
 from .widgets.task_options import restore_spin
 from .widgets.up_compare_view import UpCompareView
 from .widgets.up_input_list import UpInputList
@@ -173,6 +173,7 @@ class UpscalePanel(ImagePanel, QWidget):
         left_layout.addWidget(inputs_box, 1)
         left_layout.addWidget(model_box)
         left_layout.addWidget(batch_box)
+        compact_boxes(left)
         left_scroll = side_column(left, 300)
 
         self._compare = UpCompareView()
@@ -251,7 +252,8 @@ class UpscalePanel(ImagePanel, QWidget):
         self._batch_action = action(
             self.tr("Upscale All into Folder…"), self.tr("Upscale all into folder…"),
             self._on_batch_action_triggered,
-            self.tr("Upscale every open image into an output folder you choose."))
+            self.tr("Upscale every open image into an output folder you choose, as PNG; subfolders are "
+                    "mirrored."))
 
     def menu_actions(self) -> list[QAction | None]:
         """What the main window puts in this panel's menu (None: a separator)."""
@@ -680,7 +682,7 @@ class UpscalePanel(ImagePanel, QWidget):
         self._cancel_job("upscale")
         self._batch_problems.clear()
         self._batch_problems.setVisible(False)
-        self._batch_summary.setText(self.tr("Upscaling into {folder}…").format(folder=out_dir))
+        self._show_batch_summary(self.tr("Upscaling into {folder}…").format(folder=out_dir))
         self._batch_started, self._batch_file = time.monotonic(), ("", 0, 0)
         self._show_progress(self.tr("Starting…"), -1)
 

@@ -67,6 +67,28 @@ def test_pairs_match_by_name_and_report_both_sides(tmp_path):
     assert torch.equal(data.b[0], 255 - data.a[0])
 
 
+def test_a_partner_that_exists_but_is_unreadable_is_not_reported_as_missing(tmp_path):
+    a_dir, b_dir = make_pairs(tmp_path, n=2)
+    Image.new("RGB", (20, 24), "red").save(a_dir / "cat.png")
+    (b_dir / "cat.jpg").write_bytes(b"\x89PNG\r\n\x1a\n not really")      # the partner, broken
+    Image.new("RGB", (20, 24), "red").save(b_dir / "dog.png")
+    (a_dir / "dog.png").write_bytes(b"")                                  # A's side broken this time
+    Image.new("RGB", (20, 24), "red").save(a_dir / "lonely.png")
+
+    report = match_pairs(a_dir, b_dir)
+    assert len(report.pairs) == 2
+    assert [p.name for p in report.unmatched_a] == ["lonely.png"] and report.unmatched_b == []
+    [(path, partners)] = report.unreadable_partner_a
+    assert path.name == "cat.png" and [s.path.name for s in partners] == ["cat.jpg"]
+    skipped = {s.path.name: s.reason for s in report.skipped}
+    assert partners[0].reason == skipped["cat.jpg"] and partners[0].reason
+    [(path, partners)] = report.unreadable_partner_b
+    assert path.name == "dog.png" and partners[0].path == a_dir / "dog.png" and partners[0].reason == skipped["dog.png"]
+    summary = report.summary()
+    assert "1 in A without a partner (e.g. lonely.png)" in summary
+    assert f"1 in A whose partner in B cannot be used (e.g. cat.png; cat.jpg: {skipped['cat.jpg']})" in summary
+
+
 def test_ambiguous_names_are_skipped(tmp_path):
     a_dir, b_dir = make_pairs(tmp_path, n=2)
     Image.open(a_dir / "im00.png").save(a_dir / "im00.bmp")

@@ -236,6 +236,29 @@ def test_paired_translator_reports_pairing_trains_and_previews_triplets(qtbot, m
     assert panel.runs_list.translate_button.isVisibleTo(panel)
 
 
+def test_a_broken_partner_is_reported_as_unreadable_with_the_reason(qtbot, make_panel, tiny_folder, tmp_path):
+    names = [f"glyph{i}" for i in range(3)]
+    smooth_images(tmp_path / "A", names=names + ["cat", "only_in_a"], size=32)
+    smooth_images(tmp_path / "B", names=names, size=32, seed=1)
+    (tmp_path / "B" / "cat.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")   # the partner exists, broken
+    panel = make_panel(tiny_folder)
+    choose_task(panel, "translate")
+    data = panel.translate_data
+    data.a_row.choose(str(tmp_path / "A"))
+    with qtbot.waitSignal(panel.dataset_scanned, timeout=WAIT_MS):
+        data.b_row.choose(str(tmp_path / "B"))
+    text = data.summary_text()
+    assert "Pairs found: 3" in text
+    assert "In A without a partner in B: 1 (only_in_a.png)" in text       # cat.png is not "without a partner"
+    assert "In A whose partner in B cannot be used: 1 (cat.png)" in text
+    assert "Unreadable or unusable files skipped: 1" in text              # B/cat.png itself
+    rows = {(side, name): why for side, name, why in data.unused_rows()}
+    assert rows[("A", "only_in_a.png")] == "no partner of that name"
+    reason = rows[("B", "cat.png")]                                       # the loader's own words
+    assert reason and reason != "no partner of that name"
+    assert rows[("A", "cat.png")] == f"its partner B/cat.png is unreadable: {reason}"
+
+
 def test_unpaired_folders_are_counted(qtbot, make_panel, tiny_folder, tmp_path):
     smooth_images(tmp_path / "day", n=3, size=24)
     smooth_images(tmp_path / "night", n=5, size=24, seed=2)

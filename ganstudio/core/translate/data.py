@@ -130,6 +130,10 @@ class PairingReport:
     unmatched_b: list[Path]
     skipped: list[SkippedFile] = field(default_factory=list)
     sizes: dict[Path, tuple[int, int]] = field(default_factory=dict)   # (width, height) of each file
+    #: usable files of A whose partner in B exists but is skipped (unreadable, ambiguous), with that
+    #: partner's entry in ``skipped`` (several when the partner's name is ambiguous); not in ``unmatched_a``
+    unreadable_partner_a: list[tuple[Path, list[SkippedFile]]] = field(default_factory=list)
+    unreadable_partner_b: list[tuple[Path, list[SkippedFile]]] = field(default_factory=list)   # as for A
 
     def summary(self) -> str:
         parts = [f"{len(self.pairs)} pairs"]
@@ -137,6 +141,11 @@ class PairingReport:
             parts.append(f"{len(self.unmatched_a)} in A without a partner (e.g. {self.unmatched_a[0].name})")
         if self.unmatched_b:
             parts.append(f"{len(self.unmatched_b)} in B without a partner (e.g. {self.unmatched_b[0].name})")
+        for side, other, found in (("A", "B", self.unreadable_partner_a), ("B", "A", self.unreadable_partner_b)):
+            if found:
+                path, partners = found[0]
+                parts.append(f"{len(found)} in {side} whose partner in {other} cannot be used (e.g. {path.name}; "
+                             f"{partners[0].path.name}: {partners[0].reason})")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
         return "; ".join(parts)
@@ -165,10 +174,29 @@ def match_pairs(a_dir: str | os.PathLike, b_dir: str | os.PathLike, *, progress:
     skipped: list[SkippedFile] = []
     sizes: dict[Path, tuple[int, int]] = {}
 
-    def keyed(root: Path, label: str) -> dict[str, Path]:
+    def key_of(root: Path, path: Path) -> str | None:
+        if path.is_dir():   # an unreadable sub-folder is nobody's partner
+            return None
+        try:
+            return path.relative_to(root).with_suffix("").as_posix()
+        except ValueError:
+            return None
+
+    def keyed(root: Path, label: str) -> tuple[dict[str, Path], dict[str, list[SkippedFile]]]:
+        """The usable files of one side by key, and the skipped ones by key (a partner that exists but
+        cannot be used must not read as a missing one)."""
         usable, unusable, found = checked_images(root, label, progress, should_stop)
-        skipped.extend(unusable)
         sizes.update(found)
+        dropped: dict[str, list[SkippedFile]] = {}
+
+        def skip(entry: SkippedFile) -> None:
+            skipped.append(entry)
+            key = key_of(root, entry.path)
+            if key is not None:
+                dropped.setdefault(key, []).append(entry)
+
+        for entry in unusable:
+            skip(entry)
         by_key: dict[str, list[Path]] = {}
         for p in usable:
             by_key.setdefault(p.relative_to(root).with_suffix("").as_posix(), []).append(p)
@@ -176,16 +204,20 @@ def match_pairs(a_dir: str | os.PathLike, b_dir: str | os.PathLike, *, progress:
         for key, paths in by_key.items():
             if len(paths) > 1:
                 names = ", ".join(p.name for p in paths)
-                skipped.extend(SkippedFile(p, f"ambiguous: several files named {key!r} ({names})") for p in paths)
+                for p in paths:
+                    skip(SkippedFile(p, f"ambiguous: several files named {key!r} ({names})"))
             else:
                 out[key] = paths[0]
-        return out
+        return out, dropped
 
-    a, b = keyed(a_dir, "A"), keyed(b_dir, "B")
+    (a, dropped_a), (b, dropped_b) = keyed(a_dir, "A"), keyed(b_dir, "B")
     common = sorted(set(a) & set(b))
+    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
     report = PairingReport(pairs=[(a[k], b[k]) for k in common],
-                           unmatched_a=[a[k] for k in sorted(set(a) - set(b))],
-                           unmatched_b=[b[k] for k in sorted(set(b) - set(a))], skipped=skipped, sizes=sizes)
+                           unmatched_a=[a[k] for k in only_a if k not in dropped_b],
+                           unmatched_b=[b[k] for k in only_b if k not in dropped_a], skipped=skipped, sizes=sizes,
+                           unreadable_partner_a=[(a[k], dropped_b[k]) for k in only_a if k in dropped_b],
+                           unreadable_partner_b=[(b[k], dropped_a[k]) for k in only_b if k in dropped_a])
     if not report.pairs:
         example = f"{a_dir.name}/cat.png <-> {b_dir.name}/cat.png"
         raise DatasetError(f"No matching pairs: A ({a_dir}) has {len(a)} image files, B ({b_dir}) has {len(b)}; "

@@ -26,6 +26,9 @@ from .task_views import task_short_name
 
 log = logging.getLogger(__name__)
 
+#: runs the list always has room for, however small the window (the Train panel gives it more where
+#: there is more)
+MIN_VISIBLE_RUNS = 3
 
 
 class ElidedPathLabel(QLabel):
@@ -175,6 +178,9 @@ class RunsList(QWidget):
         self.tree.itemDoubleClicked.connect(self._on_tree_item_double_clicked)
         self.tree.setToolTip(self.tr("Double-click a run to use its model: a GAN in Generate, an upscaler in "
                                      "Upscale, a translator in Translate."))
+        row = self.tree.fontMetrics().height() + 4    # a text row; the style adds about this much
+        self.tree.setMinimumHeight(self.tree.header().sizeHint().height() + MIN_VISIBLE_RUNS * row
+                                   + 2 * self.tree.frameWidth())
 
         self.resume_button = QPushButton(self.tr("Resume"))
         self.resume_button.setToolTip(self.tr("Continue training this run from its last checkpoint."))

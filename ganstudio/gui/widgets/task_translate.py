@@ -52,6 +52,9 @@ class TranslateDataReport:
     thumbnails: np.ndarray | None = None
     min_side: int = 0              # the shortest side of the images used (side by side: of the halves)
     median_side: int = 0           # the median shorter side of the images used
+    #: paired folders: (side, file, its partner on the other side, why the partner cannot be used) for
+    #: files whose partner exists but is unreadable or ambiguous (the partner is in ``unused`` too)
+    unusable_partner: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def usable(self) -> bool:
         return self.pairs > 0 if self.mode == "paired" else self.count_a > 0 and self.count_b > 0
@@ -60,8 +63,14 @@ class TranslateDataReport:
         """Files of ``side`` ("A" or "B") that have no partner of the same name on the other side."""
         return [name for s, name, why in self.unused if s == side and why == _NO_PARTNER]
 
+    def with_unusable_partner(self, side: str) -> list[str]:
+        """Files of ``side`` whose partner of the same name exists but cannot be read (or is ambiguous)."""
+        return [name for s, name, _, _ in self.unusable_partner if s == side]
+
 
 _NO_PARTNER = "no partner"
+#: how ``match_pairs`` starts the reason of files skipped for sharing a name on one side
+_AMBIGUOUS = "ambiguous: "
 
 
 def check_translate_data(data: dict[str, Any], should_stop: Callable[[], bool] = lambda: False,
@@ -87,13 +96,19 @@ def check_translate_data(data: dict[str, Any], should_stop: Callable[[], bool] =
                   + [("B", named(b_dir, p), _NO_PARTNER) for p in report.unmatched_b]
                   + [("A" if _inside(s.path, a_dir) else "B", named(a_dir if _inside(s.path, a_dir) else b_dir, s.path),
                       s.reason) for s in report.skipped])
+        unusable_partner = [(side, named(root, path), named(other_root, partners[0].path), partners[0].reason)
+                            for side, root, other_root, found in (("A", a_dir, b_dir, report.unreadable_partner_a),
+                                                                  ("B", b_dir, a_dir, report.unreadable_partner_b))
+                            for path, partners in found]
         pairs = report.pairs[:THUMBNAIL_PAIRS]
         if thumbnails:
             strip = (image_thumbnails([a for a, _ in pairs], THUMBNAIL_SIDE, should_stop)
                      + image_thumbnails([b for _, b in pairs], THUMBNAIL_SIDE, should_stop))
-        result = TranslateDataReport(mode, False, len(report.pairs), len(report.pairs) + len(report.unmatched_a),
-                                     len(report.pairs) + len(report.unmatched_b), unused,
-                                     **_side_stats(report.sizes[p] for pair in report.pairs for p in pair))
+        result = TranslateDataReport(
+            mode, False, len(report.pairs),
+            len(report.pairs) + len(report.unmatched_a) + len(report.unreadable_partner_a),
+            len(report.pairs) + len(report.unmatched_b) + len(report.unreadable_partner_b), unused,
+            **_side_stats(report.sizes[p] for pair in report.pairs for p in pair), unusable_partner=unusable_partner)
         columns = len(pairs)
     elif side_by_side:
         usable, skipped, sizes = checked_images(a_dir, "side-by-side", should_stop=should_stop)
@@ -353,13 +368,14 @@ class TranslateDataView(QWidget):
             lines.append(self.tr("Side-by-side pairs found: <b>{0}</b>").format(f"{report.pairs:,}"))
         elif report.mode == "paired":
             lines.append(self.tr("Pairs found: <b>{0}</b>").format(f"{report.pairs:,}"))
-            for side in ("A", "B"):
-                names = report.unmatched(side)
-                if names:
-                    other = "B" if side == "A" else "A"
-                    shown = ", ".join(html.escape(n) for n in names[:3]) + (", …" if len(names) > 3 else "")
-                    lines.append(self.tr("In {0} without a partner in {1}: {2} ({3})").format(
-                        side, other, f"{len(names):,}", shown))
+            kinds = ((report.unmatched, self.tr("In {0} without a partner in {1}: {2} ({3})")),
+                     (report.with_unusable_partner, self.tr("In {0} whose partner in {1} cannot be used: {2} ({3})")))
+            for names_of, text in kinds:
+                for side in ("A", "B"):
+                    names = names_of(side)
+                    if names:
+                        shown = ", ".join(html.escape(n) for n in names[:3]) + (", …" if len(names) > 3 else "")
+                        lines.append(text.format(side, "B" if side == "A" else "A", f"{len(names):,}", shown))
         else:
             lines.append(self.tr("Images in A: <b>{0}</b> · in B: <b>{1}</b>").format(
                 f"{report.count_a:,}", f"{report.count_b:,}"))
@@ -370,7 +386,8 @@ class TranslateDataView(QWidget):
             lines.append(self.tr("With fewer than 20 pairs all of them are used for training and there is no "
                                  "validation; more pairs give a better translator."))
         self.summary.setText("<br>".join(lines))
-        self._fill_unused(report.unused)
+        self._fill_unused(report.unused + [(side, name, self._partner_reason(side, partner, reason))
+                                           for side, name, partner, reason in report.unusable_partner])
         if report.thumbnails is not None:
             caption = {True: self.tr("A few pairs"), False: self.tr("A few pairs: A above, B below")}
             text = (caption[report.side_by_side] if report.mode == "paired"
@@ -393,6 +410,13 @@ class TranslateDataView(QWidget):
         return [(item.text(0), item.text(1), item.text(2)) for item in items]
 
     # -- internals -----------------------------------------------------------------------------
+    def _partner_reason(self, side: str, partner: str, reason: str) -> str:
+        """Why a file is not used whose partner ``partner`` exists on the other side but was skipped."""
+        other = "B" if side == "A" else "A"
+        if reason.startswith(_AMBIGUOUS):
+            return self.tr("its partner in {0} is ambiguous: {1}").format(other, reason[len(_AMBIGUOUS):])
+        return self.tr("its partner {0}/{1} is unreadable: {2}").format(other, partner, reason)
+
     def _fill_unused(self, rows: list[tuple[str, str, str]]) -> None:
         self.unused_list.clear()
         if not rows:

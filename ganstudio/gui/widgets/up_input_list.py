@@ -15,8 +15,12 @@ from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, Q
 
 from .image_view import to_qimage
 
-#: thumbnail side in pixels
-THUMB_SIDE = 48
+#: thumbnail side in pixels (small enough for a few rows on a 1366x768 laptop)
+THUMB_SIDE = 40
+#: rows always shown: with less room the side column scrolls instead of squeezing the list further
+MIN_VISIBLE_ROWS = 3
+#: a row's height: the thumbnail and a little air
+ROW_HEIGHT = THUMB_SIDE + 6
 _PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -39,6 +43,7 @@ class UpInputList(QListWidget):
         self._blank = QIcon(blank)
         self._broken = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         self.currentRowChanged.connect(self._on_current_row_changed)
+        self.setMinimumHeight(MIN_VISIBLE_ROWS * ROW_HEIGHT + 2 * self.frameWidth())
 
     def set_inputs(self, entries: list[tuple[Path, str]]) -> None:
         """Replace the list with (file, name shown) entries; the first one becomes current."""
@@ -48,7 +53,7 @@ class UpInputList(QListWidget):
             item = QListWidgetItem(self._blank, name)
             item.setData(_PATH_ROLE, str(path))
             item.setToolTip(str(path))
-            item.setSizeHint(QSize(0, THUMB_SIDE + 8))
+            item.setSizeHint(QSize(0, ROW_HEIGHT))
             self.addItem(item)
         self.blockSignals(False)
         if entries:
