@@ -703,8 +703,10 @@ class GeneratePanel(PanelJobs, QWidget):
         if frames is None or made_from is None:
             self._status(self.tr("Make an interpolation first."))
             return
+        from ..core.generate import interpolation_name
+
         seed_a, seed_b, _ = made_from
-        overwrite, path = self._save_target(path, f"interpolation-{seed_a}-{seed_b}.gif",
+        overwrite, path = self._save_target(path, interpolation_name(seed_a, seed_b) + ".gif",
                                             self.tr("Save animated GIF"), self.tr("GIF animations (*.gif)"),
                                             ".gif")
         if path is None:
@@ -734,8 +736,8 @@ class GeneratePanel(PanelJobs, QWidget):
 
         def work(ctx: JobContext) -> list[str]:
             from ..core.export import unique_path
-            from ..core.generate import export_frames
-            folder = unique_path(out_dir / f"interpolation-{seed_a}-{seed_b}")
+            from ..core.generate import export_frames, interpolation_name
+            folder = unique_path(out_dir / interpolation_name(seed_a, seed_b))
             return [str(p) for p in export_frames(generator, frames, folder, seed_a, seed_b, truncation)]
 
         self._start_export(work, out_dir)

@@ -366,8 +366,14 @@ class ImagePanel(PanelJobs):
         log.info("batch %s into %s: %s", texts.verb, out_dir, result.summary())
         for path, reason in result.failed:   # the log file keeps them after the dialog is closed
             log.warning("not %s: %s: %s", texts.done, path, reason)
+        for path, note in result.notes:
+            log.info("%s: %s", path, note)
         text = self.tr("{written} written, {skipped} skipped (already there), {failed} failed.").format(
             written=len(result.written), skipped=len(result.skipped_existing), failed=len(result.failed))
+        converted = len({path for path, _ in result.notes})
+        if converted:
+            text += " " + (self.tr("1 was converted on reading (listed below).") if converted == 1 else
+                           self.tr("{count} were converted on reading (listed below).").format(count=converted))
         if result.cancelled:
             text = self.tr("Cancelled.") + " " + text
         if result.stopped:
@@ -378,7 +384,14 @@ class ImagePanel(PanelJobs):
             item = QListWidgetItem(_failure_line(path, reason))
             item.setToolTip(f"{path}\n{reason}")
             self._batch_problems.addItem(item)
-        self._batch_problems.setVisible(bool(result.failed))
+        notes: dict[Path, list[str]] = {}
+        for path, note in result.notes:
+            notes.setdefault(path, []).append(note)
+        for path, said in notes.items():   # written, but not quite as they were: worth knowing
+            item = QListWidgetItem(self.tr("{name}: {notes}").format(name=path.name, notes="; ".join(said)))
+            item.setToolTip(f"{path}\n" + "\n".join(said))
+            self._batch_problems.addItem(item)
+        self._batch_problems.setVisible(bool(result.failed or notes))
         if result.failed:
             failed = (texts.one_failed if len(result.failed) == 1
                       else texts.many_failed.format(count=len(result.failed)))

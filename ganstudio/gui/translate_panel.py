@@ -153,7 +153,8 @@ class TranslatePanel(ImagePanel, QWidget):
         batch_box = self._build_batch_box(
             self.tr("Translates every open image into a folder you choose, as PNG at full size. Subfolders "
                     "are mirrored."),
-            self.tr("The files that could not be translated, and why."))
+            self.tr("The files that could not be translated, and why; then those that were converted on "
+                    "reading (an animated GIF's first frame, CMYK, 16 bits)."))
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 4, 0)

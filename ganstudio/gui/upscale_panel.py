@@ -165,7 +165,8 @@ class UpscalePanel(ImagePanel, QWidget):
 
         batch_box = self._build_batch_box(
             self.tr("Upscales every open image into a folder you choose, as PNG. Subfolders are mirrored."),
-            self.tr("The files that could not be upscaled, and why."))
+            self.tr("The files that could not be upscaled, and why; then those that were converted on "
+                    "reading (an animated GIF's first frame, CMYK, 16 bits)."))
 
         left = QWidget()
         left_layout = QVBoxLayout(left)

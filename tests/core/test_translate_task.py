@@ -228,6 +228,18 @@ def test_pairs_of_different_shapes_and_square_side_by_side_images_are_pointed_ou
     assert strip_notes(real) == []
 
 
+def test_pairs_whose_partner_is_broken_are_named_when_training_starts(pairs):
+    a_dir, b_dir = pairs
+    broken = sorted(b_dir.iterdir())[0]
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    task = Pix2PixTask(TranslateOptions(a_dir=str(a_dir), b_dir=str(b_dir), **TINY),
+                       TaskContext(_config(2), torch.device("cpu"), None))
+    said = [t for level, t in task.startup_notes if level == "warning" and "partner" in t]
+    assert len(said) == 1 and said[0].startswith("1 file(s) in A are not used because their partner in B cannot be "
+                                                 f"used (e.g. {broken.stem}")
+    assert f"whose partner {broken.name} was skipped: " in said[0]
+
+
 def test_settings_that_a_run_never_reads_are_named(pairs):
     a, b = map(str, pairs)
     cycle = TranslateOptions(mode="unpaired", a_dir=a, b_dir=b, l1_weight=5, split="B|A", depth=3, **TINY)

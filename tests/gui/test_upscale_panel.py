@@ -154,6 +154,24 @@ def test_batch_mirrors_folders_and_lists_a_broken_file(qtbot, panel, tmp_path, e
     assert len(again.args[0].skipped_existing) == 2 and not again.args[0].written
 
 
+def test_a_batch_lists_the_files_it_converted_on_reading(qtbot, panel, tmp_path):
+    folder = tmp_path / "gifs"
+    folder.mkdir()
+    frames = [Image.new("RGB", (8, 6), (80 * i, 0, 0)) for i in range(3)]
+    frames[0].save(folder / "moving.gif", save_all=True, append_images=frames[1:])
+    rgba_png(folder / "still.png", seed=2)
+    choose(qtbot, panel, "bicubic-x2")
+    open_and_show(qtbot, panel, [folder])
+    with qtbot.waitSignal(panel.batch_finished, timeout=WAIT_MS) as finished:
+        panel.run_batch(tmp_path / "out")
+    assert len(finished.args[0].written) == 2 and not finished.args[0].failed
+    problems = panel.findChild(QListWidget, "batchProblems")
+    assert problems.isVisible() and problems.count() == 1
+    assert problems.item(0).text() == "moving.gif: animated: the first of its 3 frames is used"
+    summary = panel.findChild(QLabel, "batchSummary")
+    assert "2 written" in summary.text() and "1 was converted on reading" in summary.text()
+
+
 def test_cancel_stops_a_batch_midway(qtbot, panel, tmp_path, monkeypatch):
     from ganstudio.core.upscale import batch
 

@@ -522,6 +522,12 @@ class Pix2PixTask(TranslateTask):
                 names = ", ".join(p.name for p in missing[:3]) + (", ..." if len(missing) > 3 else "")
                 self.startup_notes.append(("info", f"{len(missing)} file(s) in {side} have no partner of the same "
                                                    f"name in the other folder and are not used ({names})."))
+        for side, other, found in (("A", "B", report.unreadable_partner_a), ("B", "A", report.unreadable_partner_b)):
+            if found:
+                path, partners = found[0]
+                self.startup_notes.append(("warning", f"{len(found)} file(s) in {side} are not used because their partner "
+                                                      f"in {other} cannot be used (e.g. {path.name}, whose partner {partners[0].path.name} "
+                                                      f"was skipped: {partners[0].reason})."))
         reshaped = report.reshaped_pairs()
         if reshaped:
             sizes = report.sizes
