@@ -23,7 +23,7 @@ from types import TracebackType
 
 from PySide6.QtCore import (QCoreApplication, QLibraryInfo, QLocale, QObject, QPointF, QRectF, QSettings, Qt,
                             QTimer, QTranslator, Signal)
-from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QLinearGradient, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QIcon, QLinearGradient, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication, QSplashScreen
 
 from ganstudio import __version__
@@ -45,6 +45,9 @@ GUI_SWITCH_INTERVAL_S = 0.001
 _SPLASH_PAINT_MS = 50
 #: how often Python gets a chance to run a signal handler while the event loop waits (ms)
 _SIGNAL_WAKE_MS = 250
+#: the splash screen's size and its icon's side, in layout pixels
+_SPLASH_SIZE = (420, 180)
+_SPLASH_ICON = 96
 
 
 def tune_runtime_for_gui() -> None:
@@ -242,10 +245,16 @@ def install_quit_signals(app: QCoreApplication, windows: list) -> QTimer:
 
 
 def _splash() -> QSplashScreen:
-    pixmap = QPixmap(420, 180)
+    # drawn with the screen's own pixels (twice as many at 200 % scaling), or it shows blurred
+    screen = QGuiApplication.primaryScreen()
+    ratio = screen.devicePixelRatio() if screen is not None else 1.0
+    pixmap = QPixmap(round(_SPLASH_SIZE[0] * ratio), round(_SPLASH_SIZE[1] * ratio))
+    pixmap.setDevicePixelRatio(ratio)
     pixmap.fill(QColor("#26215c"))
     p = QPainter(pixmap)
-    p.drawPixmap(24, 42, _icon_pixmap(96))
+    icon = _icon_pixmap(round(_SPLASH_ICON * ratio))
+    icon.setDevicePixelRatio(ratio)
+    p.drawPixmap(24, 42, icon)
     p.setPen(QColor("white"))
     font = QFont()
     font.setPointSize(20)

@@ -31,7 +31,7 @@ from .settings import first_start_folder
 from .train_panel import format_seconds
 from .widgets.gen_image_grid import GenImageGrid, GenTile
 from .widgets.gen_interpolation import GenInterpolationBox
-from .widgets.layout import side_column
+from .widgets.layout import AtLeastWide, side_column
 from .widgets.task_options import restore_spin
 
 if TYPE_CHECKING:
@@ -208,12 +208,11 @@ class GeneratePanel(PanelJobs, QWidget):
         middle_layout.addLayout(status_row)
 
         self._interpolation = GenInterpolationBox()
-        right = QWidget()
+        right = AtLeastWide(280)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(4, 0, 0, 0)
         right_layout.addWidget(self._interpolation)
         right_layout.addStretch(1)
-        right.setMinimumWidth(280)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("generateSplitter")   # the main window keeps the state of named splitters

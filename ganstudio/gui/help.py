@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QHeaderVi
                                QListWidgetItem, QMenu, QSplitter, QTextBrowser, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
+from .widgets.layout import scaled_to_text, text_sized
+
 log = logging.getLogger(__name__)
 
 GUIDE_FILE = Path(__file__).with_name("guide.html")
@@ -24,10 +26,12 @@ GUIDE_FILE = Path(__file__).with_name("guide.html")
 _TOC_LEVELS = (2, 3)
 _ANCHOR_ROLE = Qt.ItemDataRole.UserRole
 _MAX_MENU_DEPTH = 4
-#: the guide's first size: readable lines, and it fits a 1366x768 laptop screen
+#: the guide's first size at a 9 pt font (larger with a larger font): readable lines, and it fits a
+#: 1366x768 laptop screen
 _GUIDE_SIZE = (980, 660)
-_TOC_MAX_WIDTH = 340
+_TOC_MAX_WIDTH = 340       # at 9 pt, like the sizes here
 _TOC_PADDING = 24          # room for a vertical scroll bar's share and some air
+_SHORTCUTS_SIZE = (560, 560)
 
 
 def guide_html() -> str:
@@ -56,7 +60,7 @@ class GuideDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(self.tr("GAN Studio User Guide"))
         self.setSizeGripEnabled(True)
-        self.resize(*_GUIDE_SIZE)
+        self.resize(text_sized(self, _GUIDE_SIZE))
         self.text = QTextBrowser()
         self.text.setOpenLinks(True)            # links inside the guide (#anchors) are followed here,
         self.text.setOpenExternalLinks(True)    # any other (none today) in the user's browser
@@ -83,8 +87,8 @@ class GuideDialog(QDialog):
         splitter.setStretchFactor(1, 1)
         # the contents as wide as their longest title, within reason; the text takes the rest
         toc_width = min(self.contents.sizeHintForColumn(0) + 2 * self.contents.frameWidth() + _TOC_PADDING,
-                        _TOC_MAX_WIDTH)
-        splitter.setSizes([toc_width, _GUIDE_SIZE[0] - toc_width])
+                        scaled_to_text(self, _TOC_MAX_WIDTH))
+        splitter.setSizes([toc_width, self.width() - toc_width])
         splitter.setChildrenCollapsible(False)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -236,7 +240,7 @@ class ShortcutsDialog(QDialog):
         super().__init__(parent if parent is not None else window)
         self.setWindowTitle(self.tr("Keyboard Shortcuts"))
         self.setSizeGripEnabled(True)
-        self.resize(560, 560)
+        self.resize(text_sized(self, _SHORTCUTS_SIZE))
         note = QLabel(self.tr("Keys under a tab's name work while that tab is shown; the others work everywhere "
                               "in the window. Most commands are also in the menus."))
         note.setWordWrap(True)

@@ -32,6 +32,7 @@ from .jobs import JobContext
 from .panel_jobs import PanelJobs
 from .settings import first_start_folder
 from .train_panel import format_duration
+from .widgets.layout import scaled_to_text
 from .widgets.up_input_list import THUMB_SIDE
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ MAX_RECENT_MODELS = 8
 MAX_LISTED_FAILURES = 8
 #: seconds of a batch before an ETA is shown (the first file includes loading the network)
 ETA_AFTER_S = 2.0
+#: the most height of the list of a batch's failed files at a 9 pt font (seven lines; more with a
+#: bigger font) before it scrolls
+PROBLEMS_MAX_HEIGHT = 110
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,11 @@ class BatchTexts:
     done: str          # for the log: "upscaled", "translated"
 
 
-def list_inputs(sources: list[Path], ctx: JobContext) -> int:
+def list_inputs(sources: list[Path], ctx: JobContext, thumbnail_side: int = THUMB_SIDE) -> int:
     """The background half of opening images: sends ("list", [(file, shown name)], [missing
     sources]) at once, then ("previews", [(row, thumbnail, size, problem)]) in groups; returns the
-    number of files."""
+    number of files. Thumbnails fit ``thumbnail_side`` pixels (more than ``THUMB_SIDE`` on a
+    high-density screen: ``UpInputList.thumbnail_pixels``)."""
     items, missing = plan_batch(sources, _NO_OUTPUT, recursive=True)
     entries = [(item.source, _shown_name(item.source, sources)) for item in items]
     ctx.emit(("list", entries, [str(p) for p, _ in missing]))
@@ -73,7 +78,7 @@ def list_inputs(sources: list[Path], ctx: JobContext) -> int:
     for row, (path, _name) in enumerate(entries):
         if ctx.should_stop():
             break
-        previews.append((row, *_preview(path, thumbnail=row < MAX_THUMBNAILS)))
+        previews.append((row, *_preview(path, thumbnail=row < MAX_THUMBNAILS, side=thumbnail_side)))
         if len(previews) >= PREVIEWS_PER_MESSAGE:
             ctx.emit(("previews", previews))
             previews = []
@@ -93,22 +98,24 @@ def _shown_name(path: Path, sources: list[Path]) -> str:
     return path.name
 
 
-def _preview(path: Path, thumbnail: bool) -> tuple[np.ndarray | None, tuple[int, int] | None, str | None]:
-    """(RGBA thumbnail or None, (width, height) as shown, problem) of an image file, quickly: JPEGs
-    are decoded at a reduced size, others fully (through the same conversions as an upscale)."""
+def _preview(path: Path, thumbnail: bool, side: int = THUMB_SIDE
+             ) -> tuple[np.ndarray | None, tuple[int, int] | None, str | None]:
+    """(RGBA thumbnail of at most ``side`` pixels or None, (width, height) as shown, problem) of an
+    image file, quickly: JPEGs are decoded at a reduced size, others fully (through the same
+    conversions as an upscale)."""
     try:
         with Image.open(path) as im:
             width, height = im.size
             if not thumbnail:
                 return None, (width, height), None
-            im.draft("RGB", (2 * THUMB_SIDE, 2 * THUMB_SIDE))
+            im.draft("RGB", (2 * side, 2 * side))
             pixels = image_from_pil(im).pixels
             if (pixels.shape[1] > pixels.shape[0]) != (width > height) and width != height:
                 width, height = height, width   # EXIF orientation turned it
             small = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels,
                                     _CHANNEL_MODES[pixels.shape[2]])
             small = small.convert("RGBA")
-            small.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            small.thumbnail((side, side))
             return np.asarray(small).copy(), (width, height), None
     except Exception as e:  # noqa: BLE001 - any reason a file cannot be shown is reported, never raised
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -189,7 +196,7 @@ class ImagePanel(PanelJobs):
         self._batch_summary.setVisible(False)     # until a batch starts (``_show_batch_summary``)
         self._batch_problems = QListWidget()
         self._batch_problems.setObjectName("batchProblems")
-        self._batch_problems.setMaximumHeight(110)
+        self._batch_problems.setMaximumHeight(scaled_to_text(self._batch_problems, PROBLEMS_MAX_HEIGHT))
         self._batch_problems.setWordWrap(True)
         self._batch_problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._batch_problems.setToolTip(problems_tip)

@@ -40,6 +40,8 @@ from .help import GuideDialog, ShortcutsDialog
 from .settings import Preferences
 from .train_panel import TrainPanel
 from .upscale_panel import UpscalePanel
+from .widgets.elided_label import ElidedLabel
+from .widgets.layout import text_sized
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ _SPLITTER_KEY = "splitters/{0}"
 _DEFAULT_SIZE = (1400, 900)
 #: at most this share of a smaller screen's free area for the first window
 _SCREEN_SHARE = 0.95
+#: the About box's first size at a 9 pt font (larger with a larger font)
+_ABOUT_SIZE = (620, 520)
 
 
 class MainWindow(QMainWindow):
@@ -224,7 +228,9 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self.show_about)
 
     def _make_status_bar(self) -> None:
-        self._activity = QLabel()
+        # the current panel's line, shortened with "…" (whole in its tooltip) where the device leaves
+        # too little room (a training line at a 14 pt font); a plain label was cut off mid-word
+        self._activity = ElidedLabel(Qt.TextElideMode.ElideMiddle)
         self._device = QLabel()
         self._device.setToolTip(self.tr("Where training runs: change it in the Train panel's Advanced section "
                                         "(Device). Generate always uses the CPU, so that a seed makes the same "
@@ -244,7 +250,7 @@ class MainWindow(QMainWindow):
         return self._device.text()
 
     def activity_text(self) -> str:
-        return self._activity.text()
+        return self._activity.full_text()
 
     def _on_panel_activity_changed(self, panel: QWidget, text: str) -> None:
         self._activities[panel] = text
@@ -255,7 +261,7 @@ class MainWindow(QMainWindow):
         text = self._activities.get(current, "")
         if not text:
             text = next((t for p, t in self._activities.items() if t and p is not current and _is_busy(p)), "")
-        self._activity.setText(text)
+        self._activity.set_full_text(text)
 
     def _on_show_log_triggered(self) -> None:
         from .app import log_dir
@@ -410,7 +416,7 @@ class AboutDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("About GAN Studio"))
-        self.resize(620, 520)
+        self.resize(text_sized(self, _ABOUT_SIZE))
         text = QTextBrowser()
         text.setOpenExternalLinks(True)
         text.setHtml(self._html())

@@ -260,6 +260,9 @@ class TrainPanel(QWidget):
         self.translate_data.changed.connect(self._on_translate_data_changed)
         self.translate_data.mode_changed.connect(self._on_translate_data_mode_changed)
         self.translate_data.size_note.fix_requested.connect(self._on_translate_fit_size_requested)
+        # shown by the task switch when Translate is chosen; hidden from the start, so that the side
+        # column is never measured with both data sections in it (the window kept that width)
+        self.translate_data.hide()
         self.dataset_box = QGroupBox(self.tr("Dataset"))
         dataset_layout = QVBoxLayout(self.dataset_box)
         dataset_layout.addWidget(self.folder_section)

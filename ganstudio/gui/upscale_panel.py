@@ -462,7 +462,8 @@ class UpscalePanel(ImagePanel, QWidget):
         self._preview = None
         self._status(self.tr("Looking for images…"))
 
-        self._start_job("scan", lambda ctx: list_inputs(sources, ctx), lambda _count: None,
+        side = self._inputs.thumbnail_pixels()
+        self._start_job("scan", lambda ctx: list_inputs(sources, ctx, side), lambda _count: None,
                         on_message=self._on_scan_message)
 
     def _on_scan_message(self, message: Any) -> None:

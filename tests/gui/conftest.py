@@ -161,3 +161,24 @@ def make_window(qtbot, prefs, error_boxes, stub_generate_panel):
                 panel.shutdown()
         assert not window.train_panel.is_training()
 
+
+#: an image panel's size inside a 1366x768 laptop screen's window
+LAPTOP_PANEL = (1366, 630)
+
+
+@pytest.fixture
+def laptop_panel(qtbot, isolated_settings, error_boxes):
+    """Build a panel at the laptop size; its background threads are joined after the test."""
+    made = []
+
+    def make(cls):
+        panel = cls(device="cpu")
+        qtbot.addWidget(panel)
+        panel.resize(*LAPTOP_PANEL)
+        panel.show()
+        made.append(panel)
+        return panel
+
+    yield make
+    for panel in made:
+        assert panel.shutdown(WAIT_MS)

@@ -12,11 +12,10 @@ from PySide6.QtWidgets import QAbstractButton, QLabel, QListWidget, QScrollArea,
 
 from ganstudio.core.resources import resources_dir
 
-from .conftest import WAIT_MS
+from .conftest import LAPTOP_PANEL, WAIT_MS
 
 #: a panel's share of a maximised window on a 1366x768 screen: less a task bar, the title bar, the
 #: menu bar, the tabs and the status bar (the window's own first size there is 1297x729)
-LAPTOP_PANEL = (1366, 630)
 
 
 def images(folder: Path, n: int, size=(64, 48)) -> Path:
@@ -38,24 +37,6 @@ def fully_visible(widget: QWidget) -> bool:
 
 def rows_shown(view: QListWidget) -> int:
     return view.viewport().height() // view.visualItemRect(view.item(0)).height()
-
-
-@pytest.fixture
-def laptop_panel(qtbot, isolated_settings, error_boxes):
-    """Build a panel at the laptop size; its background threads are joined after the test."""
-    made = []
-
-    def make(cls):
-        panel = cls(device="cpu")
-        qtbot.addWidget(panel)
-        panel.resize(*LAPTOP_PANEL)
-        panel.show()
-        made.append(panel)
-        return panel
-
-    yield make
-    for panel in made:
-        assert panel.shutdown(WAIT_MS)
 
 
 def test_upscale_column_fits_a_laptop_with_a_tall_image_list(qtbot, laptop_panel, tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QImage, QPainter, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -75,15 +75,26 @@ class _Canvas(QWidget):
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         return QSize(48, 24)
 
+    def _placement(self) -> tuple[QPoint, QSize, float]:
+        """Where and how big the image is drawn, in the screen's own pixels: (top-left corner, size,
+        pixels per layout unit). Working in screen pixels, a 16x16 sample enlarged by a whole factor
+        stays crisp at 150 % scaling (a whole factor of layout units is not one of screen pixels),
+        and a reduction is made once, at the screen's resolution, instead of being enlarged again
+        by the scaling."""
+        ratio = self.devicePixelRatioF()
+        width, height = round(self.width() * ratio), round(self.height() * ratio)
+        iw, ih = self._image.width(), self._image.height()
+        scale = _fit_scale(min(width / iw, height / ih))
+        w, h = max(1, int(iw * scale)), max(1, int(ih * scale))
+        top = 0 if self._top_aligned else (height - h) // 2
+        return QPoint((width - w) // 2, top), QSize(w, h), ratio
+
     def target_rect(self) -> QRect:
-        """Where the image is drawn: centred, a whole-number enlargement or a smooth reduction."""
+        """Where the image is drawn (layout units): centred, a whole-number enlargement or a smooth reduction."""
         if self._image is None:
             return QRect()
-        iw, ih = self._image.width(), self._image.height()
-        scale = _fit_scale(min(self.width() / iw, self.height() / ih))
-        w, h = max(1, int(iw * scale)), max(1, int(ih * scale))
-        top = 0 if self._top_aligned else (self.height() - h) // 2
-        return QRect((self.width() - w) // 2, top, w, h)
+        corner, size, ratio = self._placement()
+        return QRectF(corner.x() / ratio, corner.y() / ratio, size.width() / ratio, size.height() / ratio).toRect()
 
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
@@ -92,14 +103,15 @@ class _Canvas(QWidget):
             painter.drawText(self.rect().adjusted(6, 6, -6, -6),
                              Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
             return
-        rect = self.target_rect()
-        if self._scaled is None or self._scaled.size() != rect.size():
+        corner, size, ratio = self._placement()
+        if self._scaled is None or self._scaled.size() != size:
             # Scaled once per image and size: a repaint (another widget, a tooltip) only copies pixels.
-            whole = rect.width() % self._image.width() == 0 and rect.height() % self._image.height() == 0
+            whole = size.width() % self._image.width() == 0 and size.height() % self._image.height() == 0
             mode = (Qt.TransformationMode.FastTransformation if whole     # fast = nearest neighbour
                     else Qt.TransformationMode.SmoothTransformation)
-            self._scaled = self._image.scaled(rect.size(), Qt.AspectRatioMode.IgnoreAspectRatio, mode)
-        painter.drawImage(rect.topLeft(), self._scaled)
+            self._scaled = self._image.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio, mode)
+        self._scaled.setDevicePixelRatio(ratio)
+        painter.drawImage(QPointF(corner.x() / ratio, corner.y() / ratio), self._scaled)
 
 
 class ImageView(QWidget):

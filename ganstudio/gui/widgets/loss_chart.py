@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QFont, QFontMetrics, QFontMetricsF
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout, QWidget
 
 #: a new point arrives every log_every steps; redrawing more often than this only costs the GUI
@@ -39,6 +40,11 @@ _BACKGROUND = "w"
 #: colours given to curves whose layout names none, in order (colour-blind-safe Dark2 first)
 PALETTE = ("#1f78b4", "#d95f02", "#1b9e77", "#e7298a", "#7570b3", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 _EVAL_SYMBOL_SIZE = 5
+#: the smoothing slider is never narrower than this many average characters of the font
+SLIDER_MIN_CHARS = 8
+#: below this many characters of room for the slider, "What do these mean?" moves to a line of its own
+SLIDER_ROOM_CHARS = 12
+_VALUE_AIR = 5         # pixels after the smoothing value ("0.60"), before the Fit button
 _UNLIMITED = 1e9       # a row's maximum height when it may grow
 #: prefix of validation metrics' internal names (a validation "l1" is not the training "l1")
 _EVAL = "eval:"
@@ -138,6 +144,38 @@ def generic_layout() -> ChartLayout:
     return ChartLayout((Pane("loss", "loss"),))
 
 
+class ValueAxis(pg.AxisItem):
+    """A pane's value axis whose labelled ticks are at least a line of text apart.
+
+    pyqtgraph picks at least two or three labelled intervals whatever the pane's height, so a short
+    pane (the D outputs under the losses) at a larger font drew "1.0" over "0.8". Where its labels
+    would touch, the labelled spacing grows to the next round step (1, 2 or 5 times a power of
+    ten) and the old spacing keeps its ticks, unlabelled.
+    """
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803 (pyqtgraph override)
+        levels = super().tickSpacing(minVal, maxVal, size)
+        span = abs(maxVal - minVal)
+        if not levels or size <= 0 or span == 0:
+            return levels
+        line = QFontMetrics(self.style["tickFont"] or self.font()).height()
+        units_per_pixel = span / size
+        major = levels[0][0]
+        if major / units_per_pixel >= line:
+            return levels
+        spacing = _round_step_at_least(line * units_per_pixel)
+        return [(spacing, 0), (major, 0)]
+
+
+def _round_step_at_least(value: float) -> float:
+    """The smallest of 1, 2 and 5 times a power of ten that is at least ``value`` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    for factor in (1, 2, 5, 10):
+        if factor * power >= value * (1 - 1e-9):
+            return factor * power
+    return 10 * power
+
+
 class _Series:
     """One metric: its steps, raw values, smoothed values and EMA state, and the curves drawn.
 
@@ -228,8 +266,11 @@ class LossChart(QWidget):
             "Smoothing averages each point with the ones before it, so the trend shows through the noise. "
             "0 shows the raw values. Validation points are never smoothed."))
         self.smoothing_slider.valueChanged.connect(self._on_smoothing_slider_value_changed)
+        # sizes from the font, so that a bigger font keeps the slider usable and the value steady
+        metrics = self.fontMetrics()
+        self.smoothing_slider.setMinimumWidth(SLIDER_MIN_CHARS * metrics.averageCharWidth())
         self._smoothing_label = QLabel()
-        self._smoothing_label.setMinimumWidth(32)
+        self._smoothing_label.setMinimumWidth(metrics.horizontalAdvance("0.00") + _VALUE_AIR)
         fit = QToolButton()
         fit.setText(self.tr("Fit"))
         fit.setToolTip(self.tr("Show the whole run again after zooming or panning "
@@ -238,19 +279,24 @@ class LossChart(QWidget):
         self.help_label = QLabel(self.tr("What do these mean?"))
         self.help_label.setStyleSheet("color: palette(link); text-decoration: underline;")
 
+        # The smoothing row; where it is too narrow for the slider (a big font, a narrow chart),
+        # "What do these mean?" goes to a line of its own below it (``_place_help``).
+        self._smoothing_row = [QLabel(self.tr("Smoothing")), self.smoothing_slider, self._smoothing_label, fit]
         controls = QHBoxLayout()
         controls.setContentsMargins(4, 0, 4, 0)
-        controls.addWidget(QLabel(self.tr("Smoothing")))
-        controls.addWidget(self.smoothing_slider, 1)
-        controls.addWidget(self._smoothing_label)
-        controls.addWidget(fit)
+        for widget in self._smoothing_row:
+            controls.addWidget(widget, 1 if widget is self.smoothing_slider else 0)
         controls.addStretch(0)
         controls.addWidget(self.help_label)
+        self._controls = controls
+        self._help_line = QHBoxLayout()      # empty (no height) unless the help link is moved there
+        self._help_line.setContentsMargins(4, 0, 4, 0)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(2)
         box.addWidget(self.graphics, 1)
         box.addLayout(controls)
+        box.addLayout(self._help_line)
         self._show_smoothing()
 
         self._redraw_timer = QTimer(self)
@@ -258,6 +304,51 @@ class LossChart(QWidget):
         self._redraw_timer.setInterval(1000 // REDRAWS_PER_SECOND)
         self._redraw_timer.timeout.connect(self.redraw)
         self.set_layout(layout or generic_layout())
+
+    # -- the smoothing row -----------------------------------------------------------------------
+    def _row_width(self, widgets: list[QWidget]) -> int:
+        """Width of ``widgets`` side by side at their preferred sizes in the smoothing row (margins included)."""
+        margins = self._controls.contentsMargins()
+        spacing = max(0, self._controls.spacing())
+        return (sum(w.sizeHint().width() for w in widgets) + spacing * (len(widgets) - 1)
+                + margins.left() + margins.right())
+
+    def _place_help(self) -> None:
+        """The help link at the end of the smoothing row where the slider keeps its room, else on
+        the line below (the slider row had squeezed the slider to nothing at a 14 pt font)."""
+        room = SLIDER_ROOM_CHARS * self.fontMetrics().averageCharWidth()
+        others = [w for w in self._smoothing_row if w is not self.smoothing_slider]
+        needed = self._row_width([*others, self.help_label]) + room
+        below = not self.help_label.isHidden() and self.width() < needed
+        if below == self.help_on_own_line():
+            return
+        if below:
+            self._controls.removeWidget(self.help_label)
+            self._help_line.addStretch(1)
+            self._help_line.addWidget(self.help_label)
+        else:
+            while self._help_line.count():
+                self._help_line.takeAt(0)
+            self._controls.addWidget(self.help_label)
+
+    def help_on_own_line(self) -> bool:
+        """Whether "What do these mean?" is shown below the smoothing row (too little room beside it)."""
+        return self._help_line.indexOf(self.help_label) >= 0
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._place_help()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        # as narrow as the smoothing row without the help link (which then moves below it): the
+        # layout alone would keep the chart wide enough for the whole row, so it could never move
+        hint = super().minimumSizeHint()
+        margins = self._controls.contentsMargins()
+        spacing = max(0, self._controls.spacing())
+        row = (sum(max(w.minimumWidth(), w.minimumSizeHint().width()) for w in self._smoothing_row)
+               + spacing * (len(self._smoothing_row) - 1) + margins.left() + margins.right())
+        help_width = self.help_label.minimumSizeHint().width() + margins.left() + margins.right()
+        return QSize(max(self.graphics.minimumSizeHint().width(), row, help_width), hint.height())
 
     # -- layout --------------------------------------------------------------------------------
     def set_layout(self, layout: ChartLayout) -> None:
@@ -297,10 +388,11 @@ class LossChart(QWidget):
             self._plots[pane.key] = plot
         self.help_label.setToolTip(layout.help)
         self.help_label.setVisible(bool(layout.help))
+        self._place_help()
         self._arrange_axes()
 
     def _new_plot(self, row: int) -> pg.PlotItem:
-        plot = self.graphics.addPlot(row=row, col=0)
+        plot = self.graphics.addPlot(row=row, col=0, axisItems={"left": ValueAxis("left")})
         plot.setDownsampling(mode="peak", auto=True)
         plot.setClipToView(True)
         # No grid: its alpha-blended lines doubled the paint time (software rendering), and each
@@ -310,9 +402,12 @@ class LossChart(QWidget):
             axis.setPen(_FOREGROUND)
             axis.setTextPen(_FOREGROUND)
             axis.enableAutoSIPrefix(False)   # "step (x0.001)" helps nobody
-        plot.addLegend(offset=(-10, 10), labelTextColor=_FOREGROUND, brush=pg.mkBrush(255, 255, 255, 200))
+        # the legend's names at the size of the window's text (pyqtgraph's own is a fixed 9 pt)
+        plot.addLegend(offset=(-10, 10), labelTextColor=_FOREGROUND, brush=pg.mkBrush(255, 255, 255, 200),
+                       labelTextSize=_css_font_size(self.font()))
         if self._pool:
             plot.setXLink(self._pool[0])
+        plot.getViewBox().sigResized.connect(lambda _box, p=plot: self._fit_title(p))
         return plot
 
     def layout_spec(self) -> ChartLayout:
@@ -338,6 +433,23 @@ class LossChart(QWidget):
             grid.setRowMaximumHeight(row, _UNLIMITED if shown_here else 0)
         # the grid layout skips hidden items but does not notice one being shown again
         grid.invalidate()
+        for plot in shown:
+            self._fit_title(plot)
+
+    def _fit_title(self, plot: pg.PlotItem) -> None:
+        """A pane's title on two lines where one would run far beyond the pane: the title runs up
+        the value axis, and at a 14 pt font "mean D output" under the losses reached into the
+        pane above and over its title. A little beyond (a line of text each way) is left as it is."""
+        pane = next((p for p in self._layout.panes if self._plots.get(p.key) is plot), None)
+        room = plot.getViewBox().height()
+        if pane is None or room <= 0 or not plot.isVisible():
+            return
+        axis = plot.getAxis("left")
+        metrics = QFontMetricsF(axis.label.font())
+        too_long = metrics.horizontalAdvance(pane.label) > room + 2 * metrics.height()
+        text = _two_lines(pane.label) if too_long else pane.label
+        if axis.labelText != text:
+            plot.setLabel("left", text)
 
     def _series_for(self, name: str, evaluation: bool) -> _Series | None:
         key = _EVAL + name if evaluation else name
@@ -456,6 +568,22 @@ class LossChart(QWidget):
 
     def _show_smoothing(self) -> None:
         self._smoothing_label.setText(f"{self._weight:.2f}")
+
+
+def _two_lines(text: str) -> str:
+    """``text`` broken at the space nearest its middle (HTML, for a pyqtgraph label)."""
+    spaces = [i for i, ch in enumerate(text) if ch == " "]
+    if not spaces:
+        return text
+    cut = min(spaces, key=lambda i: abs(i - len(text) / 2))
+    return f"{text[:cut]}<br>{text[cut + 1:]}"
+
+
+def _css_font_size(font: QFont) -> str:
+    """``font``'s size as CSS ("9pt", or "12px" for a font sized in pixels)."""
+    if font.pointSizeF() > 0:
+        return f"{font.pointSizeF():g}pt"
+    return f"{font.pixelSize()}px"
 
 
 def _keys_in_order(metrics: Iterable[dict[str, float]]) -> list[str]:

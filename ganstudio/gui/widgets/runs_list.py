@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import QEvent, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
@@ -22,6 +22,7 @@ from ganstudio.core.checkpoint import list_step_checkpoints
 from ganstudio.core.trainer import CONFIG_NAME
 
 from ..jobs import Job, run_job
+from .elided_label import ElidedLabel
 from .task_views import task_short_name
 
 log = logging.getLogger(__name__)
@@ -29,45 +30,61 @@ log = logging.getLogger(__name__)
 #: runs the list always has room for, however small the window (the Train panel gives it more where
 #: there is more)
 MIN_VISIBLE_RUNS = 3
+#: the Run column keeps room for about this many characters of a run's name (its dataset and the
+#: end of its time stamp around the "…"); with less room the list scrolls sideways instead
+RUN_NAME_MIN_CHARS = 18
 
 
-class ElidedPathLabel(QLabel):
+class ElidedPathLabel(ElidedLabel):
     """A path that shortens in the middle to fit (``/home/ann/…/ganstudio/runs``), whole in its tooltip."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._full = ""
-        self.setMinimumWidth(40)
+        super().__init__(Qt.TextElideMode.ElideMiddle)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
     def set_path(self, text: str) -> None:
-        self._full = text
-        self.setToolTip(text)
-        self._fit()
-
-    def full_text(self) -> str:
-        return self._full
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        super().resizeEvent(event)
-        self._fit()
-
-    def _fit(self) -> None:
-        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, max(0, self.width())))
-
-    def minimumSizeHint(self):  # noqa: N802 (Qt override): any width; the text shortens instead
-        hint = super().minimumSizeHint()
-        hint.setWidth(40)
-        return hint
-
-    def sizeHint(self):  # noqa: N802 (Qt override)
-        hint = super().sizeHint()
-        hint.setWidth(self.fontMetrics().horizontalAdvance(self._full) + 4)
-        return hint
+        self.set_full_text(text)
 
 
 _PATH_ROLE = Qt.ItemDataRole.UserRole
 _STEPS_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class _RunsTree(QTreeWidget):
+    """The runs' table. The Run column takes the width the others leave, as a stretched column
+    would, but never less than ``RUN_NAME_MIN_CHARS`` characters: with a larger font the other
+    columns (sized to their contents) left a stretched one nothing but "…"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fitting = False
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.sectionResized.connect(self._on_header_section_resized)
+        self.viewport().installEventFilter(self)
+
+    def name_column_floor(self) -> int:
+        return RUN_NAME_MIN_CHARS * self.fontMetrics().averageCharWidth()
+
+    def fit_name_column(self) -> None:
+        if self._fitting or self.columnCount() < 2:
+            return
+        self._fitting = True
+        try:
+            header = self.header()
+            others = sum(header.sectionSize(c) for c in range(1, self.columnCount()) if not header.isSectionHidden(c))
+            header.resizeSection(0, max(self.name_column_floor(), self.viewport().width() - others))
+        finally:
+            self._fitting = False
+
+    def _on_header_section_resized(self, index: int, _old: int, _new: int) -> None:
+        if index != 0:       # a column sized to its contents changed (new runs, "training…")
+            self.fit_name_column()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_name_column()
+        return super().eventFilter(watched, event)
 
 
 @dataclass(frozen=True)
@@ -162,7 +179,7 @@ class RunsList(QWidget):
         header.addWidget(change)
         header.addWidget(self.refresh_button)
 
-        self.tree = QTreeWidget()
+        self.tree = _RunsTree()
         self.tree.setHeaderLabels([self.tr("Run"), self.tr("Task"), self.tr("Model"), self.tr("Steps"),
                                    self.tr("Date")])
         self.tree.setRootIsDecorated(False)
@@ -170,8 +187,7 @@ class RunsList(QWidget):
         self.tree.setAlternatingRowColors(True)
         # run names end in their date and time: shorten in the middle so that the end stays readable
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.tree.header().setStretchLastSection(False)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)    # fitted by the tree
         for column in (1, 2, 3, 4):
             self.tree.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._on_tree_item_selection_changed)

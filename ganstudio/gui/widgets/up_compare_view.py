@@ -351,15 +351,19 @@ class UpCompareView(QWidget):
         if image.hasAlphaChannel():
             painter.fillRect(visible, _checkerboard())
         if self._zoom < 1.0:
-            # reduced once per zoom level: a smooth, area-averaged reduction, not a sparse sampling
+            # reduced once per zoom level: a smooth, area-averaged reduction, not a sparse sampling;
+            # made at the screen's own resolution (at 200 % scaling, twice the pixels), not enlarged
+            # again by the scaling, which blurred every fitted photo on a high-density screen
+            ratio = self.devicePixelRatioF()
             reduced = self._reduced.get(which)
-            size = QSize(max(1, round(self._size.width() * self._zoom)),
-                         max(1, round(self._size.height() * self._zoom)))
+            size = QSize(max(1, round(self._size.width() * self._zoom * ratio)),
+                         max(1, round(self._size.height() * self._zoom * ratio)))
             if reduced is None or reduced.size() != size:
                 reduced = image.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
                                        Qt.TransformationMode.SmoothTransformation)
                 self._reduced[which] = reduced
-            painter.drawImage(QPointF(round(origin.x()), round(origin.y())), reduced)
+            reduced.setDevicePixelRatio(ratio)
+            painter.drawImage(QPointF(round(origin.x() * ratio) / ratio, round(origin.y() * ratio) / ratio), reduced)
         else:
             # only the visible source pixels, each drawn as a nearest-neighbour square
             per_output = image.width() / self._size.width()     # 1 for the result, 1/scale for the input

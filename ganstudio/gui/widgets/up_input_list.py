@@ -6,6 +6,7 @@ reason, because a batch will report it too.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,13 @@ from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, Q
 
 from .image_view import to_qimage
 
-#: thumbnail side in pixels (small enough for a few rows on a 1366x768 laptop)
+#: thumbnail side in pixels (small enough for a few rows on a 1366x768 laptop); on a high-density
+#: screen (125-200 % scaling) thumbnails are made with that many more pixels (``thumbnail_pixels``)
 THUMB_SIDE = 40
 #: rows always shown: with less room the side column scrolls instead of squeezing the list further
 MIN_VISIBLE_ROWS = 3
-#: a row's height: the thumbnail and a little air
-ROW_HEIGHT = THUMB_SIDE + 6
+#: air above and below the taller of a row's thumbnail and its two lines of text (name, size)
+ROW_AIR = 6
 _PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -43,7 +45,16 @@ class UpInputList(QListWidget):
         self._blank = QIcon(blank)
         self._broken = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         self.currentRowChanged.connect(self._on_current_row_changed)
-        self.setMinimumHeight(MIN_VISIBLE_ROWS * ROW_HEIGHT + 2 * self.frameWidth())
+        self.setMinimumHeight(MIN_VISIBLE_ROWS * self.row_height() + 2 * self.frameWidth())
+
+    def row_height(self) -> int:
+        """A row's height: its thumbnail or its two lines of text (at a large font), and some air."""
+        return max(THUMB_SIDE, 2 * self.fontMetrics().lineSpacing()) + ROW_AIR
+
+    def thumbnail_pixels(self) -> int:
+        """The side, in image pixels, of sharp thumbnails on this list's screen: ``THUMB_SIDE``
+        times its scaling (a 40-pixel thumbnail blown up to 80 screen pixels looked blurred at 200 %)."""
+        return max(THUMB_SIDE, math.ceil(THUMB_SIDE * self.devicePixelRatioF()))
 
     def set_inputs(self, entries: list[tuple[Path, str]]) -> None:
         """Replace the list with (file, name shown) entries; the first one becomes current."""
@@ -53,7 +64,7 @@ class UpInputList(QListWidget):
             item = QListWidgetItem(self._blank, name)
             item.setData(_PATH_ROLE, str(path))
             item.setToolTip(str(path))
-            item.setSizeHint(QSize(0, ROW_HEIGHT))
+            item.setSizeHint(QSize(0, self.row_height()))
             self.addItem(item)
         self.blockSignals(False)
         if entries:
@@ -74,7 +85,11 @@ class UpInputList(QListWidget):
             item.setToolTip(f"{item.data(_PATH_ROLE)}\n{problem}")
             return
         if thumbnail is not None:
-            item.setIcon(QIcon(QPixmap.fromImage(to_qimage(thumbnail))))
+            # a thumbnail made for a high-density screen is drawn at THUMB_SIDE, one image pixel per
+            # screen pixel (QIcon picks the pixmap with the pixels the screen needs)
+            pixmap = QPixmap.fromImage(to_qimage(thumbnail))
+            pixmap.setDevicePixelRatio(max(1.0, max(thumbnail.shape[:2]) / THUMB_SIDE))
+            item.setIcon(QIcon(pixmap))
         if size is not None:
             item.setText(name + "\n" + self.tr("{width} × {height}").format(width=size[0], height=size[1]))
 
