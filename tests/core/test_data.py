@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, PngImagePlugin
 
 from ganstudio.core.data import (
+    REASON_TEXT_TOO_LARGE,
     Cancelled,
     EpochSampler,
     ImageDataset,
@@ -226,6 +227,23 @@ def test_decompression_bomb_headers_are_refused_cheaply(tmp_path):
     assert found["bomb.png"] == "too large: exceeds the limit of 89 megapixels"
     assert found["huge.png"] == "too large: 12000x8000 pixels exceeds the limit of 89 megapixels"
     assert [p.name for p in report.usable] == ["fine.png"]
+
+
+def test_a_png_whose_text_unpacks_too_large_is_skipped_not_a_crash(tmp_path):
+    # Pillow refuses a text chunk that unpacks to over 1 MB, while opening the file (a chunk before the
+    # pixels) or in load() (one after them): the file is skipped with that reason, never a traceback
+    # that ends the whole scan
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "A" * 2_000_000, zip=True)            # 2 MB of text in a 2 kB zTXt chunk
+    Image.new("RGB", (4, 4)).save(tmp_path / "before.png", pnginfo=info)
+    body = b"Comment\0\0" + zlib.compress(b"A" * 2_000_000)
+    ztxt = struct.pack(">I", len(body)) + b"zTXt" + body + struct.pack(">I", zlib.crc32(b"zTXt" + body))
+    plain = solid(tmp_path / "fine.png").read_bytes()
+    (tmp_path / "after.png").write_bytes(plain[:-12] + ztxt + plain[-12:])   # just before IEND
+    assert reasons(scan_folder(tmp_path)) == {"after.png": REASON_TEXT_TOO_LARGE,
+                                              "before.png": REASON_TEXT_TOO_LARGE}
+    assert reasons(scan_folder(tmp_path, decode=False)) == {"before.png": REASON_TEXT_TOO_LARGE}
+    assert [p.name for p in load_dataset(tmp_path, Preprocess(size=8)).report.usable] == ["fine.png"]
 
 
 def test_missing_folder_file_and_empty_folder_raise_clear_errors(tmp_path):

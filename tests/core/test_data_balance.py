@@ -58,3 +58,17 @@ def test_training_says_the_notes_as_it_starts(tmp_path: Path) -> None:
     train(TrainConfig(steps=1, batch_size=4, threads=1, ema=False), GanOptions(str(tmp_path / "data"), "dcgan-32"),
           tmp_path / "run", observers=[lambda e: notes.append(e.message) if isinstance(e, ev.HealthNote) else None])
     assert any(n.startswith("The images are unevenly spread over the sub-folders (many/ 20, few/ 1)") for n in notes)
+
+
+def test_palette_pictures_in_other_colours_are_not_copies(tmp_path: Path) -> None:
+    # recoloured sprites: the same palette indices, other palettes (or transparency) make other pictures
+    indices = np.random.default_rng(3).integers(0, 4, (12, 12), np.uint8)
+    for name, first in (("red", [255, 0, 0]), ("blue", [0, 0, 255])):
+        sprite = Image.fromarray(indices, "P")
+        sprite.putpalette(first + [0, 0, 0, 255, 255, 255, 9, 9, 9])
+        sprite.save(tmp_path / f"{name}.png")
+        sprite.save(tmp_path / f"{name} see-through.png", transparency=0)
+    Image.open(tmp_path / "red.png").save(tmp_path / "red again.png")   # a real copy
+    _pictures(tmp_path, 3, 4)
+    [note] = scan_folder(tmp_path).notes
+    assert note.startswith("1 image is a copy of another picture in the folder (red.png = red again.png)")

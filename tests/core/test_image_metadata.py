@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image, PngImagePlugin
 
+from ganstudio.core.errors import DatasetError
 from ganstudio.core.export import XMP_KEY, SourceMetadata, TextChunk, encode_png, read_png_metadata
 from ganstudio.core.translate.batch import translate_file
 from ganstudio.core.translate.inference import translator_from_generators
@@ -135,3 +136,35 @@ def test_encode_png_writes_only_valid_foreign_text(tmp_path: Path) -> None:
     assert text_chunks(path) == {"ganstudio:step": "1", "Comment": "é" * 2000, "Note": "猫"}
     assert path.stat().st_size < 1000             # the long comment was compressed
     assert read_png_metadata(path) == {"step": "1"}
+
+
+def test_an_xmp_held_only_as_imagemagicks_hex_copy_is_carried(tmp_path: Path, x2) -> None:
+    # ImageMagick 6 writes a PNG's XMP only as a "Raw profile type xmp" text chunk, in hex
+    digits = XMP.encode().hex()
+    raw = f"\nxmp\n{len(XMP.encode()):8d}\n" + "\n".join(digits[i:i + 72] for i in range(0, len(digits), 72))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type xmp", raw, zip=True)
+    Image.fromarray(noise(4, 4)).save(tmp_path / "magick.png", pnginfo=info)
+    assert read_image(tmp_path / "magick.png").metadata.xmp == XMP
+    text = text_chunks(upscale_file(tmp_path / "magick.png", tmp_path / "out.png", x2, FAST))
+    assert text[XMP_KEY] == XMP and "Raw profile type xmp" not in text
+
+
+def test_a_source_whose_text_unpacks_too_large_is_named_as_such(tmp_path: Path) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "A" * 2_000_000, zip=True)     # over Pillow's 1 MB limit once unpacked
+    Image.fromarray(noise(4, 4)).save(tmp_path / "bomb.png", pnginfo=info)
+    with pytest.raises(DatasetError, match="bomb.png could not be used: its text metadata is too large"):
+        read_image(tmp_path / "bomb.png")
+
+
+def test_a_quarter_turn_turns_a_non_square_resolution_too(tmp_path: Path, x2) -> None:
+    # stored 6 px across at 300 dpi and 4 down at 150 dpi; shown turned, so across is what was down
+    exif = Image.Exif()
+    exif[0x0112], exif[X_RESOLUTION], exif[X_RESOLUTION + 1] = 6, 300.0, 150.0
+    Image.fromarray(noise(4, 6)).save(tmp_path / "scan.jpg", exif=exif.tobytes(), dpi=(300, 150))
+    out = upscale_file(tmp_path / "scan.jpg", tmp_path / "out.png", x2, FAST)
+    with Image.open(out) as im:
+        assert im.size == (8, 12)
+        assert im.info["dpi"] == pytest.approx((300, 600), abs=0.05)   # the same printed size, upright
+        assert (float(im.getexif()[X_RESOLUTION]), float(im.getexif()[X_RESOLUTION + 1])) == (300, 600)

@@ -74,7 +74,7 @@ class TranslateOptions:
     generator: str = "auto"            # "unet" | "resnet" | "auto" (unet for paired, resnet for unpaired)
     ngf: int = 64                      # generator's base channel count
     depth: int = 0                     # U-Net levels (0: as many as the crop allows, at most 8)
-    max_mult: int = 4                  # U-Net channels stop growing at ngf * max_mult (pix2pix: 8)
+    max_mult: int = 4                  # U-Net channels stop growing at this many times the width (pix2pix: 8)
     upsample: str = "transpose"        # U-Net decoder: "transpose" (pix2pix) | "resize" (nearest + conv)
     n_blocks: int = 9                  # ResNet generator's residual blocks (6 for ~128 px crops, 9 for 256 px)
     norm: str = "auto"                 # "auto" (batch for U-Net, instance for ResNet) | "batch" | "instance" | "none"

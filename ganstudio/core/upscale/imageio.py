@@ -6,9 +6,9 @@ torchvision); CMYK converted to RGB through its ICC profile when it has one; pal
 1-bit to grey. The output keeps the source's metadata (``SourceMetadata``): the ICC profile
 (unless it described a colour space the pixels were converted from), the EXIF data and XMP (minus
 the orientation, which the pixels now carry), the text chunks of a PNG or the comment of a JPEG or
-GIF (as a "Comment" chunk), and the resolution, scaled with the pixels so the printed size stays the
-same. Beside them go provenance text chunks (model, scale, tile settings, app version), which
-replace any ``ganstudio:`` chunks the source had.
+GIF (as a "Comment" chunk), and the resolution, scaled and turned with the pixels so the printed
+size stays the same. Beside them go provenance text chunks (model, scale, tile settings, app
+version), which replace any ``ganstudio:`` chunks the source had.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from PIL import Image, ImageCms
 
 from ..data import unreadable_reason
 from ..errors import DatasetError
-from ..export import XMP_KEY, SourceMetadata, TextChunk, file_sha256, provenance, save_png
+from ..export import (EXIF_X_RESOLUTION, EXIF_Y_RESOLUTION, XMP_KEY, SourceMetadata, TextChunk, file_sha256,
+                      provenance, save_png)
 from .tiling import InferenceSettings, Upscaler
 
 #: EXIF tag of the orientation (applied to the pixels, then removed)
@@ -35,6 +36,8 @@ _TRANSPOSE = {
     5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+#: the orientations that turn the image a quarter: its resolution across becomes the one down
+_SWAPS_AXES = (5, 6, 7, 8)
 #: PNG raw modes that Pillow reads as 8 bits by dropping the low byte
 _PNG16_RAWMODES = ("RGB;16B", "RGBA;16B", "LA;16B")
 _CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -44,7 +47,8 @@ MIN_DPI, MAX_DPI = 1.0, 100_000.0
 #: a few kilobytes, and a crafted one could otherwise hold a copy of tens of megabytes per image
 MAX_CARRIED_TEXT = 1_000_000
 #: ImageMagick's hex copies of a PNG's EXIF, ICC profile and XMP, written as text chunks: the real
-#: chunks are written instead (a stale copy would still hold the orientation the pixels now carry)
+#: chunks are written instead (a stale copy would still hold the orientation the pixels now carry);
+#: an XMP that a PNG holds only as such a copy is decoded from it (``_imagemagick_xmp``)
 _RAW_PROFILE_COPIES = ("raw profile type exif", "raw profile type app1", "raw profile type icc",
                        "raw profile type icm", "raw profile type xmp")
 #: XMP's copy of the EXIF orientation, as an attribute or an element (patterns of Pillow's exif_transpose)
@@ -144,6 +148,11 @@ def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
         notes.append("EXIF orientation applied")
     if EXIF_ORIENTATION in exif:
         del exif[EXIF_ORIENTATION]
+    dpi = _dpi(im.info.get("dpi"))
+    if orientation in _SWAPS_AXES:
+        dpi = dpi[::-1] if dpi else None
+        if EXIF_X_RESOLUTION in exif and EXIF_Y_RESOLUTION in exif:
+            exif[EXIF_X_RESOLUTION], exif[EXIF_Y_RESOLUTION] = exif[EXIF_Y_RESOLUTION], exif[EXIF_X_RESOLUTION]
     try:
         exif_bytes = exif.tobytes() if len(exif) else None
     except Exception:  # noqa: BLE001 - tags Pillow can read but not write back
@@ -153,7 +162,7 @@ def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     path = Path(im.filename) if getattr(im, "filename", None) else png16_path
     text, xmp = _carried_text(im, notes)
-    metadata = SourceMetadata(icc_profile=icc, exif=exif_bytes, text=text, xmp=xmp, dpi=_dpi(im.info.get("dpi")))
+    metadata = SourceMetadata(icc_profile=icc, exif=exif_bytes, text=text, xmp=xmp, dpi=dpi)
     return LoadedImage(np.ascontiguousarray(arr), path, metadata, source_mode, notes)
 
 
@@ -162,7 +171,7 @@ def _carried_text(im: Image.Image, notes: list[str]) -> tuple[tuple[TextChunk, .
     an entry that would pass it is left out, with a note. The XMP goes first (one structured record,
     at most 64 kB in a JPEG), then the text in the file's order."""
     budget = MAX_CARRIED_TEXT
-    xmp = _xmp(im.info.get("xmp"), notes)
+    xmp = _xmp(im.info.get("xmp") or _imagemagick_xmp(im), notes)
     if xmp is not None:
         size = len(xmp.encode("utf-8"))
         if size > budget:
@@ -194,6 +203,23 @@ def _text_entries(im: Image.Image) -> list[TextChunk]:
         entries.append(TextChunk(key, str(value), getattr(value, "lang", None) or "",
                                  getattr(value, "tkey", None) or ""))
     return entries
+
+
+def _imagemagick_xmp(im: Image.Image) -> bytes | None:
+    """The XMP of a PNG written by ImageMagick 6, which holds it only as a "Raw profile type xmp" text
+    chunk: a line naming the type, one with the length, then the bytes in hex (None if absent or not
+    in that form)."""
+    if im.format != "PNG":
+        return None
+    text = getattr(im, "text", None) or {}
+    raw = next((str(value) for key, value in text.items() if key.lower() == "raw profile type xmp"), "")
+    lines = raw.strip().split("\n", 2)   # the type, the length, then the hex digits
+    if len(lines) < 3:
+        return None
+    try:
+        return bytes.fromhex("".join(lines[2].split())) or None
+    except ValueError:
+        return None
 
 
 def _decode_comment(raw: object) -> str:
