@@ -36,6 +36,8 @@ COMPRESS_TEXT_OVER = 1024
 _MAX_KEYWORD = 79
 #: EXIF tags of the pixels per unit across and down (IFD0)
 EXIF_X_RESOLUTION, EXIF_Y_RESOLUTION = 0x011A, 0x011B
+#: the Exif sub-IFD, and its tags of the image's width and height in pixels
+EXIF_IFD, EXIF_PIXEL_X, EXIF_PIXEL_Y = 0x8769, 0xA002, 0xA003
 
 
 def _read_umask() -> int:
@@ -165,32 +167,41 @@ class SourceMetadata:
     xmp: str | None = None                   # XMP packet (orientation removed)
     dpi: tuple[float, float] | None = None   # pixels per inch across and down (None: the source said none)
 
-    def resampled(self, x_factor: float, y_factor: float) -> SourceMetadata:
-        """This metadata for the image resampled by ``x_factor`` across and ``y_factor`` down.
+    def resampled(self, x_factor: float, y_factor: float, size: tuple[int, int] | None = None) -> SourceMetadata:
+        """This metadata for the image resampled by ``x_factor`` across and ``y_factor`` down, to
+        ``size`` (width, height) if given.
 
         The printed (document) size is kept, as photo editors do when they resample with "keep
         document size": the pixels per inch (dpi and the EXIF resolution) grow by the same factors,
         so a photo that printed 10 x 15 cm at 72 dpi prints 10 x 15 cm at 144 dpi after a x2
-        upscale, with twice the detail. Factors of 1 (a translation) change nothing.
+        upscale, with twice the detail. The EXIF's own record of the width and height in pixels
+        becomes ``size``. Factors of 1 (a translation) keep the resolution.
         """
-        if x_factor == 1 and y_factor == 1:
+        if x_factor == 1 and y_factor == 1 and size is None:
             return self
         dpi = (self.dpi[0] * x_factor, self.dpi[1] * y_factor) if self.dpi else None
-        exif = _resampled_exif(self.exif, x_factor, y_factor) if self.exif else None
+        exif = _resampled_exif(self.exif, x_factor, y_factor, size) if self.exif else None
         return replace(self, dpi=dpi, exif=exif)
 
 
-def _resampled_exif(exif: bytes, x_factor: float, y_factor: float) -> bytes:
-    """``exif`` with its X/Y resolution multiplied by the factors (unchanged where it has none)."""
+def _resampled_exif(exif: bytes, x_factor: float, y_factor: float, size: tuple[int, int] | None = None) -> bytes:
+    """``exif`` with its X/Y resolution multiplied by the factors and its pixel width and height set
+    to ``size`` (each unchanged where it has none)."""
     tags = Image.Exif()
     try:
         tags.load(exif)
         changed = False
         for tag, factor in ((EXIF_X_RESOLUTION, x_factor), (EXIF_Y_RESOLUTION, y_factor)):
-            value = float(tags[tag]) if tag in tags else math.nan   # nan: absent, or a 0 denominator
+            value = float(tags[tag]) if tag in tags and factor != 1 else math.nan   # nan: absent, or a 0 denominator
             if math.isfinite(value) and value > 0:
                 tags[tag] = value * factor
                 changed = True
+        if size is not None and EXIF_IFD in tags:
+            sub = tags.get_ifd(EXIF_IFD)
+            for tag, value in ((EXIF_PIXEL_X, size[0]), (EXIF_PIXEL_Y, size[1])):
+                if tag in sub and sub[tag] != value:
+                    sub[tag] = value
+                    changed = True
         return tags.tobytes() if changed else exif
     except Exception:  # noqa: BLE001 - Pillow's EXIF parser raises many types on damaged tags
         return exif

@@ -168,3 +168,29 @@ def test_a_quarter_turn_turns_a_non_square_resolution_too(tmp_path: Path, x2) ->
         assert im.size == (8, 12)
         assert im.info["dpi"] == pytest.approx((300, 600), abs=0.05)   # the same printed size, upright
         assert (float(im.getexif()[X_RESOLUTION]), float(im.getexif()[X_RESOLUTION + 1])) == (300, 600)
+
+
+def test_the_exif_describes_the_new_image_not_the_old_file(tmp_path: Path, x2) -> None:
+    # a photo whose EXIF records its pixel size (and, turned a quarter, is stored on its side)
+    exif = Image.Exif()
+    exif[0x0112] = 6                                   # orientation: turn 90 degrees
+    exif[0x013B] = "An Artist"                         # Artist (kept)
+    exif.get_ifd(0x8769)[0xA002] = 12                  # PixelXDimension of the stored picture
+    exif.get_ifd(0x8769)[0xA003] = 8
+    Image.fromarray(noise(8, 12)).save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    out = upscale_file(tmp_path / "photo.jpg", tmp_path / "photo.png", x2, FAST)
+    with Image.open(out) as im:
+        assert im.size == (16, 24)
+        written = im.getexif()
+    assert written[0x013B] == "An Artist" and 0x0112 not in written
+    assert (written.get_ifd(0x8769)[0xA002], written.get_ifd(0x8769)[0xA003]) == (16, 24)
+
+    # a TIFF: its layout tags (strips, samples, its copies of the XMP and profile) are not the PNG's
+    Image.fromarray(noise(8, 12)).save(tmp_path / "scan.tif", dpi=(300, 300), description="A scan")
+    out = upscale_file(tmp_path / "scan.tif", tmp_path / "scan.png", x2, FAST)
+    with Image.open(out) as im:
+        written = im.getexif()
+        assert im.info["dpi"] == pytest.approx((600, 600), rel=1e-4)   # PNG stores dots per metre
+    assert written[0x010E] == "A scan"                 # ImageDescription (kept)
+    assert not {0x0100, 0x0101, 0x0111, 0x0115, 0x0116, 0x0117} & set(written)
+    assert float(written[0x011A]) == pytest.approx(600)

@@ -38,6 +38,10 @@ _TRANSPOSE = {
 }
 #: the orientations that turn the image a quarter: its resolution across becomes the one down
 _SWAPS_AXES = (5, 6, 7, 8)
+#: TIFF tags that describe how a TIFF file stores its pixels (strips, tiles, samples, its own copies of
+#: the XMP and ICC profile): Pillow lists them in a TIFF's EXIF, but they do not describe the PNG
+_TIFF_LAYOUT_TAGS = (0x0100, 0x0101, 0x0102, 0x0103, 0x0106, 0x0111, 0x0115, 0x0116, 0x0117, 0x011C,
+                     0x013D, 0x0140, 0x0142, 0x0143, 0x0144, 0x0145, 0x0152, 0x0153, 0x02BC, 0x8773)
 #: PNG raw modes that Pillow reads as 8 bits by dropping the low byte
 _PNG16_RAWMODES = ("RGB;16B", "RGBA;16B", "LA;16B")
 _CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -78,7 +82,7 @@ class LoadedImage:
         """The metadata to write with ``output``, an image made from these pixels: the
         resolution scales with the size (``SourceMetadata.resampled``), so the printed size stays."""
         h, w = self.pixels.shape[:2]
-        return self.metadata.resampled(output.shape[1] / w, output.shape[0] / h)
+        return self.metadata.resampled(output.shape[1] / w, output.shape[0] / h, (output.shape[1], output.shape[0]))
 
     @property
     def has_alpha(self) -> bool:
@@ -146,8 +150,9 @@ def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
     if orientation in _TRANSPOSE:
         pil = pil.transpose(_TRANSPOSE[orientation])
         notes.append("EXIF orientation applied")
-    if EXIF_ORIENTATION in exif:
-        del exif[EXIF_ORIENTATION]
+    for tag in (EXIF_ORIENTATION, *_TIFF_LAYOUT_TAGS):
+        if tag in exif:
+            del exif[tag]
     dpi = _dpi(im.info.get("dpi"))
     if orientation in _SWAPS_AXES:
         dpi = dpi[::-1] if dpi else None
