@@ -557,8 +557,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GanStudioError as e:
-        hint = " (--overwrite replaces it)" if getattr(e, "exists", False) else ""
-        print(f"error: {e}{hint}", file=sys.stderr)
+        if getattr(e, "exists", False) and getattr(e, "path", None) is not None:
+            # the command line's way of allowing it, instead of the app's words
+            print(f"error: {e.path} already exists; choose another name, or --overwrite replaces it.", file=sys.stderr)
+        else:
+            print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)

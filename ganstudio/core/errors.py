@@ -27,15 +27,17 @@ class TrainingDiverged(GanStudioError):
 class ExportError(GanStudioError):
     """An image could not be written (exists, disk full, no permission)."""
 
-    def __init__(self, message: str, *, disk_full: bool = False, exists: bool = False) -> None:
+    def __init__(self, message: str, *, disk_full: bool = False, exists: bool = False,
+                 path: object = None) -> None:
         super().__init__(message)
         self.disk_full = disk_full   # every later write to that disk fails too: a batch stops
         self.exists = exists         # the file is there and was not to be replaced (the CLI names --overwrite)
+        self.path = path             # that file, for ``already_exists``
 
 
 def already_exists(path: object) -> ExportError:
     """The error for a file that is there and was not to be replaced."""
-    return ExportError(f"{path} already exists; choose another name or allow overwriting.", exists=True)
+    return ExportError(f"{path} already exists; choose another name or allow overwriting.", exists=True, path=path)
 
 
 def is_disk_full(e: BaseException) -> bool:

@@ -45,7 +45,7 @@ def test_train_resume_generate(tmp_path, image_folder, capsys):
     assert main(["generate", str(run), "--n", "4", "--grid", "--out", str(out)]) == 0
     capsys.readouterr()
     assert main(["generate", str(run), "--n", "4", "--grid", "--out", str(out)]) == 2        # it is there now
-    assert capsys.readouterr().err.rstrip().endswith("allow overwriting. (--overwrite replaces it)")
+    assert capsys.readouterr().err.rstrip().endswith("already exists; choose another name, or --overwrite replaces it.")
     assert main(["generate", str(run), "--interpolate", "1", "2", "--frames", "4", "--out", str(out / "walk")]) == 0
     assert Image.open(out / "walk" / "interpolation-1-2.gif").n_frames >= 4
 

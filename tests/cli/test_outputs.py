@@ -69,7 +69,7 @@ def test_generate_checks_a_grid_and_an_interpolation_before_any_work(tmp_path, g
     assert (out / "interpolation-1-2.gif").is_file()
     (out / "grid-seed0-n4.png").write_bytes(b"mine")
     assert main(["generate", str(gan_run), "--grid", "--n", "4", "--out", str(out)]) == 2
-    assert capsys.readouterr().err.rstrip().endswith("(--overwrite replaces it)")
+    assert capsys.readouterr().err.rstrip().endswith("already exists; choose another name, or --overwrite replaces it.")
 
 
 def test_writing_commands_say_in_their_help_what_happens_to_existing_files(capsys):
@@ -130,7 +130,7 @@ def test_export_translator_refuses_an_existing_file_and_names_overwrite(tmp_path
     target = tmp_path / "m.safetensors"
     target.write_bytes(b"mine")
     assert main(["export-translator", str(translator), str(target)]) == 2
-    assert capsys.readouterr().err.rstrip().endswith("(--overwrite replaces it)")
+    assert capsys.readouterr().err.rstrip().endswith("already exists; choose another name, or --overwrite replaces it.")
     assert target.read_bytes() == b"mine"
     assert main(["export-translator", str(translator), "--out", str(target), "--overwrite"]) == 0
     assert target.stat().st_size > 100

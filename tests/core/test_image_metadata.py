@@ -127,6 +127,18 @@ def test_huge_text_chunk_is_dropped_with_a_note(tmp_path: Path, x2) -> None:
     assert out.stat().st_size < MAX_CARRIED_TEXT / 10
 
 
+def test_many_oversized_text_entries_get_one_note(tmp_path: Path) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Big", "B" * (MAX_CARRIED_TEXT - 10))
+    for i in range(5):
+        info.add_text(f"More{i}", "m" * 100)
+    Image.fromarray(noise(4, 4)).save(tmp_path / "in.png", pnginfo=info)
+    img = read_image(tmp_path / "in.png")
+    assert [c.key for c in img.metadata.text] == ["Big"]
+    [note] = [n for n in img.notes if "not carried" in n]
+    assert note.startswith("5 text entries ('More0', 'More1', 'More2', ...) (1 kB) were not carried over")
+
+
 def test_encode_png_writes_only_valid_foreign_text(tmp_path: Path) -> None:
     carried = SourceMetadata(text=(TextChunk("Comment", "é" * 2000), TextChunk("Note", "猫"),
                                    TextChunk("GanStudio:step", "9"), TextChunk("k" * 80, "too long a keyword"),

@@ -185,13 +185,18 @@ def _carried_text(im: Image.Image, notes: list[str]) -> tuple[tuple[TextChunk, .
         else:
             budget -= size
     chunks: list[TextChunk] = []
+    left_out: list[tuple[str, int]] = []
     for chunk in _text_entries(im):
         size = len(chunk.value.encode("utf-8"))
         if size > budget:
-            notes.append(_not_carried(f"the {chunk.key!r} text", size))
+            left_out.append((chunk.key, size))
             continue
         budget -= size
         chunks.append(chunk)
+    if left_out:   # one note for all of them: a crafted file may hold hundreds
+        keys = ", ".join(repr(key) for key, _ in left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+        what = f"the {keys} text" if len(left_out) == 1 else f"{len(left_out)} text entries ({keys})"
+        notes.append(_not_carried(what, sum(size for _, size in left_out)))
     return tuple(chunks), xmp
 
 
@@ -252,7 +257,8 @@ def _xmp(raw: object, notes: list[str]) -> str | None:
 
 
 def _not_carried(what: str, size: int) -> str:
-    return (f"{what} ({size / 1e6:.1f} MB) was not carried over: outputs carry at most "
+    amount = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{max(1, round(size / 1e3))} kB"
+    return (f"{what} ({amount}) {'were' if what[0].isdigit() else 'was'} not carried over: outputs carry at most "
             f"{MAX_CARRIED_TEXT / 1e6:g} MB of text")
 
 
