@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication([sys.argv[0], *qt_args])
+    from . import theme
+
+    theme.install(app)     # Qt's own black icons (dialog buttons...) drawn light on a dark palette
     configure_application(app)
     install_translations(app)
     reporter = install_exception_hooks(app)

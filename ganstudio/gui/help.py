@@ -4,6 +4,10 @@ search box) and the list of keyboard shortcuts.
 The guide's text lives in one file beside this module, ``guide.html``, written for artists rather
 than programmers; the window only shows it. The shortcuts are read from the main window's actions
 (and any QShortcut) when the list is opened, so the list cannot drift from the keys that work.
+
+The guide's text and links take the palette's colours; its few tinted boxes (CSS backgrounds made
+for a white page) get dark tints of the same hues on a dark palette, and again if the palette
+changes while the guide is open.
 """
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence, QShortcut, QTextDocument
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QAction, QColor, QKeySequence, QPalette, QShortcut, QTextDocument
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QMenu, QSplitter, QTextBrowser, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
+from .theme import is_dark, mix
 from .widgets.layout import scaled_to_text, text_sized
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,10 @@ _GUIDE_SIZE = (980, 660)
 _TOC_MAX_WIDTH = 340       # at 9 pt, like the sizes here
 _TOC_PADDING = 24          # room for a vertical scroll bar's share and some air
 _SHORTCUTS_SIZE = (560, 560)
+#: the guide's tinted backgrounds as guide.html writes them (for a white page), and the hue each
+#: takes on a dark page: the page's Base mixed with ``_DARK_TINT_SHARE`` of it
+_GUIDE_TINTS = {"#eef5ee": "#3f9142", "#fbf1e3": "#c98a1e"}
+_DARK_TINT_SHARE = 0.22
 
 
 def guide_html() -> str:
@@ -42,6 +51,17 @@ def guide_html() -> str:
         log.warning("cannot read the user guide %s: %s", GUIDE_FILE, e)
         return ("<h2>User Guide</h2><p>The guide is not installed with this copy of GAN Studio "
                 f"({GUIDE_FILE.name} is missing). The README in the source folder describes the app.</p>")
+
+
+def themed_guide_html(text: str, palette: QPalette) -> str:
+    """The guide's HTML for ``palette``: as written on a light page; on a dark one its tinted
+    backgrounds (``_GUIDE_TINTS``) darkened, so that the palette's light text stays readable on them."""
+    base = palette.color(QPalette.ColorRole.Base)
+    if not is_dark(base):
+        return text
+    for light, hue in _GUIDE_TINTS.items():
+        text = text.replace(light, mix(base, QColor(hue), _DARK_TINT_SHARE).name())
+    return text
 
 
 def plain_text(text: str) -> str:
@@ -64,7 +84,8 @@ class GuideDialog(QDialog):
         self.text = QTextBrowser()
         self.text.setOpenLinks(True)            # links inside the guide (#anchors) are followed here,
         self.text.setOpenExternalLinks(True)    # any other (none today) in the user's browser
-        self.text.setHtml(guide_html())
+        self._html = guide_html()
+        self.text.setHtml(themed_guide_html(self._html, self.palette()))
         self.contents = QListWidget()
         self.contents.setObjectName("guideContents")
         self.contents.itemActivated.connect(self._on_contents_item_activated)
@@ -96,6 +117,15 @@ class GuideDialog(QDialog):
         layout.addLayout(find_row)
         layout.addWidget(splitter, 1)
         layout.addWidget(buttons)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            # the tinted boxes again, for the new palette, where the reader was
+            bar = self.text.verticalScrollBar()
+            where = bar.value()
+            self.text.setHtml(themed_guide_html(self._html, self.palette()))
+            bar.setValue(where)
 
     def sections(self) -> list[tuple[str, str]]:
         """(anchor, title) of each entry of the table of contents, in order."""

@@ -38,6 +38,7 @@ from ganstudio.core.device import describe_device, resolve_device
 from .errors import show_error, show_exception
 from .help import GuideDialog, ShortcutsDialog
 from .settings import Preferences
+from .theme import palette_icon
 from .train_panel import TrainPanel
 from .upscale_panel import UpscalePanel
 from .widgets.elided_label import ElidedLabel
@@ -113,7 +114,8 @@ class MainWindow(QMainWindow):
     # -- panels --------------------------------------------------------------------------------
     def add_panel(self, widget: QWidget, title: str, icon: QIcon | None = None) -> int:
         """Add a panel as a tab (with its menu, status messages and shutdown hooks); returns its index."""
-        index = self.tabs.addTab(widget, icon or QIcon(), title)
+        # Qt's black standard icons, drawn light on a dark palette (colour icons stay as they are)
+        index = self.tabs.addTab(widget, palette_icon(icon) if icon is not None else QIcon(), title)
         self._panels.append(widget)
         for name in ("activity_changed", "status_changed"):
             signal = getattr(widget, name, None)

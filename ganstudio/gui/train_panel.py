@@ -50,7 +50,8 @@ from .app import freeze_long_lived_objects, release_frozen_objects
 from .errors import show_error, show_exception
 from .jobs import Job, JobContext
 from .settings import Preferences
-from .widgets.dataset_view import DatasetView, image_thumbnails
+from .theme import palette_icon
+from .widgets.dataset_view import DatasetView, image_thumbnails, thumbnail_sheet
 from .widgets.layout import named_splitter, side_column
 from .widgets.log_view import LogView
 from .widgets.loss_chart import LossChart
@@ -184,7 +185,7 @@ class TrainPanel(QWidget):
                 # Scoped to the panel: another panel may use the same keys for its own actions.
                 act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             if icon is not None:
-                act.setIcon(style.standardIcon(icon))
+                act.setIcon(palette_icon(style.standardIcon(icon)))   # light on a dark palette
             act.triggered.connect(slot)
             self.addAction(act)
             return act
@@ -196,6 +197,7 @@ class TrainPanel(QWidget):
                                    self.start_training)
         self.pause_action = action(self.tr("Pause"), "Ctrl+P", QStyle.StandardPixmap.SP_MediaPause,
                                    self.toggle_pause)
+        self._pause_icon, self._resume_icon = self.pause_action.icon(), self.start_action.icon()
         self.stop_action = action(self.tr("Stop and Save"), "Ctrl+.", QStyle.StandardPixmap.SP_MediaStop,
                                   self.stop_training)
         self.recent_menu = QMenu(self.tr("Recent Folders"), self)
@@ -1112,8 +1114,7 @@ class TrainPanel(QWidget):
             else self.tr("Choose A and B folders with usable images first"), self.start_action))
         self.pause_action.setEnabled(state in (TRAINING, PAUSING, PAUSED))
         self.pause_action.setText(self.tr("Resume") if state in (PAUSED, PAUSING) else self.tr("Pause"))
-        self.pause_action.setIcon(self.style().standardIcon(
-            QStyle.StandardPixmap.SP_MediaPlay if state in (PAUSED, PAUSING) else QStyle.StandardPixmap.SP_MediaPause))
+        self.pause_action.setIcon(self._resume_icon if state in (PAUSED, PAUSING) else self._pause_icon)
         self.stop_action.setEnabled(running and state != STOPPING)
         self.open_folder_action.setEnabled(not running)
         self.demo_action.setEnabled(not running)
@@ -1237,7 +1238,8 @@ def task_preferences(task: str, values: dict[str, dict[str, Any]], upscale_folde
 
 def thumbnail_grid(report: ScanReport, should_stop=lambda: False, count: int = THUMBNAIL_COUNT,
                    side: int = THUMBNAIL_SIDE) -> np.ndarray | None:
-    """A grid of ``count`` images spread over the folder, each fitted into a white ``side`` square."""
+    """A grid of ``count`` images spread over the folder, each fitted into a ``side`` square: RGBA for
+    image files (shown on the palette's Base colour, ``thumbnail_sheet``), RGB for MNIST and CIFAR."""
     if report.image_count() == 0:
         return None
     if report.kind != "images":
@@ -1255,7 +1257,7 @@ def thumbnail_grid(report: ScanReport, should_stop=lambda: False, count: int = T
     tiles = image_thumbnails([usable[i] for i in picks], side, should_stop)
     if not tiles:
         return None
-    return make_grid(np.stack(tiles), nrow=THUMBNAIL_COLUMNS)
+    return thumbnail_sheet(np.stack(tiles), nrow=THUMBNAIL_COLUMNS)
 
 
 def preview_grid(report: ScanReport, preprocess: Preprocess, should_stop=lambda: False,

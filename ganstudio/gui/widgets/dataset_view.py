@@ -10,11 +10,13 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from ganstudio.core.data import KIND_NAMES, Cancelled, ScanReport
+from ganstudio.core.data import KIND_NAMES, Cancelled, ScanReport, make_grid
 
+from ..theme import status_span
 from .collapsible import CollapsibleSection
 from .fix_note import FixNote
 from .image_view import ImageView
+from .themed_label import ThemedLabel
 
 #: rows of the skipped-file list shown before it scrolls
 _SKIPPED_ROWS_VISIBLE = 6
@@ -25,7 +27,7 @@ class DatasetView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.summary = QLabel(self.tr("Choose a folder of images to train on."))
+        self.summary = ThemedLabel(self.tr("Choose a folder of images to train on."))
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -103,7 +105,7 @@ class DatasetView(QWidget):
         self.size_note.show_note(None)
         self.progress.hide()
         self.skipped_section.hide()
-        self.summary.setText(f'<span style="color:#b00020;">&#9888; {html.escape(message)}</span>')
+        self.summary.setText(status_span("error", f"&#9888; {html.escape(message)}"))
         self.thumbnails.clear(self.tr("No usable images."))
         self.preview.clear("")
 
@@ -143,8 +145,7 @@ class DatasetView(QWidget):
         if count:
             lines.append(self.tr("Images found in <b>{0}</b>: <b>{1}</b>").format(name, f"{count:,}"))
         else:
-            lines.append('<span style="color:#b00020;">&#9888; ' + self.tr("No usable images in <b>{0}</b>.").format(name)
-                         + "</span>")
+            lines.append(status_span("error", "&#9888; " + self.tr("No usable images in <b>{0}</b>.").format(name)))
         if report.kind != "images":
             lines.append(self.tr("Read as a {0} dataset.").format(KIND_NAMES[report.kind]))
         size_range = report.size_range()
@@ -192,7 +193,8 @@ class DatasetView(QWidget):
 
 def image_thumbnails(paths: Sequence[str | os.PathLike[str]], side: int,
                      should_stop: Callable[[], bool] = lambda: False) -> list[np.ndarray]:
-    """Each image fitted into a white ``side`` square (uint8 HxWx3); unreadable files are left out.
+    """Each image fitted into a transparent ``side`` square (uint8 HxWx4, RGBA); unreadable files
+    are left out. An ``ImageView`` shows them on the palette's Base colour, white on a light palette.
 
     Plain Python (it runs in background jobs). Raises ``Cancelled`` when ``should_stop()`` turns True.
     """
@@ -207,9 +209,17 @@ def image_thumbnails(paths: Sequence[str | os.PathLike[str]], side: int,
                 im.draft("RGB", (side * 2, side * 2))
                 im = ImageOps.exif_transpose(im).convert("RGBA")
                 im.thumbnail((side, side), Image.Resampling.LANCZOS)
-                tile = Image.new("RGBA", (side, side), (255, 255, 255, 255))
+                tile = Image.new("RGBA", (side, side), (0, 0, 0, 0))
                 tile.alpha_composite(im, ((side - im.width) // 2, (side - im.height) // 2))
-                tiles.append(np.asarray(tile.convert("RGB")))
+                tiles.append(np.asarray(tile))
         except (OSError, ValueError, Image.DecompressionBombError):
             continue     # the scan accepted it; a thumbnail is not worth an error
     return tiles
+
+
+def thumbnail_sheet(tiles: np.ndarray, nrow: int) -> np.ndarray:
+    """RGBA tiles [N, H, W, 4] in one RGBA grid, ``nrow`` per row, with transparent gaps between them
+    (``make_grid``'s layout), to be shown on the palette's Base colour by an ``ImageView``."""
+    colour = make_grid(np.ascontiguousarray(tiles[..., :3]), nrow=nrow, pad_value=0)
+    alpha = make_grid(np.ascontiguousarray(tiles[..., 3:]), nrow=nrow, pad_value=0)
+    return np.concatenate([colour, alpha], axis=2)

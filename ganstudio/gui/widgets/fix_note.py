@@ -5,18 +5,19 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QWidget
 
-_WARNING_COLOUR = "#8a5a00"
+from ..theme import status_span
+from .themed_label import ThemedLabel
 
 
-class FixNote(QLabel):
+class FixNote(ThemedLabel):
     """Hidden until ``show_note``; clicking its link emits ``fix_requested``."""
 
     fix_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent=parent)
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.RichText)
         self.linkActivated.connect(lambda _link: self.fix_requested.emit())
@@ -31,5 +32,5 @@ class FixNote(QLabel):
         link = ""
         if fix:   # kept on one line: a link broken over two lines reads as two things
             link = ' <a href="fix">{0}</a>'.format(html.escape(fix).replace(" ", "&nbsp;"))
-        self.setText(f'<span style="color:{_WARNING_COLOUR};">&#9888; {html.escape(text)}</span>{link}')
+        self.setText(status_span("note", f"&#9888; {html.escape(text)}") + link)
         self.show()

@@ -3,14 +3,17 @@
 Small images are enlarged by a whole factor (2x, 3x...) with nearest-neighbour sampling, so a 16x16
 sample shows crisp square pixels instead of blur; an image that fits but cannot be doubled is
 enlarged smoothly to fill the space, and one larger than the widget is reduced smoothly.
+
+An image with an alpha channel (thumbnails of the user's files) is shown on the palette's Base
+colour, like a page: white on a light palette, dark on a dark one, and again when the palette changes.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QImage, QPainter, QPalette
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 
@@ -28,6 +31,16 @@ def to_qimage(array: np.ndarray) -> QImage:
     height, width = array.shape[:2]
     # QImage borrows the buffer; copy() detaches it so the numpy array may be freed.
     return QImage(array.data, width, height, array.strides[0], formats[channels]).copy()
+
+
+def on_paper(rgba: np.ndarray, paper: QColor) -> np.ndarray:
+    """uint8 HxWx4 composited over an opaque ``paper`` colour: uint8 HxWx3 (Pillow's arithmetic,
+    so that on white it is exactly the old thumbnails, which Pillow composited on white)."""
+    from PIL import Image
+
+    page = Image.new("RGBA", (rgba.shape[1], rgba.shape[0]), (paper.red(), paper.green(), paper.blue(), 255))
+    page.alpha_composite(Image.fromarray(np.ascontiguousarray(rgba), "RGBA"))
+    return np.asarray(page.convert("RGB"))
 
 
 def _fit_scale(scale: float) -> float:
@@ -138,11 +151,25 @@ class ImageView(QWidget):
         if not caption_above:
             layout.addWidget(self.caption)
         self._array_shape: tuple[int, ...] | None = None
+        self._with_alpha: np.ndarray | None = None     # an RGBA image, put on the paper again after a palette change
 
     def set_image(self, array: np.ndarray | None, caption: str = "") -> None:
+        """Show a uint8 HxW or HxWxC image (C = 1, 3, or 4: RGBA, shown on the palette's Base)."""
         self._array_shape = None if array is None else tuple(array.shape)
+        self._with_alpha = array if array is not None and array.ndim == 3 and array.shape[2] == 4 else None
+        if self._with_alpha is not None:
+            array = on_paper(self._with_alpha, self.paper_colour())
         self.canvas.set_image(None if array is None else to_qimage(array))
         self.set_caption(caption)
+
+    def paper_colour(self) -> QColor:
+        """What transparent pixels are shown on: the palette's Base (white on a light palette)."""
+        return self.palette().color(QPalette.ColorRole.Base)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._with_alpha is not None:
+            self.canvas.set_image(to_qimage(on_paper(self._with_alpha, self.paper_colour())))
 
     def set_caption(self, caption: str) -> None:
         self.caption.setText(caption)

@@ -10,6 +10,11 @@ Points go into growing numpy buffers; the curves are redrawn by a timer at most
 and clip-to-view, so a run of 100k+ logged steps still pans and zooms smoothly. Smoothing is
 TensorBoard's debiased exponential moving average, computed incrementally for new points and
 vectorised when the slider moves. Clicking a name in a legend hides or shows its curve.
+
+The chart takes its colours from the palette, and again whenever the palette changes (a desktop
+switched to dark while the app runs): the background is the palette's Base, axes, ticks and legend
+text a shade of its Text. The curves keep their colours on a light background; on a dark one a
+colour that would not stand out (``GRAPHIC_CONTRAST``) is lightened.
 """
 from __future__ import annotations
 
@@ -19,9 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QFont, QFontMetrics, QFontMetricsF
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QFontMetricsF, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout, QWidget
+
+from ..theme import GRAPHIC_CONTRAST, is_dark, mix, readable
 
 #: a new point arrives every log_every steps; redrawing more often than this only costs the GUI
 #: thread time (a full chart paint is ~8 ms of software rendering)
@@ -35,8 +42,13 @@ _INITIAL_CAPACITY = 1024
 _EMA_CHUNK = 256
 _EMA_MIN_POWER = 1e-30
 _RAW_ALPHA = 60          # strength (0-255) of the unsmoothed curves' tint behind the smoothed ones
-_FOREGROUND = "#303030"
-_BACKGROUND = "w"
+#: axes, ticks and legend text: the palette's Text this share of the way towards its Base (a soft
+#: black, #303030, on the usual white)
+_FOREGROUND_SHARE = 48 / 255
+_LEGEND_ALPHA = 200     # opacity (0-255) of the legend's background over the curves
+#: "What do these mean?" looks like a link (its tooltip is the help); Qt reads palette(link) once,
+#: when the sheet is set, so the sheet is set again after a palette change
+_HELP_LINK_STYLE = "color: palette(link); text-decoration: underline;"
 #: colours given to curves whose layout names none, in order (colour-blind-safe Dark2 first)
 PALETTE = ("#1f78b4", "#d95f02", "#1b9e77", "#e7298a", "#7570b3", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 _EVAL_SYMBOL_SIZE = 5
@@ -183,33 +195,44 @@ class _Series:
     and drawn as unsmoothed dots joined by a line.
     """
 
-    def __init__(self, plot: pg.PlotItem, curve: Curve, color: str, evaluation: bool) -> None:
+    def __init__(self, plot: pg.PlotItem, curve: Curve, color: str, evaluation: bool,
+                 background: QColor) -> None:
         self.evaluation = evaluation
         self.color = color
         self.steps = GrowingBuffer()
         self.raw = GrowingBuffer()
         self.smooth = GrowingBuffer()
         self.ema_last, self.ema_count = 0.0, 0
-        style = Qt.PenStyle.DashLine if curve.dashed else Qt.PenStyle.SolidLine
-        pen = pg.mkPen(color, width=1, style=style)
+        self._style = Qt.PenStyle.DashLine if curve.dashed else Qt.PenStyle.SolidLine
         if evaluation:
             self.raw_curve = None
-            self.curve = plot.plot(pen=pen, name=curve.label, symbol="o", symbolSize=_EVAL_SYMBOL_SIZE,
-                                   symbolPen=None, symbolBrush=color)
+            self.curve = plot.plot(name=curve.label, symbol="o", symbolSize=_EVAL_SYMBOL_SIZE, symbolPen=None)
         else:
-            # The raw curve in a pale, opaque tint of the colour: alpha-blended lines cost several
-            # times more to paint in software, and the background is always white.
-            strong = pg.mkColor(color)
-            mix = _RAW_ALPHA / 255
-            faint = pg.mkColor(*(round(mix * c + (1 - mix) * 255) for c in strong.getRgb()[:3]))
-            self.raw_curve = plot.plot(pen=pg.mkPen(faint, width=1, style=style))
-            self.curve = plot.plot(pen=pen, name=curve.label)
+            self.raw_curve = plot.plot()
+            self.curve = plot.plot(name=curve.label)
+        self.set_background(background)
+        if not evaluation:
             # the legend toggles the named curve; its raw shadow follows
             self.curve.visibleChanged.connect(lambda: self.raw_curve.setVisible(self.curve.isVisible()))
         if not curve.shown:
             self.curve.setVisible(False)
             if self.raw_curve is not None:
                 self.raw_curve.setVisible(False)
+
+    def set_background(self, background: QColor) -> None:
+        """Colour the curves for the chart's ``background``."""
+        strong = curve_colour(self.color, background)
+        pen = pg.mkPen(strong, width=1, style=self._style)
+        self.curve.setPen(pen)
+        if self.evaluation:
+            self.curve.setSymbolBrush(strong)
+            return
+        # The raw curve in a pale, opaque tint of the colour: alpha-blended lines cost several
+        # times more to paint in software.
+        share = _RAW_ALPHA / 255
+        faint = QColor(*(round(share * c + (1 - share) * b) for c, b in
+                         zip(strong.getRgb()[:3], background.getRgb()[:3])))
+        self.raw_curve.setPen(pg.mkPen(faint, width=1, style=self._style))
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -256,7 +279,7 @@ class LossChart(QWidget):
         self._series: dict[str, _Series] = {}
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground(_BACKGROUND)
+        self.graphics.setBackground(self.background_colour())
         self.graphics.setMinimumHeight(160)
 
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
@@ -277,7 +300,7 @@ class LossChart(QWidget):
                                "(drag to pan, scroll to zoom, right-click for more)."))
         fit.clicked.connect(self.fit_view)
         self.help_label = QLabel(self.tr("What do these mean?"))
-        self.help_label.setStyleSheet("color: palette(link); text-decoration: underline;")
+        self.help_label.setStyleSheet(_HELP_LINK_STYLE)
 
         # The smoothing row; where it is too narrow for the slider (a big font, a narrow chart),
         # "What do these mean?" goes to a line of its own below it (``_place_help``).
@@ -398,13 +421,10 @@ class LossChart(QWidget):
         # No grid: its alpha-blended lines doubled the paint time (software rendering), and each
         # paint holds up the event loop.
         for side in ("left", "bottom"):
-            axis = plot.getAxis(side)
-            axis.setPen(_FOREGROUND)
-            axis.setTextPen(_FOREGROUND)
-            axis.enableAutoSIPrefix(False)   # "step (x0.001)" helps nobody
+            plot.getAxis(side).enableAutoSIPrefix(False)   # "step (x0.001)" helps nobody
         # the legend's names at the size of the window's text (pyqtgraph's own is a fixed 9 pt)
-        plot.addLegend(offset=(-10, 10), labelTextColor=_FOREGROUND, brush=pg.mkBrush(255, 255, 255, 200),
-                       labelTextSize=_css_font_size(self.font()))
+        plot.addLegend(offset=(-10, 10), labelTextSize=_css_font_size(self.font()))
+        self._colour_plot(plot)
         if self._pool:
             plot.setXLink(self._pool[0])
         plot.getViewBox().sigResized.connect(lambda _box, p=plot: self._fit_title(p))
@@ -412,6 +432,45 @@ class LossChart(QWidget):
 
     def layout_spec(self) -> ChartLayout:
         return self._layout
+
+    # -- colours -------------------------------------------------------------------------------
+    def background_colour(self) -> QColor:
+        """The plots' background: the palette's Base (white on the usual light palette)."""
+        return self.palette().color(QPalette.ColorRole.Base)
+
+    def foreground_colour(self) -> QColor:
+        """Axes, tick labels, titles and legend names: the palette's Text, softened a little."""
+        palette = self.palette()
+        text, base = palette.color(QPalette.ColorRole.Text), palette.color(QPalette.ColorRole.Base)
+        return mix(text, base, _FOREGROUND_SHARE)
+
+    def _colour_plot(self, plot: pg.PlotItem) -> None:
+        foreground = self.foreground_colour()
+        for side in ("left", "bottom"):
+            axis = plot.getAxis(side)
+            axis.setPen(foreground)
+            axis.setTextPen(foreground)       # the axis title too
+        background = self.background_colour()
+        plot.legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(), _LEGEND_ALPHA))
+        plot.legend.setLabelTextColor(foreground)
+        for _sample, label in plot.legend.items:   # names already there are redrawn in the new colour
+            label.setText(label.text)
+
+    def _apply_palette(self) -> None:
+        """Redo every colour from the palette (it changed: the desktop went dark, or light)."""
+        background = self.background_colour()
+        self.graphics.setBackground(background)
+        self.help_label.setStyleSheet("")
+        self.help_label.setStyleSheet(_HELP_LINK_STYLE)
+        for plot in self._pool:
+            self._colour_plot(plot)
+        for series in self._series.values():
+            series.set_background(background)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
 
     def shown_panes(self) -> list[str]:
         """The y axis titles of the panes on screen, top to bottom."""
@@ -465,7 +524,7 @@ class LossChart(QWidget):
         plot = self._plots.get(curve.pane) or self._plots[self._layout.panes[0].key]
         used = {s.color for s in self._series.values()}
         color = curve.color or next((c for c in PALETTE if c not in used), PALETTE[len(self._series) % len(PALETTE)])
-        series = _Series(plot, curve, color, evaluation)
+        series = _Series(plot, curve, color, evaluation, self.background_colour())
         self._series[key] = series
         if not plot.isVisible():
             plot.show()
@@ -568,6 +627,13 @@ class LossChart(QWidget):
 
     def _show_smoothing(self) -> None:
         self._smoothing_label.setText(f"{self._weight:.2f}")
+
+
+def curve_colour(color: str | QColor, background: QColor) -> QColor:
+    """A curve's colour on ``background``: as designed on a light one; on a dark one, lightened just
+    enough to stand out (the dark blues and greys of the palette sink into a dark background)."""
+    colour = QColor(color)
+    return readable(colour, background, GRAPHIC_CONTRAST) if is_dark(background) else colour
 
 
 def _two_lines(text: str) -> str:

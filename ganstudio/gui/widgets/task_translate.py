@@ -18,14 +18,16 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QToolButton,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from ganstudio.core.data import ENLARGE_WARNING, enlargement, make_grid, median_side
+from ganstudio.core.data import ENLARGE_WARNING, enlargement, median_side
 from ganstudio.core.translate.data import checked_images, fitting_crop, match_pairs, short_sides
 from ganstudio.core.translate.task import TranslateOptions
 
+from ..theme import status_span
 from .collapsible import CollapsibleSection
-from .dataset_view import image_thumbnails
+from .dataset_view import image_thumbnails, thumbnail_sheet
 from .fix_note import FixNote
 from .image_view import ImageView
+from .themed_label import ThemedLabel
 from .task_options import OptionForm, form_layout
 
 #: examples (pairs, or images per side) in the thumbnail strip
@@ -128,7 +130,7 @@ def check_translate_data(data: dict[str, Any], should_stop: Callable[[], bool] =
                                      **_side_stats([*sizes_a.values(), *sizes_b.values()]))
         columns = THUMBNAIL_PAIRS
     if strip and len({t.shape for t in strip}) == 1:
-        grid = make_grid(np.stack(strip), nrow=max(1, min(columns, len(strip))))
+        grid = thumbnail_sheet(np.stack(strip), nrow=max(1, min(columns, len(strip))))
         result = replace(result, thumbnails=grid)
     return result
 
@@ -248,7 +250,7 @@ class TranslateDataView(QWidget):
         form.addRow(self.tr("Folder"), self.sbs_row)
         form.addRow(self.tr("Split"), self.split)
 
-        self.summary = QLabel()
+        self.summary = ThemedLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -358,7 +360,7 @@ class TranslateDataView(QWidget):
 
     def show_error(self, message: str) -> None:
         self.size_note.show_note(None)
-        self.summary.setText(f'<span style="color:#b00020;">&#9888; {html.escape(message)}</span>')
+        self.summary.setText(status_span("error", f"&#9888; {html.escape(message)}"))
         self._fill_unused([])
         self.thumbnails.clear(self.tr("No usable images."))
 
