@@ -182,3 +182,24 @@ def laptop_panel(qtbot, isolated_settings, error_boxes):
     yield make
     for panel in made:
         assert panel.shutdown(WAIT_MS)
+
+
+def drop(widget, path) -> bool:
+    """Drag ``path`` over the widget and drop it, as a file manager would; True if the drop was taken.
+    (QDragEnterEvent takes a QPoint and QDropEvent a QPointF, as in C++; PySide6 6.12 also took a
+    QPointF for the first, 6.11 does not.)"""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    centre = widget.rect().center()
+    buttons = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(centre, *buttons)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    event = QDropEvent(QPointF(centre), *buttons)
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QAbstractButton, QApplication, QDoubleSpinBox, QFileDialog, QLabel,
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtWidgets import (QAbstractButton, QDoubleSpinBox, QFileDialog, QLabel,
                                QMessageBox, QSlider, QSpinBox)
 
 from ganstudio.core.export import read_png_metadata, save_png
 from ganstudio.gui.generate_panel import GeneratePanel
 from ganstudio.gui.widgets.gen_image_grid import GenImageGrid, GenPixelView
+from tests.gui.conftest import drop
 
 #: generous: the machine is shared, and the first model load imports torch in the worker
 WAIT_MS = 30_000
@@ -88,22 +88,6 @@ def click_tile(qtbot, panel, row, modifier=Qt.KeyboardModifier.NoModifier):
     view = grid(panel)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, modifier,
                      view.visualItemRect(view.item(row)).center())
-
-
-def drop(panel, path: Path) -> bool:
-    """Drag ``path`` over the panel and drop it, as a file manager would; True if the drop was taken."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    centre = panel.rect().center()
-    enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(panel, enter)
-    if not enter.isAccepted():
-        return False
-    event = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                       Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(panel, event)
-    return event.isAccepted()
 
 
 def open_and_wait(qtbot, panel, run):

@@ -20,7 +20,8 @@ from ganstudio.gui import translate_panel
 from ganstudio.gui.translate_panel import TranslatePanel
 from ganstudio.gui.widgets.tr_side_by_side import TrSideBySideView
 # the Upscale panel's tests drive a panel the same way: clicks by button name, drops, opening images
-from tests.gui.test_upscale_panel import click, drop, open_and_show
+from tests.gui.conftest import drop
+from tests.gui.test_upscale_panel import click, open_and_show
 
 #: generous: the machine is shared, and the first job may still be importing torch
 WAIT_MS = 30_000

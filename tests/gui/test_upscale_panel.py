@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent, QWheelEvent
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import (QAbstractButton, QApplication, QFileDialog, QLabel, QListWidget,
                                QProgressBar)
 
@@ -17,6 +17,7 @@ from ganstudio.core.export import read_png_metadata
 from ganstudio.gui.upscale_panel import UpscalePanel
 from ganstudio.gui.widgets.up_compare_view import UpCompareView
 from ganstudio.gui.widgets.up_input_list import UpInputList
+from tests.gui.conftest import drop
 
 #: generous: the machine is shared, and the first job may still be importing modules
 WAIT_MS = 30_000
@@ -65,21 +66,6 @@ def details(panel) -> str:
 def open_and_show(qtbot, panel, paths) -> None:
     with qtbot.waitSignals([panel.inputs_opened, panel.input_shown], timeout=WAIT_MS, order="strict"):
         panel.open_paths(paths)
-
-
-def drop(widget, path: Path) -> bool:
-    """Drag ``path`` over the widget and drop it, as a file manager would; True if the drop was taken."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    centre = QPointF(widget.rect().center())
-    args = (centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(*args)
-    QApplication.sendEvent(widget, enter)
-    if not enter.isAccepted():
-        return False
-    event = QDropEvent(*args)
-    QApplication.sendEvent(widget, event)
-    return event.isAccepted()
 
 
 def test_open_upscale_compare_and_export_keeps_alpha(qtbot, panel, tmp_path, monkeypatch):
