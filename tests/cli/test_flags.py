@@ -152,3 +152,14 @@ def test_inference_commands_take_a_thread_count(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "threads must be 0" in err and err.count("\n") == 1
     assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize("flag", ["--channels", "--color"])
+def test_train_upscaler_says_it_has_no_colour_setting(tmp_path, capsys, flag):
+    # --channels used to be read as an abbreviation of --channels-last, and the error named "grey"
+    with pytest.raises(SystemExit) as exit_:
+        main(["train-upscaler", str(tmp_path), "--out", str(tmp_path / "run"), flag, "grey"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {flag}: upscalers have no colour setting") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()

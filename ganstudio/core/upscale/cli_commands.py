@@ -276,6 +276,16 @@ def add_train_upscaler_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("dir", help="folder of high-resolution images")
     add_dataclass_arguments(parser, UpscaleOptions, skip=("data",), group_title="model and data")
+    # The other training commands' colour flags: named here so that argparse does not read them as an
+    # abbreviation of --channels-last (which left a stray "grey" to complain about)
+    parser.add_argument("--color", "--channels", action=_NoColourSetting, help=argparse.SUPPRESS)
+
+
+class _NoColourSetting(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parser.error(f"{option_string}: upscalers have no colour setting; they learn RGB, and grey images "
+                     "are upscaled as grey by the same network")
 
 
 def upscale_options_from_args(args: argparse.Namespace) -> Any:
