@@ -150,6 +150,11 @@ def data_folders(options: Any) -> dict[str, str]:
     return {f: getattr(options, f) for f in DATA_FIELDS if getattr(options, f, "")}
 
 
+def with_absolute_folders(options: Any, folders: dict[str, str]) -> Any:
+    """``options`` with ``folders`` (option field -> folder) set as absolute paths (``~`` expanded)."""
+    return replace(options, **{f: os.path.abspath(os.path.expanduser(p)) for f, p in folders.items()})
+
+
 def missing_data_folders(options: Any) -> dict[str, str]:
     """The run's image folders that are not there any more (moved, renamed, a drive not connected)."""
     return {f: p for f, p in data_folders(options).items() if not Path(p).exists()}
@@ -167,7 +172,7 @@ def relocate_data(run_dir: str | os.PathLike, folders: dict[str, str]) -> Any:
     for field, folder in folders.items():
         if not Path(folder).is_dir():
             raise ConfigError(f"{folder} is not a folder.")
-    options = replace(options, **{f: os.path.abspath(os.path.expanduser(p)) for f, p in folders.items()})
+    options = with_absolute_folders(options, folders)
     save_run_config(Path(run_dir), config, options)
     return options
 
@@ -203,8 +208,7 @@ class _Run:
                  progress: Callable[[str, float], None] | None) -> None:
         if not resume:
             # saved as absolute paths, so that resuming from another working folder finds the images
-            options = replace(options, **{f: os.path.abspath(os.path.expanduser(d))
-                                          for f, d in data_folders(options).items()})
+            options = with_absolute_folders(options, data_folders(options))
         self.config, self.options, self.run_dir = config, options, run_dir
         self.created: list[Path] = []     # what _prepare_dir made: removed again if the run cannot start
         self.time_offset = 0.0            # training seconds of the sessions before a resume (metrics.jsonl)

@@ -165,6 +165,5 @@ def _plain_value(value: Any) -> bool:
 def first_start_folder(runs_folder: Callable[[], Path] | None) -> str:
     """Where a dialog with nothing remembered starts: for models, the runs folder (hidden deep in the
     user's data folder, so hard to find by hand) when it exists; else the home folder."""
-    if runs_folder is not None and runs_folder().is_dir():
-        return str(runs_folder())
-    return str(Path.home())
+    folder = runs_folder() if runs_folder is not None else None
+    return str(folder if folder is not None and folder.is_dir() else Path.home())

@@ -50,6 +50,8 @@ _GREY_SPREAD = 48
 _VISIBLE_ALPHA = 64
 #: a status colour as ``status_span`` writes it (its light-background value)
 _STATUS_COLOUR = re.compile("color:(" + "|".join(sorted({light for light, _ in _STATUS.values()})) + ");")
+#: the status kind of each light-background colour (``themed_html``)
+_KIND_OF_LIGHT = {light: kind for kind, (light, _dark) in _STATUS.items()}
 
 
 def luminance(colour: QColor) -> float:
@@ -111,8 +113,7 @@ def status_span(kind: str, inner_html: str) -> str:
 
 def themed_html(text: str, background: QColor) -> str:
     """``text`` (made with ``status_span``) with each status colour the one for ``background``."""
-    kinds = {light: kind for kind, (light, _dark) in _STATUS.items()}
-    return _STATUS_COLOUR.sub(lambda m: f"color:{status_hex(kinds[m.group(1)], background)};", text)
+    return _STATUS_COLOUR.sub(lambda m: f"color:{status_hex(_KIND_OF_LIGHT[m.group(1)], background)};", text)
 
 
 # -- icons -------------------------------------------------------------------------------------------
@@ -144,13 +145,15 @@ class _PaletteIconEngine(QIconEngine):
     # what Qt asks an engine for
     def scaledPixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State,  # noqa: N802 (Qt override)
                      scale: float) -> QPixmap:
-        base = self._base.pixmap(size, scale, mode, state)
         colour = self._recolour_to(size, scale, mode, state)
-        if colour is None or base.isNull():
-            return base
+        if colour is None:
+            return self._base.pixmap(size, scale, mode, state)
         key = (size.width(), size.height(), scale, mode, state, colour.rgba())
         pixmap = self._pixmaps.get(key)
         if pixmap is None:
+            base = self._base.pixmap(size, scale, mode, state)
+            if base.isNull():
+                return base
             # the shape (alpha) of the normal pixmap, filled with the colour: Qt's disabled version of
             # a black icon is a dark grey, which vanishes on a dark button just as black does
             shape = self._base.pixmap(size, scale, QIcon.Mode.Normal, state)

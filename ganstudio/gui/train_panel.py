@@ -1185,8 +1185,6 @@ def format_seconds(seconds: float) -> str:
 
 def format_duration(seconds: float) -> str:
     """'45 s', '12 min', '3 h 05 min' (rounded; for ETAs)."""
-    from PySide6.QtCore import QCoreApplication
-
     def tr(text: str) -> str:
         return QCoreApplication.translate("TrainPanel", text)
 

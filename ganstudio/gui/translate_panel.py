@@ -45,7 +45,6 @@ from ..core.upscale.imageio import LoadedImage, read_image
 from .actions import panel_action
 from .jobs import JobContext
 from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
-# the Upscale panel's helpers for listing images and naming failed files: the same behaviour here
 from .train_panel import format_seconds
 from .widgets.layout import compact_boxes, named_splitter, side_column
 from .widgets.task_options import restore_spin

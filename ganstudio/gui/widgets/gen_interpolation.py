@@ -13,7 +13,6 @@ from ganstudio.core.generate import gif_frame_ms
 from .gen_image_grid import GenPixelView
 from .task_options import restore_spin
 
-#: largest seed (seeds are 32-bit ints in spin boxes and PNG metadata)
 #: most interpolation frames
 MAX_FRAMES = 240
 

@@ -19,7 +19,7 @@ colour that would not stand out (``GRAPHIC_CONTRAST``) is lightened.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -229,9 +229,7 @@ class _Series:
             return
         # The raw curve in a pale, opaque tint of the colour: alpha-blended lines cost several
         # times more to paint in software.
-        share = _RAW_ALPHA / 255
-        faint = QColor(*(round(share * c + (1 - share) * b) for c, b in
-                         zip(strong.getRgb()[:3], background.getRgb()[:3])))
+        faint = mix(background, strong, _RAW_ALPHA / 255)
         self.raw_curve.setPen(pg.mkPen(faint, width=1, style=self._style))
 
     def __len__(self) -> int:
@@ -329,12 +327,13 @@ class LossChart(QWidget):
         self.set_layout(layout or generic_layout())
 
     # -- the smoothing row -----------------------------------------------------------------------
-    def _row_width(self, widgets: list[QWidget]) -> int:
-        """Width of ``widgets`` side by side at their preferred sizes in the smoothing row (margins included)."""
+    def _row_width(self, widgets: list[QWidget],
+                   width: Callable[[QWidget], int] = lambda w: w.sizeHint().width()) -> int:
+        """Width of ``widgets`` side by side in the smoothing row (margins included), each ``width(w)``
+        wide (by default its preferred width)."""
         margins = self._controls.contentsMargins()
         spacing = max(0, self._controls.spacing())
-        return (sum(w.sizeHint().width() for w in widgets) + spacing * (len(widgets) - 1)
-                + margins.left() + margins.right())
+        return sum(width(w) for w in widgets) + spacing * (len(widgets) - 1) + margins.left() + margins.right()
 
     def _place_help(self) -> None:
         """The help link at the end of the smoothing row where the slider keeps its room, else on
@@ -366,11 +365,8 @@ class LossChart(QWidget):
         # as narrow as the smoothing row without the help link (which then moves below it): the
         # layout alone would keep the chart wide enough for the whole row, so it could never move
         hint = super().minimumSizeHint()
-        margins = self._controls.contentsMargins()
-        spacing = max(0, self._controls.spacing())
-        row = (sum(max(w.minimumWidth(), w.minimumSizeHint().width()) for w in self._smoothing_row)
-               + spacing * (len(self._smoothing_row) - 1) + margins.left() + margins.right())
-        help_width = self.help_label.minimumSizeHint().width() + margins.left() + margins.right()
+        row = self._row_width(self._smoothing_row, lambda w: max(w.minimumWidth(), w.minimumSizeHint().width()))
+        help_width = self._row_width([self.help_label], lambda w: w.minimumSizeHint().width())
         return QSize(max(self.graphics.minimumSizeHint().width(), row, help_width), hint.height())
 
     # -- layout --------------------------------------------------------------------------------

@@ -35,17 +35,6 @@ MIN_VISIBLE_RUNS = 3
 RUN_NAME_MIN_CHARS = 18
 
 
-class ElidedPathLabel(ElidedLabel):
-    """A path that shortens in the middle to fit (``/home/ann/…/ganstudio/runs``), whole in its tooltip."""
-
-    def __init__(self) -> None:
-        super().__init__(Qt.TextElideMode.ElideMiddle)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
-    def set_path(self, text: str) -> None:
-        self.set_full_text(text)
-
-
 _PATH_ROLE = Qt.ItemDataRole.UserRole
 _STEPS_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -167,7 +156,9 @@ class RunsList(QWidget):
         self._active: Path | None = None      # the run training now, marked in the list
 
         title = QLabel(self.tr("<b>Earlier runs</b>"))
-        self.folder_label = ElidedPathLabel()
+        # shortens in the middle to fit (``/home/ann/…/ganstudio/runs``), whole in its tooltip
+        self.folder_label = ElidedLabel(Qt.TextElideMode.ElideMiddle)
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         change = QPushButton(self.tr("Runs folder…"))
         change.setToolTip(self.tr("Choose the folder where new runs are saved and earlier runs are looked for."))
         change.clicked.connect(self.change_folder_requested)
@@ -236,7 +227,7 @@ class RunsList(QWidget):
     # -- public --------------------------------------------------------------------------------
     def set_folder(self, folder: Path) -> None:
         self._folder = folder
-        self.folder_label.set_path(str(folder))
+        self.folder_label.set_full_text(str(folder))
         self.refresh()
 
     def folder(self) -> Path | None:
