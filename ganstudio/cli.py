@@ -367,8 +367,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     grid = out / gen_mod.grid_name(args.seed, args.n)
     if args.interpolate:
         a, b = args.interpolate
-        gif = out / (gen_mod.interpolation_name(a, b) + ".gif")
-        outputs_to_write([*(out / gen_mod.frame_name(i) for i in range(args.frames)), gif], args.existing,
+        # frames in their own folder beside the GIF (as the app does): two interpolations never mix
+        frames_dir = out / gen_mod.interpolation_name(a, b)
+        gif = frames_dir.with_suffix(".gif")
+        outputs_to_write([*(frames_dir / gen_mod.frame_name(i) for i in range(args.frames)), gif], args.existing,
                          skip_flag=False)
     elif args.grid:
         outputs_to_write([grid], args.existing)
@@ -379,9 +381,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     gen = gen_mod.load_generator(args.run, resolve_device(args.device))
     if args.interpolate:
         frames = gen_mod.interpolate(gen, a, b, args.frames, args.truncation)
-        written = gen_mod.export_frames(gen, frames, out, a, b, args.truncation, overwrite=overwrite)
+        written = gen_mod.export_frames(gen, frames, frames_dir, a, b, args.truncation, overwrite=overwrite)
         gif = gen_mod.export_gif(frames, gif, overwrite=overwrite)
-        print(f"wrote {len(written)} frames and {gif}")
+        print(f"wrote {len(written)} frames to {frames_dir} and {gif}")
         return 0
     if args.grid:
         path = gen_mod.export_grid(gen, seeds, grid, truncation=args.truncation, overwrite=overwrite)
@@ -478,7 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ge = sub.add_parser("generate", help="make images from a trained run or checkpoint",
                         description="Write one PNG per seed (seed-00042.png), one grid (--grid) or an "
-                                    "interpolation's frames and GIF (--interpolate), with provenance. When "
+                                    "interpolation (--interpolate A B: its frames in a folder interpolation-A-B "
+                                    "and interpolation-A-B.gif beside it), with provenance. When "
                                     "any of those files exists, nothing is written unless --overwrite "
                                     "replaces them or --skip-existing keeps them (one PNG per seed only).")
     ge.add_argument("run", help="run folder or checkpoint file")

@@ -48,6 +48,12 @@ def test_train_resume_generate(tmp_path, image_folder, capsys):
     assert capsys.readouterr().err.rstrip().endswith("already exists; choose another name, or --overwrite replaces it.")
     assert main(["generate", str(run), "--interpolate", "1", "2", "--frames", "4", "--out", str(out / "walk")]) == 0
     assert Image.open(out / "walk" / "interpolation-1-2.gif").n_frames >= 4
+    assert sorted(p.name for p in (out / "walk" / "interpolation-1-2").iterdir()) == [
+        "frame-0000.png", "frame-0001.png", "frame-0002.png", "frame-0003.png"]
+    # a second interpolation into the same folder keeps its frames apart from the first's
+    assert main(["generate", str(run), "--interpolate", "2", "5", "--frames", "3", "--out", str(out / "walk")]) == 0
+    assert len(list((out / "walk" / "interpolation-2-5").glob("frame-*.png"))) == 3
+    assert len(list((out / "walk" / "interpolation-1-2").glob("frame-*.png"))) == 4
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -57,12 +57,15 @@ def test_generate_refuses_existing_images_before_writing_any_unless_told(tmp_pat
 def test_generate_checks_a_grid_and_an_interpolation_before_any_work(tmp_path, gan_run, capsys):
     out = tmp_path / "o"
     out.mkdir()
-    (out / "frame-0002.png").write_bytes(b"mine")
+    frames = out / "interpolation-1-2"
+    frames.mkdir()
+    (frames / "frame-0002.png").write_bytes(b"mine")
     argv = ["generate", str(gan_run), "--interpolate", "1", "2", "--frames", "4", "--out", str(out)]
     assert main(argv) == 2
-    assert capsys.readouterr().err == (f"error: {out / 'frame-0002.png'} already exists; --overwrite replaces it, "
+    assert capsys.readouterr().err == (f"error: {frames / 'frame-0002.png'} already exists; --overwrite replaces it, "
                                        "or choose another --out.\n")
-    assert [p.name for p in out.iterdir()] == ["frame-0002.png"]        # no frame 0 or 1 written before it
+    assert [p.name for p in frames.iterdir()] == ["frame-0002.png"]     # no frame 0 or 1 written before it
+    assert [p.name for p in out.iterdir()] == ["interpolation-1-2"]
     assert main([*argv, "--skip-existing"]) == 2
     assert "--skip-existing keeps the images of single seeds" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0
