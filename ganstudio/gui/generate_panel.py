@@ -28,7 +28,7 @@ from .actions import panel_action
 from .jobs import Job, JobContext
 from .panel_jobs import PanelJobs
 from .settings import first_start_folder
-from .train_panel import format_seconds
+from .formatting import format_seconds
 from .widgets.gen_image_grid import GenImageGrid, GenTile
 from .widgets.gen_interpolation import GenInterpolationBox
 from .widgets.layout import AtLeastWide, side_column

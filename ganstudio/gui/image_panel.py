@@ -31,7 +31,7 @@ from ..core.upscale.imageio import image_from_pil
 from .jobs import JobContext
 from .panel_jobs import PanelJobs
 from .settings import first_start_folder
-from .train_panel import format_duration
+from .formatting import format_duration
 from .widgets.layout import scaled_to_text
 from .widgets.up_input_list import THUMB_SIDE
 

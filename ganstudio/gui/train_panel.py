@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox,
                                QProgressBar, QPushButton, QSizePolicy, QStyle, QToolButton, QVBoxLayout, QWidget)
@@ -48,6 +48,7 @@ from ganstudio.core.trainer import (EVAL_NAME, METRICS_NAME, PauseControl, load_
 
 from .app import freeze_long_lived_objects, release_frozen_objects
 from .errors import show_error, show_exception
+from .formatting import format_duration
 from .jobs import Job, JobContext
 from .settings import Preferences
 from .theme import palette_icon
@@ -1172,29 +1173,6 @@ def _dropped_folder(mime) -> str | None:
             if path.is_file():
                 return str(path.parent)
     return None
-
-
-def format_seconds(seconds: float) -> str:
-    """A short duration: '0.04 s', '1.3 s', '2 min' (longer ones as the Train panel writes them)."""
-    if seconds < 1:
-        return QCoreApplication.translate("TrainPanel", "{0:.2f} s").format(seconds)
-    if seconds < 60:
-        return QCoreApplication.translate("TrainPanel", "{0:.1f} s").format(seconds)
-    return format_duration(seconds)
-
-
-def format_duration(seconds: float) -> str:
-    """'45 s', '12 min', '3 h 05 min' (rounded; for ETAs)."""
-    def tr(text: str) -> str:
-        return QCoreApplication.translate("TrainPanel", text)
-
-    seconds = max(0, int(round(seconds)))
-    if seconds < 90:
-        return tr("{0} s").format(seconds)
-    minutes = round(seconds / 60)
-    if minutes < 90:
-        return tr("{0} min").format(minutes)
-    return tr("{0} h {1:02d} min").format(minutes // 60, minutes % 60)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from ..core.upscale.imageio import LoadedImage, read_image
 from .actions import panel_action
 from .jobs import JobContext
 from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
-from .train_panel import format_seconds
+from .formatting import format_seconds
 from .widgets.layout import compact_boxes, named_splitter, side_column
 from .widgets.task_options import restore_spin
 from .widgets.tr_side_by_side import TrSideBySideView

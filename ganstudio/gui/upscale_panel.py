@@ -34,7 +34,7 @@ from ..core.upscale.tiling import SYMMETRIES
 from .actions import panel_action
 from .jobs import JobContext
 from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
-from .train_panel import format_seconds
+from .formatting import format_seconds
 from .widgets.layout import compact_boxes, side_column
 from .widgets.task_options import restore_spin
 from .widgets.up_compare_view import UpCompareView
