@@ -15,6 +15,7 @@ import hashlib
 import io
 import math
 import os
+import struct
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +31,8 @@ from .errors import WRITE_FAILURES, ExportError, already_exists, is_disk_full, w
 META_PREFIX = "ganstudio:"
 #: the iTXt keyword under which PNG files hold an XMP packet (XMP specification, part 3)
 XMP_KEY = "XML:com.adobe.xmp"
+#: gAMA and cHRM store their values as integers in units of 1/100000
+PNG_UNIT = 100_000
 #: carried text chunks longer than this many characters are written compressed (zTXt or zipped iTXt)
 COMPRESS_TEXT_OVER = 1024
 #: PNG keywords are 1 to 79 Latin-1 characters
@@ -166,6 +169,15 @@ class SourceMetadata:
     text: tuple[TextChunk, ...] = ()         # text chunks and comments, in the source's order
     xmp: str | None = None                   # XMP packet (orientation removed)
     dpi: tuple[float, float] | None = None   # pixels per inch across and down (None: the source said none)
+    # how a PNG says its pixels are encoded, where it has no colour profile or beside one
+    gamma: float | None = None               # gAMA: the encoding gamma (1/2.2 = 0.45455 for most images)
+    chromaticity: tuple[float, ...] | None = None   # cHRM: white point, red, green, blue as (x, y) pairs
+    srgb_intent: int | None = None           # sRGB: the pixels are sRGB, with this rendering intent (0-3)
+
+    def without_colour(self) -> SourceMetadata:
+        """This metadata for pixels made anew by a network (a translation): the source's colour
+        profile and encoding no longer describe them, everything else still applies."""
+        return replace(self, icc_profile=None, gamma=None, chromaticity=None, srgb_intent=None)
 
     def resampled(self, x_factor: float, y_factor: float, size: tuple[int, int] | None = None) -> SourceMetadata:
         """This metadata for the image resampled by ``x_factor`` across and ``y_factor`` down, to
@@ -253,6 +265,13 @@ def _add_carried(info: PngImagePlugin.PngInfo, carried: SourceMetadata) -> None:
             info.add_text(chunk.key, chunk.value, zip=compress)
     if carried.xmp:
         info.add_itxt(XMP_KEY, carried.xmp)   # uncompressed: the XMP specification asks so, for tools that scan files
+    # Pillow writes these three before the image data, as PNG requires, and drops sRGB beside a profile
+    if carried.gamma is not None:
+        info.add(b"gAMA", struct.pack(">I", round(carried.gamma * PNG_UNIT)))
+    if carried.chromaticity is not None:
+        info.add(b"cHRM", struct.pack(">8I", *(round(v * PNG_UNIT) for v in carried.chromaticity)))
+    if carried.srgb_intent is not None:
+        info.add(b"sRGB", bytes([carried.srgb_intent]))
 
 
 def _writable_keyword(key: str) -> bool:

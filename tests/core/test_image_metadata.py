@@ -206,3 +206,53 @@ def test_the_exif_describes_the_new_image_not_the_old_file(tmp_path: Path, x2) -
     assert written[0x010E] == "A scan"                 # ImageDescription (kept)
     assert not {0x0100, 0x0101, 0x0111, 0x0115, 0x0116, 0x0117} & set(written)
     assert float(written[0x011A]) == pytest.approx(600)
+
+
+def _png_with_colour_chunks(path: Path, *, srgb: bool, icc: bytes | None = None) -> None:
+    import struct
+    info = PngImagePlugin.PngInfo()
+    info.add(b"gAMA", struct.pack(">I", 45455))
+    info.add(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
+    if srgb:
+        info.add(b"sRGB", bytes([1]))
+    Image.fromarray(noise(6, 5)).save(path, pnginfo=info, **({"icc_profile": icc} if icc else {}))
+
+
+def test_png_gamma_chromaticity_and_srgb_survive_an_upscale(tmp_path: Path, x2) -> None:
+    _png_with_colour_chunks(tmp_path / "in.png", srgb=True)
+    out = upscale_file(tmp_path / "in.png", tmp_path / "out.png", x2, FAST)
+    with Image.open(out) as im:
+        assert im.size == (10, 12)
+        assert im.info["gamma"] == pytest.approx(0.45455)
+        assert im.info["chromaticity"] == pytest.approx((0.3127, 0.329, 0.64, 0.33, 0.3, 0.6, 0.15, 0.06))
+        assert im.info["srgb"] == 1
+    plain = upscale_file(tmp_path / "out.png", tmp_path / "again.png", x2, FAST)   # and on through a second tool
+    with Image.open(plain) as im:
+        assert im.info["srgb"] == 1 and im.info["gamma"] == pytest.approx(0.45455)
+
+
+def test_colour_chunks_beside_a_profile_and_through_a_translation(tmp_path: Path, x2) -> None:
+    from PIL import ImageCms
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    _png_with_colour_chunks(tmp_path / "in.png", srgb=False, icc=icc)
+    out = upscale_file(tmp_path / "in.png", tmp_path / "up.png", x2, FAST)
+    with Image.open(out) as im:
+        assert im.info["icc_profile"] == icc and im.info["gamma"] == pytest.approx(0.45455)
+        assert "srgb" not in im.info                  # PNG allows no sRGB chunk beside a profile
+    torch.manual_seed(0)
+    model = translator_from_generators({"AtoB": UNetGenerator(3, 3, ngf=4, depth=3)})
+    _png_with_colour_chunks(tmp_path / "srgb.png", srgb=True)
+    translated = translate_file(tmp_path / "srgb.png", tmp_path / "tr.png", model)
+    with Image.open(translated) as im:                # the network's pixels are not the source's encoding
+        assert not {"gamma", "chromaticity", "srgb", "icc_profile"} & set(im.info)
+
+
+def test_out_of_range_colour_chunks_are_not_carried(tmp_path: Path) -> None:
+    import struct
+    info = PngImagePlugin.PngInfo()
+    info.add(b"gAMA", struct.pack(">I", 0))          # a zero gamma means nothing
+    info.add(b"sRGB", bytes([7]))                     # intents are 0 to 3
+    Image.fromarray(noise(4, 4)).save(tmp_path / "in.png", pnginfo=info)
+    meta = read_image(tmp_path / "in.png").metadata
+    assert (meta.gamma, meta.chromaticity, meta.srgb_intent) == (None, None, None)
+    assert SourceMetadata(gamma=0.5, srgb_intent=0).without_colour() == SourceMetadata()

@@ -7,14 +7,14 @@ the result type are the Upscale package's (``upscale.batch.run_batch``, ``upscal
 
 Outputs are PNGs at the input's size with provenance text chunks (model name and SHA-256,
 direction, source file, app version) and the source's metadata: EXIF, text chunks and comments,
-XMP and resolution (``upscale.imageio`` reads them). The source's ICC profile is not copied: the
-model produces colours in the space of its training images, not of the input.
+XMP and resolution (``upscale.imageio`` reads them). The source's ICC profile and PNG colour
+encoding (gAMA, cHRM, sRGB) are not copied: the model produces colours in the space of its
+training images, not of the input.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +65,10 @@ def translate_file(source: str | os.PathLike, target: str | os.PathLike, model: 
 def save_translated(pixels: np.ndarray, target: str | os.PathLike, model: Translator, direction: str, *,
                     source: LoadedImage, tile: int | None = None, ensemble: bool = False,
                     overwrite: bool = False) -> Path:
-    """Write a translated image as PNG with provenance and ``source``'s metadata, less its ICC
-    profile (see the module's docstring). Never overwrites unless ``overwrite``."""
+    """Write a translated image as PNG with provenance and ``source``'s metadata, less its colour
+    profile and encoding (see the module's docstring). Never overwrites unless ``overwrite``."""
     meta = translation_provenance(model, direction, source.path, tile, ensemble)
-    carried = replace(source.metadata_for(pixels), icc_profile=None)
+    carried = source.metadata_for(pixels).without_colour()
     return save_png(pixels, target, meta, overwrite=overwrite, carried=carried)
 
 

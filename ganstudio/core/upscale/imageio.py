@@ -4,7 +4,8 @@ Every input becomes 8-bit grey, grey+alpha, RGB or RGBA: EXIF orientation applie
 scaled to 8 bits with rounding (Pillow truncates 16-bit colour PNGs, so those are decoded by
 torchvision); CMYK converted to RGB through its ICC profile when it has one; palettes to RGB(A);
 1-bit to grey. The output keeps the source's metadata (``SourceMetadata``): the ICC profile
-(unless it described a colour space the pixels were converted from), the EXIF data and XMP (minus
+(unless it described a colour space the pixels were converted from) and a PNG's gAMA, cHRM and
+sRGB chunks, the EXIF data and XMP (minus
 the orientation, which the pixels now carry), the text chunks of a PNG or the comment of a JPEG or
 GIF (as a "Comment" chunk), and the resolution, scaled and turned with the pixels so the printed
 size stays the same. Beside them go provenance text chunks (model, scale, tile settings, app
@@ -19,14 +20,15 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageCms
 
 from ..data import unreadable_reason
 from ..errors import DatasetError
-from ..export import (EXIF_X_RESOLUTION, EXIF_Y_RESOLUTION, XMP_KEY, SourceMetadata, TextChunk, file_sha256,
-                      provenance, save_png)
+from ..export import (EXIF_X_RESOLUTION, EXIF_Y_RESOLUTION, PNG_UNIT, XMP_KEY, SourceMetadata, TextChunk,
+                      file_sha256, provenance, save_png)
 from .tiling import InferenceSettings, Upscaler
 
 #: EXIF tag of the orientation (applied to the pixels, then removed)
@@ -167,8 +169,31 @@ def _from_pil(im: Image.Image, png16_path: Path | None) -> LoadedImage:
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     path = Path(im.filename) if getattr(im, "filename", None) else png16_path
     text, xmp = _carried_text(im, notes)
-    metadata = SourceMetadata(icc_profile=icc, exif=exif_bytes, text=text, xmp=xmp, dpi=dpi)
+    metadata = SourceMetadata(icc_profile=icc, exif=exif_bytes, text=text, xmp=xmp, dpi=dpi, **_colour_encoding(im))
     return LoadedImage(np.ascontiguousarray(arr), path, metadata, source_mode, notes)
+
+
+def _colour_encoding(im: Image.Image) -> dict[str, Any]:
+    """A PNG's gAMA, cHRM and sRGB chunks as ``SourceMetadata`` fields, each left out when out of range.
+
+    They say how the stored values map to light, which upscaling (and the conversion of 16-bit
+    values to 8) does not change, so a viewer that honours them shows the output as it showed the
+    source. Other formats keep such facts in their ICC profile, which is carried on its own.
+    """
+    if im.format != "PNG":
+        return {}
+    fields: dict[str, Any] = {}
+    gamma = im.info.get("gamma")
+    if isinstance(gamma, (int, float)) and 0 < gamma * PNG_UNIT < 2**31:
+        fields["gamma"] = float(gamma)
+    chroma = im.info.get("chromaticity")
+    if (isinstance(chroma, tuple) and len(chroma) == 8
+            and all(isinstance(v, (int, float)) and 0 <= v * PNG_UNIT < 2**31 for v in chroma)):
+        fields["chromaticity"] = tuple(float(v) for v in chroma)
+    intent = im.info.get("srgb")
+    if isinstance(intent, int) and 0 <= intent <= 3:
+        fields["srgb_intent"] = intent
+    return fields
 
 
 def _carried_text(im: Image.Image, notes: list[str]) -> tuple[tuple[TextChunk, ...], str | None]:
