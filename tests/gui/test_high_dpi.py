@@ -9,6 +9,7 @@ scaling shows grey, blurred stripes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 _CHILD = r'''
 import json
 import numpy as np
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QPointF, QSize
 from PySide6.QtWidgets import QApplication
 
 app = QApplication([])
@@ -80,13 +81,26 @@ from ganstudio.gui.widgets.up_compare_view import UpCompareView
 compare = UpCompareView()
 compare.resize(200, 150)
 compare.show()
+picture = np.ascontiguousarray(np.repeat(stripes(100, 100), 2, axis=1))   # stripes two pixels wide
+compare.set_images(picture, picture)
+compare.set_zoom(0.5)           # reduced to half: one physical pixel per stripe, if reduced at the screen's resolution
+app.processEvents()
+centre_x, centre_y = compare.width() / 2, compare.height() / 2      # the image: 50x25 around the centre
+out["reduced_contrast"] = contrast(grey_row(compare, round(centre_y * ratio), round((centre_x - 20) * ratio),
+                                            round((centre_x - 5) * ratio)))
+# 100 %: one output pixel per physical pixel, so one-pixel stripes keep their width on screen
 picture = stripes(100, 200)
 compare.set_images(picture, picture)
-compare.set_zoom(0.5)           # one image pixel per screen pixel at 200 %
+compare.zoom_to_actual_size()
 app.processEvents()
-centre_x, centre_y = compare.width() / 2, compare.height() / 2      # the image: 100x50 around the centre
-out["reduced_contrast"] = contrast(grey_row(compare, round(centre_y * ratio), round((centre_x - 45) * ratio),
-                                            round((centre_x - 5) * ratio)))
+# a row above the split line's round grip, left of the line
+row = grey_row(compare, round((centre_y - 18) * ratio), round((centre_x - 40) * ratio), round((centre_x - 4) * ratio))
+out["actual_size_contrast"] = contrast(row)
+out["actual_size_runs"] = max(len(run) for run in "".join("b" if v < 128 else "w" for v in row).replace("bw", "b w").replace("wb", "w b").split())
+out["actual_size_extent"] = [compare.map_to_image(compare.rect().center().toPointF() + QPointF(10, 0)).x()
+                             - compare.map_to_image(compare.rect().center().toPointF()).x()]
+compare.fit_to_window()
+out["fit_zoom"] = [compare.zoom(), compare.width(), compare.height()]
 
 # the splash shown while PyTorch loads
 from ganstudio.gui.app import _splash
@@ -111,7 +125,15 @@ def test_pictures_are_drawn_with_the_screens_own_pixels_at_200_percent():
     assert out["sample_greys"] == [0, 255]            # a sample's pixels stay square, no blur
     assert out["thumbnail_pixels"] == 80
     assert out["thumbnail_contrast"] > 200
-    assert out["reduced_contrast"] > 200
+    # halved at the screen's resolution the two-pixel stripes stay stripes (Qt's smooth filter softens
+    # them a little); halved in layout units and enlarged by the scaling they would all be grey (~0)
+    assert out["reduced_contrast"] > 100
+    assert out["actual_size_contrast"] > 200 and out["actual_size_runs"] == 1   # no stripe doubled in width
+    assert out["actual_size_extent"] == [20.0]        # 10 layout units are 20 output pixels at 100 %
+    # fitted, a small image is enlarged by a whole number of physical pixels (not layout units)
+    zoom, width, height = out["fit_zoom"]
+    assert zoom == math.floor(2 * min((width - 24) / 200, (height - 24) / 100))
+    assert zoom == 2.0                                # 200x100 in the view's 240x180 minimum: 1.08 units, 2.16 pixels
     assert out["splash"] == [840, 360, 2]              # 420x180 on screen, with every screen pixel
 
 

@@ -6,20 +6,24 @@ From 100 % up, pixels are drawn with nearest-neighbour sampling, so they can be 
 (the input then shows its real pixels as blocks, which is what an upscaler starts from); below
 100 % both sides are reduced smoothly. The mouse wheel zooms around the cursor, dragging pans,
 double-click switches between fit-to-window and 100 %.
+
+The zoom is in screen pixels as the display counts them: at 100 % one output pixel is one physical
+pixel also on a high-density screen (at 200 % display scaling it is half a layout unit), so pixels
+are judged at their true size, as in photo editors' "actual pixels".
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QImage, QKeySequence, QMouseEvent, QPainter,
                            QPainterPath, QPalette, QPen, QPixmap, QWheelEvent)
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 from .image_view import to_qimage
 
-#: zoom limits (1.0: one output pixel per screen pixel); fitting a huge image may go below the minimum
+#: zoom limits (1.0: one output pixel per physical screen pixel); fitting a huge image may go below the minimum
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
 #: one wheel notch (or one zoom-in step) multiplies the zoom by this
 ZOOM_STEP = 1.25
@@ -130,9 +134,10 @@ class UpCompareView(QWidget):
         self._zoom_label = QLabel(self._bar)
         self._zoom_label.setObjectName("zoomLevel")
         self._zoom_label.setToolTip(self.tr("Zoom, in pixels of the result: at 100% each pixel of the "
-                                            "output is one pixel of the screen (a smaller input is enlarged "
-                                            "to the output's size to compare them). Wheel: zoom around the "
-                                            "pointer; drag: move the image; double-click: fit or 100%."))
+                                            "output is one physical pixel of the screen, also with display "
+                                            "scaling (a smaller input is enlarged to the output's size to "
+                                            "compare them). Wheel: zoom around the pointer; drag: move the "
+                                            "image; double-click: fit or 100%."))
         widest = self.tr("Zoom {percent}").format(percent="3200%")
         self._zoom_label.setMinimumWidth(self._zoom_label.fontMetrics().horizontalAdvance(widest) + 4)
         layout.addWidget(self._zoom_label)
@@ -235,7 +240,7 @@ class UpCompareView(QWidget):
             return 1.0
         fits = min((self.width() - 2 * FIT_MARGIN) / self._size.width(),
                    (self.height() - 2 * FIT_MARGIN) / self._size.height())
-        fits = max(fits, 1e-3)
+        fits = max(fits * self.devicePixelRatioF(), 1e-3)    # in physical pixels, as the zoom is
         return fits if fits < 1 else float(math.floor(fits))
 
     def fit_to_window(self) -> None:
@@ -258,7 +263,7 @@ class UpCompareView(QWidget):
         self._set_zoom_value(zoom)
         # the image point under the anchor stays under it
         view_centre = QPointF(self.width() / 2, self.height() / 2)
-        self._centre = fixed - (anchor - view_centre) / zoom
+        self._centre = fixed - (anchor - view_centre) / self._scale()
         self._clamp_centre()
         self.update()
 
@@ -274,11 +279,16 @@ class UpCompareView(QWidget):
 
     def map_to_image(self, pos: QPointF) -> QPointF:
         """A view position in image (output pixel) coordinates."""
-        return (pos - self._origin()) / self._zoom
+        return (pos - self._origin()) / self._scale()
+
+    def _scale(self) -> float:
+        """Layout units per output pixel: the zoom is in physical pixels, a layout unit is
+        ``devicePixelRatio`` of them."""
+        return self._zoom / self.devicePixelRatioF()
 
     def _origin(self) -> QPointF:
         """Where the image's top-left corner is in the view."""
-        return QPointF(self.width() / 2, self.height() / 2) - self._centre * self._zoom
+        return QPointF(self.width() / 2, self.height() / 2) - self._centre * self._scale()
 
     def _apply_fit(self) -> None:
         self._centre = QPointF(self._size.width() / 2, self._size.height() / 2)
@@ -342,7 +352,7 @@ class UpCompareView(QWidget):
     def _draw_side(self, painter: QPainter, which: str, image: QImage, clip: QRectF) -> None:
         origin = self._origin()
         target = QRectF(origin.x(), origin.y(),
-                        self._size.width() * self._zoom, self._size.height() * self._zoom)
+                        self._size.width() * self._scale(), self._size.height() * self._scale())
         visible = clip.intersected(target)
         if visible.isEmpty():
             return
@@ -356,8 +366,8 @@ class UpCompareView(QWidget):
             # again by the scaling, which blurred every fitted photo on a high-density screen
             ratio = self.devicePixelRatioF()
             reduced = self._reduced.get(which)
-            size = QSize(max(1, round(self._size.width() * self._zoom * ratio)),
-                         max(1, round(self._size.height() * self._zoom * ratio)))
+            size = QSize(max(1, round(self._size.width() * self._zoom)),      # physical pixels
+                         max(1, round(self._size.height() * self._zoom)))
             if reduced is None or reduced.size() != size:
                 reduced = image.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
                                        Qt.TransformationMode.SmoothTransformation)
@@ -367,7 +377,7 @@ class UpCompareView(QWidget):
         else:
             # only the visible source pixels, each drawn as a nearest-neighbour square
             per_output = image.width() / self._size.width()     # 1 for the result, 1/scale for the input
-            step = self._zoom / per_output                       # screen pixels per source pixel
+            step = self._scale() / per_output                    # layout units per source pixel
             x0 = max(0, math.floor((visible.left() - origin.x()) / step))
             y0 = max(0, math.floor((visible.top() - origin.y()) / step))
             x1 = min(image.width(), math.ceil((visible.right() - origin.x()) / step))
@@ -447,7 +457,7 @@ class UpCompareView(QWidget):
             self.set_split(pos.x() / max(1, self.width()))
         elif self._drag == "pan":
             self._fitted = False
-            self._centre -= (pos - self._last_pos) / self._zoom
+            self._centre -= (pos - self._last_pos) / self._scale()
             self._clamp_centre()
             self.update()
         elif not self._size.isEmpty():
@@ -491,6 +501,14 @@ class UpCompareView(QWidget):
         if self._fitted:
             self._apply_fit()
         self._place_bar()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.DevicePixelRatioChange:   # moved to a screen of another density
+            self._reduced.clear()
+            if self._fitted:
+                self._apply_fit()
+            self.update()
+        return super().event(event)
 
     def _place_bar(self) -> None:
         self._bar.adjustSize()
