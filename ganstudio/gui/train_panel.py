@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -534,10 +535,13 @@ class TrainPanel(QWidget):
         self._update_actions()
         self._set_activity(self.tr("Scanning {0}…").format(Path(folder).name))
 
+        # made with the screen's pixels (96 at 200 % display scaling), so they stay sharp there
+        side = math.ceil(THUMBNAIL_SIDE * max(1.0, self.devicePixelRatioF()))
+
         def scan(ctx: JobContext) -> tuple[ScanReport, np.ndarray | None]:
             report = scan_folder(folder, progress=lambda done, total: ctx.progress("scan", done / max(total, 1)),
                                  should_stop=ctx.should_stop)
-            return report, thumbnail_grid(report, ctx.should_stop)
+            return report, thumbnail_grid(report, ctx.should_stop, side=side)
 
         job = self._new_job(scan)
         job.progressed.connect(lambda _what, fraction: self._on_scan_job_progressed(job, fraction))

@@ -43,6 +43,15 @@ def test_choosing_a_folder_shows_counts_skipped_files_thumbnails_and_preview(qtb
     assert panel.start_button.isEnabled()
 
 
+@pytest.mark.parametrize("ratio,side", [(1.0, 48), (2.0, 96)])
+def test_thumbnails_are_made_with_the_screens_pixels(monkeypatch, make_panel, tiny_folder, ratio, side):
+    from ganstudio.gui.train_panel import TrainPanel
+
+    monkeypatch.setattr(TrainPanel, "devicePixelRatioF", lambda self: ratio)   # a 200 % display
+    panel = make_panel(tiny_folder)
+    assert panel.dataset_view.thumbnails.image_shape()[1] == 6 * (side + 2) + 2   # 6 columns, 2-pixel gaps
+
+
 def test_preview_follows_the_preset_and_colour_options(qtbot, make_panel, tiny_folder):
     panel = make_panel(tiny_folder)
     qtbot.waitUntil(panel.dataset_view.preview.has_image, timeout=WAIT_MS)
