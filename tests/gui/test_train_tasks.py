@@ -159,7 +159,11 @@ def test_upscaler_trains_with_loss_and_psnr_charted_and_a_before_after_preview(q
         panel.choose_folder(sr)
     up = panel.form.upscale
     up.scale.setCurrentIndex(up.scale.findData(2))
+    up.arch.setCurrentIndex(up.arch.findData("rrdb"))
+    assert not up.act.isEnabled()                                  # RRDB has its own activations
     up.arch.setCurrentIndex(up.arch.findData("compact"))
+    assert up.act.isEnabled() and up.act.currentData() == "prelu"  # the default
+    up.act.setCurrentIndex(up.act.findData("lrelu"))
     up.patch_size.setValue(16)
     up.val_crop.setValue(32)
     assert up.patch_sampling.currentData() == "detail"             # the default
@@ -184,7 +188,8 @@ def test_upscaler_trains_with_loss_and_psnr_charted_and_a_before_after_preview(q
     qtbot.waitUntil(lambda: panel.runs_list.selected_run() is not None, timeout=WAIT_MS)
     run = panel.runs_list.selected_run()
     assert run.task == "upscale" and run.model == "×2 compact"
-    assert json.loads((run.path / "config.json").read_text())["options"]["patch_sampling"] == "uniform"
+    saved = json.loads((run.path / "config.json").read_text())["options"]
+    assert saved["patch_sampling"] == "uniform" and saved["act"] == "lrelu"
     assert panel.runs_list.upscale_button.isVisibleTo(panel) and panel.runs_list.upscale_button.isEnabled()
     assert not panel.runs_list.generate_button.isVisibleTo(panel)
     with qtbot.waitSignal(panel.use_in_upscale, timeout=WAIT_MS) as blocker:

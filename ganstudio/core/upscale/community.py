@@ -127,7 +127,8 @@ def build_from_description(doc: dict[str, Any], state: dict[str, torch.Tensor], 
 
 
 def _ours(net: nn.Module, name: str, path: Path | None, doc: dict[str, Any]) -> Upscaler:
-    return Upscaler(name=name, arch=net.arch, scale=net.scale, module=net, phases=net.phases,
+    return Upscaler(name=name, arch=net.arch, scale=net.scale, module=net, forward=net.inference_forward,
+                    phases=net.inference_phases,
                     in_channels=net.channels, context=net.context, exact=True,
                     bytes_per_pixel=net.bytes_per_pixel, source=path, info=doc)
 

@@ -29,6 +29,11 @@ BLOCK_END_INIT_SCALE = 0.1
 DENSE_RESIDUAL_SCALE = 0.2
 #: radius in input pixels of the bicubic kernel used by the global skip (4 taps: -1..+2)
 BICUBIC_RADIUS = 2
+#: the compact net's activations: "prelu" (a learned slope per channel, Real-ESRGAN's choice) or
+#: "lrelu" (LeakyReLU of slope ``LEAKY_SLOPE``), which CPU inference computes inside the convolution
+#: before it instead of in a pass of its own (``CompactSR.inference_phases``)
+COMPACT_ACTS = ("prelu", "lrelu")
+LEAKY_SLOPE = 0.1
 
 
 #: PyTorch's bicubic constant (upsample_bicubic2d uses A = -0.75)
@@ -78,13 +83,17 @@ def _shrink(conv: nn.Conv2d, factor: float) -> None:
         conv.bias.zero_()
 
 
-class _ResidualBlock(nn.Module):
-    """conv - PReLU - conv, added to the input; the second conv starts small."""
+def _activation(act: str, features: int) -> nn.Module:
+    return nn.PReLU(features) if act == "prelu" else nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
 
-    def __init__(self, features: int) -> None:
+
+class _ResidualBlock(nn.Module):
+    """conv - activation - conv, added to the input; the second conv starts small."""
+
+    def __init__(self, features: int, act: str = "prelu") -> None:
         super().__init__()
         self.conv1 = _conv3(features, features)
-        self.act = nn.PReLU(features)
+        self.act = _activation(act, features)
         self.conv2 = _conv3(features, features)
         _shrink(self.conv2, BLOCK_END_INIT_SCALE)
 
@@ -130,7 +139,9 @@ class _SRBase(nn.Module):
         Tiled inference reads these phases straight into its output (tiling.py), which saves the
         pixel-shuffle's copy of the largest tensor of the pass.
         """
-        residual = self.residual(x)
+        return self._with_skip(x, self.residual(x))
+
+    def _with_skip(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
             padded = F.pad(x.float(), (2, 2, 2, 2), mode="replicate")
             if x.is_contiguous(memory_format=torch.channels_last):  # padding returns NCHW; the
@@ -140,6 +151,15 @@ class _SRBase(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.pixel_shuffle(self.phases(x), self.scale)
+
+    def inference_phases(self, x: torch.Tensor) -> torch.Tensor:
+        """``phases`` for inference (no gradients): the same values, computed the fastest way this
+        network and device allow. The tiler calls this; ``forward`` stays the plain network."""
+        return self.phases(x)
+
+    def inference_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` for inference, through ``inference_phases``."""
+        return F.pixel_shuffle(self.inference_phases(x), self.scale)
 
 
 def compact_bytes_per_pixel(features: int, channels: int, scale: int) -> int:
@@ -153,17 +173,22 @@ class CompactSR(_SRBase):
 
     ``blocks`` residual blocks of two convs each; with the defaults (48 features, 4 blocks) it has
     ~180k parameters and runs several output megapixels per second on two CPU cores in bf16.
+    ``act`` is the activation (``COMPACT_ACTS``): with "lrelu", CPU inference runs each convolution
+    with its activation, or with the block's residual sum, in one oneDNN call (``inference_phases``).
     """
 
     arch = "compact"
 
-    def __init__(self, scale: int = 2, channels: int = 3, features: int = 48, blocks: int = 4) -> None:
+    def __init__(self, scale: int = 2, channels: int = 3, features: int = 48, blocks: int = 4,
+                 act: str = "prelu") -> None:
         super().__init__()
         _check(scale, channels, features, blocks)
-        self.scale, self.channels, self.features, self.blocks = scale, channels, features, blocks
+        if act not in COMPACT_ACTS:
+            raise ConfigError(f"Invalid activation {act!r}. Only {', '.join(COMPACT_ACTS)} are supported.")
+        self.scale, self.channels, self.features, self.blocks, self.act = scale, channels, features, blocks, act
         self.head = _conv3(channels, features)
-        self.head_act = nn.PReLU(features)
-        self.body = nn.Sequential(*[_ResidualBlock(features) for _ in range(blocks)])
+        self.head_act = _activation(act, features)
+        self.body = nn.Sequential(*[_ResidualBlock(features, act) for _ in range(blocks)])
         self.tail = _conv3(features, channels * scale * scale)
         _shrink(self.tail, BLOCK_END_INIT_SCALE)
         self._init_skip()
@@ -173,11 +198,29 @@ class CompactSR(_SRBase):
         return self.tail(self.body(f))
 
     def config(self) -> dict[str, Any]:
-        return {"features": self.features, "blocks": self.blocks}
+        # files written before the choice existed have no "act" and load as PReLU, which they are
+        return {"features": self.features, "blocks": self.blocks,
+                **({"act": self.act} if self.act != "prelu" else {})}
 
     @property
     def context(self) -> int:
         return max(BICUBIC_RADIUS, 2 + 2 * self.blocks) + 1
+
+    def inference_phases(self, x: torch.Tensor) -> torch.Tensor:
+        if not _fusable(self, x):
+            return self.phases(x)
+        # oneDNN runs each convolution with what follows it: the LeakyReLU, or the block's residual
+        # sum. A 1024 px x4 upscale took ~1.3x less time than with a separate pass for each (bf16).
+        dtype = torch.bfloat16 if torch.is_autocast_enabled("cpu") and \
+            torch.get_autocast_dtype("cpu") == torch.bfloat16 else x.dtype
+        with torch.autocast("cpu", enabled=False):
+            h = x.to(dtype)
+            f = _fused_conv(h, self.head, dtype, "leaky_relu")
+            for block in self.body:
+                h = _fused_conv(f, block.conv1, dtype, "leaky_relu")
+                f = _fused_conv(h, block.conv2, dtype, "add", residual=f)
+            residual = _fused_conv(f, self.tail, dtype, "none")
+        return self._with_skip(x, residual)
 
     @property
     def bytes_per_pixel(self) -> int:
@@ -299,6 +342,40 @@ def build_sr_model(arch: str, scale: int, channels: int = 3, **kwargs: Any) -> _
     except TypeError as e:  # an unknown keyword from a damaged or foreign description
         raise ConfigError(f"Invalid options for the {arch!r} upscaler: {e}.") from e
 
+
+
+def _pointwise_conv() -> Any:
+    """PyTorch's oneDNN convolution with a fused activation or sum (what torch.compile uses on
+    CPUs), or None where this build has none."""
+    try:
+        return torch.ops.mkldnn._convolution_pointwise if torch.backends.mkldnn.is_available() else None
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_POINTWISE = _pointwise_conv()
+
+
+def _fusable(net: CompactSR, x: torch.Tensor) -> bool:
+    return (net.act == "lrelu" and _POINTWISE is not None and x.device.type == "cpu" and x.dim() == 4
+            and not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in net.parameters())))
+            and x.dtype in (torch.float32, torch.bfloat16))
+
+
+def _fused_conv(x: torch.Tensor, conv: nn.Conv2d, dtype: torch.dtype, post: str,
+                residual: torch.Tensor | None = None) -> torch.Tensor:
+    """``conv(x)`` followed by ``post`` ("leaky_relu", "add" of ``residual``, or "none") in one
+    oneDNN call, in ``dtype``, keeping ``x``'s memory layout."""
+    weight = conv.weight.to(dtype)
+    if x.is_contiguous(memory_format=torch.channels_last):
+        weight = weight.contiguous(memory_format=torch.channels_last)
+    bias = conv.bias.to(dtype) if conv.bias is not None else None
+    geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+    if post == "add":
+        return _POINTWISE.binary(x, residual, weight, bias, *geometry, "add", None, None, [], None)
+    if post == "leaky_relu":
+        return _POINTWISE(x, weight, bias, *geometry, "leaky_relu", [LEAKY_SLOPE], "")
+    return _POINTWISE(x, weight, bias, *geometry, "none", [], "")
 
 
 def _check(scale: int, channels: int, features: int, blocks: int) -> None:

@@ -31,7 +31,7 @@ from .community import UPSCALER_FORMAT
 from .degrade import DEGRADATIONS, downscale_uint8, make_lr
 from .imageio import read_image
 from .metrics import PSNR_CAP, gradient_energy, psnr, split_holdout, ssim, textured_crops
-from .models import SCALES, SR_ARCHS, SRDiscriminator, build_sr_model
+from .models import COMPACT_ACTS, SCALES, SR_ARCHS, SRDiscriminator, build_sr_model
 from .tiling import resample_array
 
 #: offset of the seed for the fixed "real"-mode degradation of the validation crops
@@ -65,6 +65,7 @@ class UpscaleOptions:
     arch: str = "compact"              # "compact" (fast, Real-ESRGAN-compact style) | "rrdb" (slim ESRGAN)
     features: int | None = None        # network width (None: the default, 48 compact / 32 rrdb)
     blocks: int | None = None          # residual blocks (None: the default, 4 compact / 3 rrdb)
+    act: str = "prelu"                 # compact net's activation: "prelu" | "lrelu" (LeakyReLU: faster on CPUs)
     patch_size: int = 96               # side of the HR training patches in pixels (a multiple of scale)
     degradation: str = "bicubic"       # how LR inputs are made: "bicubic" | "real" (adds blur, noise, JPEG)
     gan: bool = False                  # add a discriminator and adversarial loss to L1 (sharper textures)
@@ -104,6 +105,10 @@ class UpscaleOptions:
                               f"{MIN_VAL_CROP}.")
         if self.max_side < self.patch_size:
             raise ConfigError(f"max_side ({self.max_side}) must be at least patch_size ({self.patch_size}).")
+        if self.act not in COMPACT_ACTS:
+            raise ConfigError(f"Invalid activation {self.act!r}. Only {', '.join(COMPACT_ACTS)} are supported.")
+        if self.act != "prelu" and self.arch != "compact":
+            raise ConfigError(f"The activation is a choice of the compact network; {self.arch} has its own.")
         if self.patch_sampling not in PATCH_SAMPLINGS:
             raise ConfigError(f"Invalid patch_sampling {self.patch_sampling!r}. "
                               f"Only {', '.join(PATCH_SAMPLINGS)} are supported.")
@@ -116,6 +121,8 @@ class UpscaleOptions:
             kw["features"] = self.features
         if self.blocks is not None:
             kw["blocks"] = self.blocks
+        if self.act != "prelu":
+            kw["act"] = self.act
         return kw
 
 

@@ -67,6 +67,12 @@ class UpscaleForm(OptionForm):
         self.blocks = self._int_spin("blocks", 0, 0, 64, self.tr(
             "How deep the network is (residual blocks). Deeper learns more and runs slower."),
             special=self.tr("default"))
+        self.act = self._combo("act", [
+            ("prelu", self.tr("PReLU: a learned slope per channel")),
+            ("lrelu", self.tr("LeakyReLU: upscales faster on CPUs")),
+        ], self.tr("The compact network's activation. PReLU learns its own shape; LeakyReLU is fixed, and "
+                   "on a CPU the app computes it inside the convolution before it, which makes upscaling "
+                   "about 1.3× faster (GAN Studio's bundled 4× model uses it)."))
         self.gan_weight = self._float_spin("gan_weight", d.gan_weight, 0.0, 1.0, 0.005, 4, self.tr(
             "How strongly the GAN stage pulls towards sharp textures, relative to the pixel loss (1). "
             "Too high and the upscaler invents patterns."))
@@ -96,6 +102,7 @@ class UpscaleForm(OptionForm):
         self.advanced_form = adv = form_layout(self.advanced, 8)
         adv.addRow(self.tr("Network width"), self.features)
         adv.addRow(self.tr("Network depth"), self.blocks)
+        adv.addRow(self.tr("Activation"), self.act)
         adv.addRow(self.tr("GAN weight"), self.gan_weight)
         adv.addRow(self.tr("GAN starts at step"), self.gan_start_step)
         adv.addRow(self.tr("Validation images"), self.val_images)
@@ -106,11 +113,16 @@ class UpscaleForm(OptionForm):
 
         self.scale.currentIndexChanged.connect(self._on_scale_current_index_changed)
         self.gan.toggled.connect(self._on_gan_toggled)
+        self.arch.currentIndexChanged.connect(self._on_arch_current_index_changed)
+        self._on_arch_current_index_changed()
         self._on_scale_current_index_changed()
         self._on_gan_toggled(self.gan.isChecked())
 
     def _on_scale_current_index_changed(self, *_: object) -> None:
         self.patch_size.setMinimum(_MIN_PATCH_PER_SCALE * int(self.scale.currentData()))
+
+    def _on_arch_current_index_changed(self, *_: object) -> None:
+        self.act.setEnabled(self.arch.currentData() == "compact")   # RRDB has its own activations
 
     def _on_gan_toggled(self, on: bool) -> None:
         self.gan_weight.setEnabled(on)
@@ -121,6 +133,7 @@ class UpscaleForm(OptionForm):
         return UpscaleOptions(
             data=data["data"], scale=int(self.scale.currentData()), arch=self.arch.currentData(),
             features=self.features.value() or None, blocks=self.blocks.value() or None,
+            act=self.act.currentData() if self.arch.currentData() == "compact" else "prelu",
             patch_size=self.patch_size.value(), degradation=self.degradation.currentData(),
             gan=self.gan.isChecked(), gan_weight=self.gan_weight.value(), gan_start_step=self.gan_start_step.value(),
             val_images=self.val_images.value(), val_crop=self.val_crop.value(), max_side=self.max_side.value(),
