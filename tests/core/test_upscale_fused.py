@@ -101,4 +101,15 @@ def test_activation_is_part_of_the_description_and_checked() -> None:
         build_sr_model("compact", 2, act="gelu")
     with pytest.raises(ConfigError, match="choice of the compact network"):
         UpscaleOptions(data=".", arch="rrdb", act="lrelu")
-    assert UpscaleOptions(data=".", act="lrelu").model_kwargs() == {"act": "lrelu"}
+    assert UpscaleOptions(data=".").model_kwargs() == {"act": "lrelu"}           # new runs: LeakyReLU
+    assert UpscaleOptions(data=".", act="prelu").model_kwargs() == {"act": "prelu"}
+    assert UpscaleOptions(data=".", arch="rrdb").model_kwargs() == {}
+
+
+def test_a_run_saved_before_the_choice_resumes_with_prelu() -> None:
+    from ganstudio.core.config import from_dict
+
+    old = from_dict(UpscaleOptions, {"data": ".", "scale": 2, "arch": "compact"})   # no "act" in its config
+    assert old.act == "prelu"
+    assert isinstance(build_sr_model("compact", 2, **old.model_kwargs()).head_act, torch.nn.PReLU)
+    assert from_dict(UpscaleOptions, {"data": ".", "arch": "rrdb"}).model_kwargs() == {}

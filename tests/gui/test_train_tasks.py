@@ -162,8 +162,8 @@ def test_upscaler_trains_with_loss_and_psnr_charted_and_a_before_after_preview(q
     up.arch.setCurrentIndex(up.arch.findData("rrdb"))
     assert not up.act.isEnabled()                                  # RRDB has its own activations
     up.arch.setCurrentIndex(up.arch.findData("compact"))
-    assert up.act.isEnabled() and up.act.currentData() == "prelu"  # the default
-    up.act.setCurrentIndex(up.act.findData("lrelu"))
+    assert up.act.isEnabled() and up.act.currentData() == "lrelu"  # the default
+    up.act.setCurrentIndex(up.act.findData("prelu"))
     up.patch_size.setValue(16)
     up.val_crop.setValue(32)
     assert up.patch_sampling.currentData() == "detail"             # the default
@@ -189,7 +189,7 @@ def test_upscaler_trains_with_loss_and_psnr_charted_and_a_before_after_preview(q
     run = panel.runs_list.selected_run()
     assert run.task == "upscale" and run.model == "×2 compact"
     saved = json.loads((run.path / "config.json").read_text())["options"]
-    assert saved["patch_sampling"] == "uniform" and saved["act"] == "lrelu"
+    assert saved["patch_sampling"] == "uniform" and saved["act"] == "prelu"
     assert panel.runs_list.upscale_button.isVisibleTo(panel) and panel.runs_list.upscale_button.isEnabled()
     assert not panel.runs_list.generate_button.isVisibleTo(panel)
     with qtbot.waitSignal(panel.use_in_upscale, timeout=WAIT_MS) as blocker:

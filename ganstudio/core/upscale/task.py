@@ -65,7 +65,8 @@ class UpscaleOptions:
     arch: str = "compact"              # "compact" (fast, Real-ESRGAN-compact style) | "rrdb" (slim ESRGAN)
     features: int | None = None        # network width (None: the default, 48 compact / 32 rrdb)
     blocks: int | None = None          # residual blocks (None: the default, 4 compact / 3 rrdb)
-    act: str = "prelu"                 # compact net's activation: "prelu" | "lrelu" (LeakyReLU: faster on CPUs)
+    act: str | None = None             # compact net's activation: "lrelu" (LeakyReLU, computed inside the
+                                       # convolutions on CPUs) | "prelu" (learned slopes) (None: lrelu)
     patch_size: int = 96               # side of the HR training patches in pixels (a multiple of scale)
     degradation: str = "bicubic"       # how LR inputs are made: "bicubic" | "real" (adds blur, noise, JPEG)
     gan: bool = False                  # add a discriminator and adversarial loss to L1 (sharper textures)
@@ -83,7 +84,7 @@ class UpscaleOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are skipped (possible decompression bombs)
 
     #: what runs saved before a field existed did (config.from_dict): they resume as they began
-    SAVED_WITHOUT: ClassVar[dict[str, Any]] = {"patch_sampling": "uniform"}
+    SAVED_WITHOUT: ClassVar[dict[str, Any]] = {"patch_sampling": "uniform", "act": "prelu"}
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
@@ -105,9 +106,10 @@ class UpscaleOptions:
                               f"{MIN_VAL_CROP}.")
         if self.max_side < self.patch_size:
             raise ConfigError(f"max_side ({self.max_side}) must be at least patch_size ({self.patch_size}).")
-        if self.act not in COMPACT_ACTS:
+        if self.act is not None and self.act not in COMPACT_ACTS:
             raise ConfigError(f"Invalid activation {self.act!r}. Only {', '.join(COMPACT_ACTS)} are supported.")
-        if self.act != "prelu" and self.arch != "compact":
+        # "prelu" is what every run did before the choice existed, so older rrdb runs say it too
+        if self.act == "lrelu" and self.arch != "compact":
             raise ConfigError(f"The activation is a choice of the compact network; {self.arch} has its own.")
         if self.patch_sampling not in PATCH_SAMPLINGS:
             raise ConfigError(f"Invalid patch_sampling {self.patch_sampling!r}. "
@@ -121,8 +123,8 @@ class UpscaleOptions:
             kw["features"] = self.features
         if self.blocks is not None:
             kw["blocks"] = self.blocks
-        if self.act != "prelu":
-            kw["act"] = self.act
+        if self.arch == "compact":
+            kw["act"] = self.act or "lrelu"
         return kw
 
 

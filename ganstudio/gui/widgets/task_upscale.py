@@ -68,11 +68,12 @@ class UpscaleForm(OptionForm):
             "How deep the network is (residual blocks). Deeper learns more and runs slower."),
             special=self.tr("default"))
         self.act = self._combo("act", [
+            ("lrelu", self.tr("LeakyReLU: faster")),
             ("prelu", self.tr("PReLU: a learned slope per channel")),
-            ("lrelu", self.tr("LeakyReLU: upscales faster on CPUs")),
-        ], self.tr("The compact network's activation. PReLU learns its own shape; LeakyReLU is fixed, and "
-                   "on a CPU the app computes it inside the convolution before it, which makes upscaling "
-                   "about 1.3× faster (GAN Studio's bundled 4× model uses it)."))
+        ], self.tr("The compact network's activation. With LeakyReLU the app computes it inside the "
+                   "convolution before it, so the upscaler trains and upscales about 1.3× faster on a "
+                   "CPU; GAN Studio's bundled models use it and lost nothing by it. PReLU learns the "
+                   "shape of each channel's activation, as Real-ESRGAN's compact network does."))
         self.gan_weight = self._float_spin("gan_weight", d.gan_weight, 0.0, 1.0, 0.005, 4, self.tr(
             "How strongly the GAN stage pulls towards sharp textures, relative to the pixel loss (1). "
             "Too high and the upscaler invents patterns."))
@@ -133,7 +134,7 @@ class UpscaleForm(OptionForm):
         return UpscaleOptions(
             data=data["data"], scale=int(self.scale.currentData()), arch=self.arch.currentData(),
             features=self.features.value() or None, blocks=self.blocks.value() or None,
-            act=self.act.currentData() if self.arch.currentData() == "compact" else "prelu",
+            act=self.act.currentData() if self.arch.currentData() == "compact" else None,
             patch_size=self.patch_size.value(), degradation=self.degradation.currentData(),
             gan=self.gan.isChecked(), gan_weight=self.gan_weight.value(), gan_start_step=self.gan_start_step.value(),
             val_images=self.val_images.value(), val_crop=self.val_crop.value(), max_side=self.max_side.value(),
