@@ -153,3 +153,17 @@ def test_other_ranks_draw_their_own_dropout_masks():
         assert torch.equal(masks(1), masks(1))      # reproducibly
     finally:
         torch.set_rng_state(before)
+
+
+def test_a_rank_leaves_with_its_code_and_its_output_flushed():
+    # a torchrun rank ends through os._exit (no interpreter clean-up); what it printed must still arrive
+    code = ("import os; os.environ['WORLD_SIZE'] = '2'\n"
+            "from ganstudio.cli import leave\n"
+            "print('finished', end='', flush=False)\n"
+            "leave(3)\n"
+            "print('never')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (3, "finished")
+    alone = subprocess.run([sys.executable, "-c", code.replace("'2'", "'1'")], cwd=REPO, capture_output=True,
+                           text=True, timeout=60)
+    assert (alone.returncode, alone.stdout) == (3, "finished")      # a single process exits normally
