@@ -574,9 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def leave(code: int) -> None:
-    """End the process with ``code``. A rank of a torchrun job (``torchrun ... -m ganstudio.cli``)
-    skips the interpreter's final clean-up: its work is saved and its process group closed, and
-    Gloo's threads, torn down during that clean-up, aborted a finished rank now and then
+    """End the process with ``code``. A rank of a torchrun job (``torchrun ... -m ganstudio.cli``, or
+    the ``ganstudio-cli`` script) skips the interpreter's final clean-up: its work is saved and its
+    process group closed, and Gloo's threads, torn down during that clean-up, aborted a finished rank
+    now and then
     ("terminate called without an active exception", SIGABRT; once in the test suite's runs),
     which made torchrun report a completed run as failed."""
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
@@ -586,5 +587,10 @@ def leave(code: int) -> None:
     sys.exit(code)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``ganstudio-cli`` command and ``python -m ganstudio.cli``: ``main`` ended by ``leave``."""
     leave(main())
+
+
+if __name__ == "__main__":
+    run()

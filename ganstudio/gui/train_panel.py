@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ from .jobs import Job, JobContext
 from .settings import Preferences
 from .theme import palette_icon
 from .widgets.dataset_view import DatasetView, image_thumbnails, thumbnail_sheet
-from .widgets.layout import named_splitter, side_column
+from .widgets.layout import named_splitter, screen_pixels, side_column
 from .widgets.log_view import LogView
 from .widgets.loss_chart import LossChart
 from .widgets.runs_list import RunsList
@@ -536,7 +535,7 @@ class TrainPanel(QWidget):
         self._set_activity(self.tr("Scanning {0}…").format(Path(folder).name))
 
         # made with the screen's pixels (96 at 200 % display scaling), so they stay sharp there
-        side = math.ceil(THUMBNAIL_SIDE * max(1.0, self.devicePixelRatioF()))
+        side = screen_pixels(self, THUMBNAIL_SIDE)
 
         def scan(ctx: JobContext) -> tuple[ScanReport, np.ndarray | None]:
             report = scan_folder(folder, progress=lambda done, total: ctx.progress("scan", done / max(total, 1)),

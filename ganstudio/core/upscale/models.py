@@ -83,6 +83,12 @@ def _shrink(conv: nn.Conv2d, factor: float) -> None:
         conv.bias.zero_()
 
 
+def check_activation(act: str) -> None:
+    """Raise ConfigError unless ``act`` is one of ``COMPACT_ACTS``."""
+    if act not in COMPACT_ACTS:
+        raise ConfigError(f"Invalid activation {act!r}. Only {', '.join(COMPACT_ACTS)} are supported.")
+
+
 def _activation(act: str, features: int) -> nn.Module:
     return nn.PReLU(features) if act == "prelu" else nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
 
@@ -183,8 +189,7 @@ class CompactSR(_SRBase):
                  act: str = "prelu") -> None:
         super().__init__()
         _check(scale, channels, features, blocks)
-        if act not in COMPACT_ACTS:
-            raise ConfigError(f"Invalid activation {act!r}. Only {', '.join(COMPACT_ACTS)} are supported.")
+        check_activation(act)
         self.scale, self.channels, self.features, self.blocks, self.act = scale, channels, features, blocks, act
         self.head = _conv3(channels, features)
         self.head_act = _activation(act, features)

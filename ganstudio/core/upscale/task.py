@@ -31,7 +31,7 @@ from .community import UPSCALER_FORMAT
 from .degrade import DEGRADATIONS, downscale_uint8, make_lr
 from .imageio import read_image
 from .metrics import PSNR_CAP, gradient_energy, psnr, split_holdout, ssim, textured_crops
-from .models import COMPACT_ACTS, SCALES, SR_ARCHS, SRDiscriminator, build_sr_model
+from .models import SCALES, SR_ARCHS, SRDiscriminator, build_sr_model, check_activation
 from .tiling import resample_array
 
 #: offset of the seed for the fixed "real"-mode degradation of the validation crops
@@ -106,8 +106,8 @@ class UpscaleOptions:
                               f"{MIN_VAL_CROP}.")
         if self.max_side < self.patch_size:
             raise ConfigError(f"max_side ({self.max_side}) must be at least patch_size ({self.patch_size}).")
-        if self.act is not None and self.act not in COMPACT_ACTS:
-            raise ConfigError(f"Invalid activation {self.act!r}. Only {', '.join(COMPACT_ACTS)} are supported.")
+        if self.act is not None:
+            check_activation(self.act)
         # "prelu" is what every run did before the choice existed, so older rrdb runs say it too
         if self.act == "lrelu" and self.arch != "compact":
             raise ConfigError(f"The activation is a choice of the compact network; {self.arch} has its own.")

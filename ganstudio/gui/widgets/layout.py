@@ -1,6 +1,7 @@
 """Small layout helpers shared by the panels."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QSize, Qt
@@ -15,6 +16,12 @@ COMPACT_SPACING = 4
 MAX_COLUMN_SHARE = 0.45
 #: the line height (pixels) of the 9 pt default font that fixed sizes were chosen with
 REFERENCE_LINE = 14
+
+
+def screen_pixels(widget: QWidget, side: int) -> int:
+    """How many image pixels a picture ``side`` layout units wide needs to be sharp on ``widget``'s
+    screen: ``side`` times its scaling (twice as many at 200 %), never fewer than ``side``."""
+    return max(side, math.ceil(side * widget.devicePixelRatioF()))
 
 
 class _FittingColumn(QWidget):

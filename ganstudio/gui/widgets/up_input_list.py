@@ -6,7 +6,6 @@ reason, because a batch will report it too.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QStyle, QWidget
 
 from .image_view import to_qimage
+from .layout import screen_pixels
 
 #: thumbnail side in pixels (small enough for a few rows on a 1366x768 laptop); on a high-density
 #: screen (125-200 % scaling) thumbnails are made with that many more pixels (``thumbnail_pixels``)
@@ -54,7 +54,7 @@ class UpInputList(QListWidget):
     def thumbnail_pixels(self) -> int:
         """The side, in image pixels, of sharp thumbnails on this list's screen: ``THUMB_SIDE``
         times its scaling (a 40-pixel thumbnail blown up to 80 screen pixels looked blurred at 200 %)."""
-        return max(THUMB_SIDE, math.ceil(THUMB_SIDE * self.devicePixelRatioF()))
+        return screen_pixels(self, THUMB_SIDE)
 
     def set_inputs(self, entries: list[tuple[Path, str]]) -> None:
         """Replace the list with (file, name shown) entries; the first one becomes current."""
