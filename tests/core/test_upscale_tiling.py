@@ -251,6 +251,16 @@ def test_auto_tile_size_follows_free_memory(monkeypatch: pytest.MonkeyPatch) -> 
     assert small < big and small >= tiling.default_overlap(up) + 64 - 8
 
 
+def test_compact_networks_take_cache_sized_tiles_on_the_cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tiling, "available_memory", lambda device: 8 << 30)
+    compact = community._ours(build_sr_model("compact", 4), "c", None, {})
+    rrdb = community._ours(build_sr_model("rrdb", 4), "r", None, {})
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert tiling.auto_tile_size(compact, cpu, 1024) == compact.cpu_tile == 288
+    assert tiling.auto_tile_size(compact, gpu, 1024) > 288          # a GPU has no such cache trade-off
+    assert tiling.auto_tile_size(rrdb, cpu, 1024) == tiling.MAX_AUTO_TILE["cpu"]   # its wide margins: big tiles
+
+
 def test_bad_input_arrays_are_refused() -> None:
     up = wrap_callable(lively("compact"), 2)
     with pytest.raises(ConfigError, match="uint8"):

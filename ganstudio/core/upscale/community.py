@@ -128,7 +128,7 @@ def build_from_description(doc: dict[str, Any], state: dict[str, torch.Tensor], 
 
 def _ours(net: nn.Module, name: str, path: Path | None, doc: dict[str, Any]) -> Upscaler:
     return Upscaler(name=name, arch=net.arch, scale=net.scale, module=net, forward=net.inference_forward,
-                    phases=net.inference_phases,
+                    phases=net.inference_phases, write_uint8=net.write_uint8, cpu_tile=net.cpu_tile,
                     in_channels=net.channels, context=net.context, exact=True,
                     bytes_per_pixel=net.bytes_per_pixel, source=path, info=doc)
 

@@ -36,6 +36,11 @@ COMPACT_ACTS = ("prelu", "lrelu")
 LEAKY_SLOPE = 0.1
 
 
+#: ``write_uint8`` finishes this many bytes of float32 output at a time (a few rows: the skip, sum,
+#: rounding and clamp then run in the CPU's cache instead of a pass over memory each)
+UINT8_CHUNK_BYTES = 4 << 20
+
+
 #: PyTorch's bicubic constant (upsample_bicubic2d uses A = -0.75)
 BICUBIC_A = -0.75
 
@@ -70,6 +75,23 @@ def bicubic_phase_kernel(scale: int, channels: int) -> torch.Tensor:
     k = taps[:, None, :, None] * taps[None, :, None, :]  # [py, px, 5, 5]
     k = k.reshape(scale * scale, 1, 5, 5).float()
     return k.repeat(channels, 1, 1, 1)                   # groups = channels, scale^2 phases each
+
+
+def phase_order(channels: int, scale: int) -> torch.Tensor:
+    """Indices that reorder sub-pixel phase channels from pixel-shuffle's (colour, row phase, column
+    phase) to (row phase, column phase, colour): then the ``scale * channels`` values of one input
+    pixel's output row are next to each other, as they are in an HxWxC image."""
+    return torch.arange(channels * scale * scale).view(channels, scale, scale).permute(1, 2, 0).reshape(-1)
+
+
+def _skip_to_levels(kernel: torch.Tensor, channels: int, scale: int,
+                    order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grouped bicubic phase kernel (``bicubic_phase_kernel``) as an ungrouped one with its
+    outputs in ``order``, giving 8-bit levels plus 0.5 (so that truncating to uint8 rounds)."""
+    per_colour = scale * scale
+    dense = kernel.new_zeros(channels * per_colour, channels, *kernel.shape[-2:])
+    dense[torch.arange(len(order), device=kernel.device), order // per_colour] = kernel[order, 0]
+    return dense * 255, kernel.new_full((channels * per_colour,), 0.5)
 
 
 def _conv3(cin: int, cout: int) -> nn.Conv2d:
@@ -115,6 +137,9 @@ class _SRBase(nn.Module):
     arch: str = ""
     scale: int
     channels: int
+    #: the largest automatic tile side (input pixels) on the CPU, where smaller tiles run faster
+    #: than the memory allows (None: no such limit)
+    cpu_tile: int | None = None
 
     def _init_skip(self) -> None:
         # not persistent: it is a constant of (scale, channels), not a learned weight
@@ -158,14 +183,56 @@ class _SRBase(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.pixel_shuffle(self.phases(x), self.scale)
 
+    def inference_residual(self, x: torch.Tensor, order: torch.Tensor | None = None) -> torch.Tensor:
+        """``residual`` for inference (no gradients), computed the fastest way this network and
+        device allow, its channels taken in ``order`` (indices; None: as ``residual`` gives them)."""
+        r = self.residual(x)
+        if order is None:
+            return r
+        r = r.index_select(1, order.to(r.device))
+        return r.contiguous(memory_format=torch.channels_last) if x.is_contiguous(
+            memory_format=torch.channels_last) else r
+
     def inference_phases(self, x: torch.Tensor) -> torch.Tensor:
         """``phases`` for inference (no gradients): the same values, computed the fastest way this
-        network and device allow. The tiler calls this; ``forward`` stays the plain network."""
-        return self.phases(x)
+        network and device allow. ``forward`` stays the plain network."""
+        return self._with_skip(x, self.inference_residual(x))
 
     def inference_forward(self, x: torch.Tensor) -> torch.Tensor:
         """``forward`` for inference, through ``inference_phases``."""
         return F.pixel_shuffle(self.inference_phases(x), self.scale)
+
+    def write_uint8(self, x: torch.Tensor, out: torch.Tensor, top: int, left: int) -> None:
+        """Upscale the tile ``x`` (1, C, H, W) in [0, 1], on the CPU, and write the output of its
+        input pixels [top, top + rows) x [left, left + cols), rounded to 8 bits, into ``out``: a
+        uint8 (rows * scale, cols * scale, C) tensor of any strides (a view into the image).
+
+        The same values as ``inference_phases`` pixel-shuffled, scaled to 0..255, rounded and
+        clamped (within one level where float rounding lands on a half), without a pass over the
+        float32 output for each of those steps: the skip, the residual sum, the +0.5 and the clamp
+        are done a few output rows at a time, while they sit in the CPU's cache, and the phases come
+        in (row phase, column phase, colour) order, so that each input pixel's output row is one
+        run of ``scale * C`` values. On a 1024 px x4 upscale the steps after the network took a
+        third of each tile's time before (``docs/benchmarks.md``).
+        """
+        s, c = self.scale, self.channels
+        rows, cols = out.shape[0] // s, out.shape[1] // s
+        order = phase_order(c, s).to(x.device)
+        residual = self.inference_residual(x, order)
+        with torch.autocast(x.device.type, enabled=False):
+            padded = F.pad(x.float(), (BICUBIC_RADIUS,) * 4, mode="replicate")
+            if x.is_contiguous(memory_format=torch.channels_last):
+                padded = padded.contiguous(memory_format=torch.channels_last)
+            kernel, bias = _skip_to_levels(self.skip_kernel, c, s, order)
+            grid = out.view(rows, s, cols, s * c)
+            step = max(1, UINT8_CHUNK_BYTES // (cols * c * s * s * 4))
+            edge = 2 * BICUBIC_RADIUS
+            for r0 in range(0, rows, step):
+                r1 = min(rows, r0 + step)
+                z = F.conv2d(padded[:, :, top + r0: top + r1 + edge, left: left + cols + edge], kernel, bias)
+                z.add_(residual[:, :, top + r0: top + r1, left: left + cols], alpha=255).clamp_(0, 255)
+                # (c*s*s, r, cols) in (row phase, column phase, colour) order -> (r, s, cols, s * c)
+                grid[r0:r1].copy_(z[0].permute(1, 2, 0).unflatten(2, (s, s * c)).permute(0, 2, 1, 3))
 
 
 def compact_bytes_per_pixel(features: int, channels: int, scale: int) -> int:
@@ -184,6 +251,11 @@ class CompactSR(_SRBase):
     """
 
     arch = "compact"
+    # A 1024 px x4 or x2 upscale with the bundled models (write_uint8) ran ~1.2x faster in tiles of
+    # ~270 px than of ~356 px, and 540 px tiles 1.5x slower: the feature maps of a smaller tile stay
+    # in the CPU's caches (docs/benchmarks.md). The rrdb network's wider margins make small tiles
+    # slower for it.
+    cpu_tile = 288
 
     def __init__(self, scale: int = 2, channels: int = 3, features: int = 48, blocks: int = 4,
                  act: str = "prelu") -> None:
@@ -211,11 +283,12 @@ class CompactSR(_SRBase):
     def context(self) -> int:
         return max(BICUBIC_RADIUS, 2 + 2 * self.blocks) + 1
 
-    def inference_phases(self, x: torch.Tensor) -> torch.Tensor:
+    def inference_residual(self, x: torch.Tensor, order: torch.Tensor | None = None) -> torch.Tensor:
         if not _fusable(self, x):
-            return self.phases(x)
+            return super().inference_residual(x, order)
         # oneDNN runs each convolution with what follows it: the LeakyReLU, or the block's residual
         # sum. A 1024 px x4 upscale took ~1.3x less time than with a separate pass for each (bf16).
+        # The tail's output channels come in ``order`` by taking its weights in that order.
         dtype = torch.bfloat16 if torch.is_autocast_enabled("cpu") and \
             torch.get_autocast_dtype("cpu") == torch.bfloat16 else x.dtype
         with torch.autocast("cpu", enabled=False):
@@ -224,8 +297,7 @@ class CompactSR(_SRBase):
             for block in self.body:
                 h = _fused_conv(f, block.conv1, dtype, "leaky_relu")
                 f = _fused_conv(h, block.conv2, dtype, "add", residual=f)
-            residual = _fused_conv(f, self.tail, dtype, "none")
-        return self._with_skip(x, residual)
+            return _fused_conv(f, self.tail, dtype, "none", order=order)
 
     @property
     def bytes_per_pixel(self) -> int:
@@ -368,13 +440,17 @@ def _fusable(net: CompactSR, x: torch.Tensor) -> bool:
 
 
 def _fused_conv(x: torch.Tensor, conv: nn.Conv2d, dtype: torch.dtype, post: str,
-                residual: torch.Tensor | None = None) -> torch.Tensor:
+                residual: torch.Tensor | None = None, order: torch.Tensor | None = None) -> torch.Tensor:
     """``conv(x)`` followed by ``post`` ("leaky_relu", "add" of ``residual``, or "none") in one
-    oneDNN call, in ``dtype``, keeping ``x``'s memory layout."""
-    weight = conv.weight.to(dtype)
+    oneDNN call, in ``dtype``, keeping ``x``'s memory layout; its output channels in ``order``
+    (indices; None: the conv's own order)."""
+    weight, bias = conv.weight, conv.bias
+    if order is not None:
+        weight, bias = weight[order], (bias[order] if bias is not None else None)
+    weight = weight.to(dtype)
     if x.is_contiguous(memory_format=torch.channels_last):
         weight = weight.contiguous(memory_format=torch.channels_last)
-    bias = conv.bias.to(dtype) if conv.bias is not None else None
+    bias = bias.to(dtype) if bias is not None else None
     geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
     if post == "add":
         return _POINTWISE.binary(x, residual, weight, bias, *geometry, "add", None, None, [], None)

@@ -81,6 +81,11 @@ class Upscaler:
     #: GAN Studio's own networks: the output before its final pixel-shuffle, (N, C*s*s, h, w); the
     #: tiler reads the pixels straight from it and skips the shuffle's copy
     phases: Callable[[torch.Tensor], torch.Tensor] | None = None
+    #: GAN Studio's own networks: ``write_uint8(tile, out, top, left)`` writes a tile's trusted
+    #: output, rounded to 8 bits, straight into the image (``models._SRBase.write_uint8``)
+    write_uint8: Callable[[torch.Tensor, torch.Tensor, int, int], None] | None = None
+    #: the largest automatic tile side on the CPU where this network runs fastest (None: the default)
+    cpu_tile: int | None = None
     in_channels: int = 3                      # 3 (RGB) or 1 (grey) input channels
     context: int = DEFAULT_CONTEXT            # receptive radius in input pixels (exact tiling margin)
     #: ``context`` is the network's true receptive radius (GAN Studio's own networks), so tiles cut
@@ -192,6 +197,8 @@ def auto_tile_size(upscaler: Upscaler, device: torch.device, image_width: int, c
     band_row_bytes = upscaler.scale * upscaler.scale * image_width * channels * 4
     side = min(side, int(budget / 2 / max(1, band_row_bytes)))
     side = min(side, MAX_AUTO_TILE.get(device.type, 512))
+    if device.type == "cpu" and upscaler.cpu_tile:
+        side = min(side, upscaler.cpu_tile)
     side = max(side, overlap + 64)
     return side - side % 8
 
@@ -380,14 +387,18 @@ class _TileRunner:
         assert total is not None
         return total.div_(len(SYMMETRIES))
 
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _precision(self) -> contextlib.AbstractContextManager:
+        return (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
+                else contextlib.nullcontext())
+
     def _call(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], factor: int) -> torch.Tensor:
         """``fn(x)`` in the runner's layout and precision, as float32; its sides must be ``factor``
         times the input's (the scale for an image, 1 for sub-pixel phases)."""
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        ctx = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
-               else contextlib.nullcontext())
-        with ctx:
+        x = self._layout(x)
+        with self._precision():
             y = fn(x)
         if tuple(y.shape[-2:]) != (x.shape[-2] * factor, x.shape[-1] * factor):
             raise ConfigError(f"{self.up.name} returned {tuple(y.shape[-2:])} pixels for a "
@@ -457,11 +468,18 @@ class _TileRunner:
         s = self.up.scale
         out = np.empty((h * s, w * s, c), np.uint8)
         out_t = torch.from_numpy(out)
+        direct = self.up.write_uint8 is not None and c == self.up.in_channels and not self.ensemble \
+            and self.device.type == "cpu"
         for ry in self._spans(h):
             for rx in self._spans(w):
                 tick()
                 x = self._patch(image, ry, rx)
                 y0, y1, x0, x1 = ry.valid_start * s, ry.valid_stop * s, rx.valid_start * s, rx.valid_stop * s
+                if direct:   # our networks round their own output into the image (~1.2x faster)
+                    with self._precision():
+                        self.up.write_uint8(self._layout(x), out_t[y0:y1, x0:x1],
+                                            ry.valid_start - ry.start, rx.valid_start - rx.start)
+                    continue
                 y = self._tile_output(x, c, y0 - ry.start * s, x0 - rx.start * s, y1 - y0, x1 - x0)
                 # round to 8 bits as the blended path does: +0.5, then the float-to-uint8 copy truncates
                 _on_grid(out_t[y0:y1, x0:x1], s).copy_(y.mul(255).add_(0.5).clamp_(0, 255))
