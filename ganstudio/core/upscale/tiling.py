@@ -17,9 +17,10 @@ costs 8 times the time; measured on the held-out photos it adds about 0.1 dB (x2
 over bicubic, x4 +1.59 -> +1.68). A receptive radius is the same in every direction, so tiles stay
 exact under the symmetries.
 
-Memory: the output is a uint8 array filled tile by tile. With cross-fading, only the current row of
-tiles is held as float32 (one band of ``tile * scale`` output rows); finished rows are rounded to
-uint8 at once.
+Memory: the output is a uint8 array filled tile by tile. GAN Studio's own networks write each
+tile's trusted part into it themselves, a few rows at a time (``Upscaler.write_uint8``), so no
+float32 copy of a tile's output exists. With cross-fading, only the current row of tiles is held as
+float32 (one band of ``tile * scale`` output rows); finished rows are rounded to uint8 at once.
 """
 from __future__ import annotations
 
