@@ -1488,9 +1488,36 @@ def make_grid(
     return grid
 
 
+def preview_sheet(rows: Sequence[Sequence[np.ndarray]], padding: int = 2) -> np.ndarray:
+    """uint8 images [H, W, C] (C = 1 or 3) laid out in rows, each in the top-left corner of a cell of
+    the largest image's size, ``padding`` pixels apart and around, as one RGBA sheet whose gaps are
+    transparent: the app shows a training preview on its palette's background (light or dark),
+    and ``sheet_on_white`` gives the PNG written to the run (white gaps, the images unchanged)."""
+    images = [im for row in rows for im in row]
+    if not images or any(im.dtype != np.uint8 or im.ndim != 3 or im.shape[-1] not in (1, 3) for im in images):
+        raise ValueError("Expected at least one uint8 [H, W, C] image with C 1 or 3.")
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}.")
+    cell_h, cell_w = max(im.shape[0] for im in images), max(im.shape[1] for im in images)
+    columns = max(len(row) for row in rows)
+    sheet = np.zeros((padding + len(rows) * (cell_h + padding), padding + columns * (cell_w + padding), 4), np.uint8)
+    sheet[..., :3] = 255
+    for r, row in enumerate(rows):
+        for c, im in enumerate(row):
+            top, left = padding + r * (cell_h + padding), padding + c * (cell_w + padding)
+            sheet[top:top + im.shape[0], left:left + im.shape[1], :3] = im    # grey repeats into R, G, B
+            sheet[top:top + im.shape[0], left:left + im.shape[1], 3] = 255
+    return sheet
+
+
+def sheet_on_white(sheet: np.ndarray) -> np.ndarray:
+    """A ``preview_sheet`` as the RGB image saved to files: its gaps white."""
+    return np.ascontiguousarray(sheet[..., :3])
+
+
 __all__ = [
     "BACKGROUNDS", "CACHE_FORMAT_VERSION", "CACHE_MODES", "COLOR_MODES", "Cancelled", "DEFAULT_MAX_PIXELS",
     "EpochSampler", "FIT_MODES", "IMAGE_EXTENSIONS", "ImageDataset", "Preprocess", "ScanReport",
-    "SkippedFile", "check_usable", "default_cache_dir", "load_dataset", "load_images", "make_grid",
-    "read_cifar10_batch", "read_idx_images", "scan_folder", "to_uint8_images",
+    "SkippedFile", "check_usable", "default_cache_dir", "load_dataset", "load_images", "make_grid", "preview_sheet",
+    "read_cifar10_batch", "read_idx_images", "scan_folder", "sheet_on_white", "to_uint8_images",
 ]

@@ -36,7 +36,7 @@ class StepEnded:
 @dataclass(frozen=True)
 class SamplesReady:
     step: int
-    image: np.ndarray            # uint8 HxWxC grid of the fixed preview latents / examples
+    image: np.ndarray            # uint8 HxWxC grid of the fixed preview latents / examples (RGBA: gaps transparent)
     path: Path | None            # where the PNG was written in the run directory
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from . import fastconv, losses
-from .data import (ENLARGE_WARNING, KIND_NAMES, EpochSampler, Preprocess, ScanReport, enlargement, load_dataset, make_grid,
+from .data import (ENLARGE_WARNING, KIND_NAMES, EpochSampler, Preprocess, ScanReport, enlargement, load_dataset, preview_sheet,
                    to_uint8_images)
 from .errors import ConfigError
 from .models import build_gan, get_preset, latent_shape, preset_fitting
@@ -21,6 +21,8 @@ PREVIEW_SEED_OFFSET = 7_777
 
 #: number of preview images (an 8x8 grid)
 PREVIEW_COUNT = 64
+#: images per row of that grid
+PREVIEW_COLUMNS = 8
 #: batches of random latents used to recompute the EMA generator's BatchNorm statistics
 BN_RECALIBRATION_BATCHES = 4
 #: steps with D's loss below the threshold before the "D is winning" note
@@ -229,7 +231,7 @@ class GanTask(TrainingTask):
         self.G.train()
         images = to_uint8_images(out)
         self._last_preview_spread = float(out.std(dim=0).mean())
-        return make_grid(images, nrow=8)
+        return preview_sheet([images[i:i + PREVIEW_COLUMNS] for i in range(0, len(images), PREVIEW_COLUMNS)])
 
     def _enlargement_note(self) -> list[tuple[str, str]]:
         found = preset_enlargement(self.dataset.report, self.options.preset)

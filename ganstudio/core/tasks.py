@@ -85,7 +85,9 @@ class TrainingTask(ABC):
 
     @abstractmethod
     def preview(self) -> np.ndarray:
-        """A uint8 HxWxC image of the model's current output on fixed inputs (the run's fixed latents)."""
+        """The model's current output on fixed inputs (the run's fixed latents) as a uint8 HxWxC image:
+        RGB or grey, or an RGBA ``data.preview_sheet`` whose transparent gaps the app fills with its
+        background (the PNG in the run gets white ones)."""
 
     def evaluate(self) -> dict[str, float] | None:
         """Validation metrics, or None for tasks without validation."""

@@ -38,6 +38,7 @@ from .errors import (CheckpointError, ConfigError, GanStudioError, TrainingDiver
                      write_failure_reason)
 from .events import (CheckpointSaved, EvaluationDone, Event, Finished, HealthNote, Observer, Paused, Resumed,
                      SamplesReady, Started, StepEnded)
+from .data import sheet_on_white
 from .export import save_png
 from .tasks import TaskContext, TrainingTask, get_task
 
@@ -699,12 +700,13 @@ class _Run:
         """Draw the preview grid into samples/latest.png and, when ``keep``, samples/step-N.png too
         (the clock-driven refreshes between step-based previews are not kept)."""
         image = self.task.preview()
+        flat = sheet_on_white(image) if image.ndim == 3 and image.shape[2] == 4 else image
         latest = self.samples_dir / "latest.png"
         path = self.samples_dir / f"step-{self.step:08d}.png" if keep else latest
         try:
             if keep:
-                save_png(image, path, {"step": str(self.step), "run": str(self.run_dir)}, overwrite=True)
-            save_png(image, latest, {"step": str(self.step)}, overwrite=True)
+                save_png(flat, path, {"step": str(self.step), "run": str(self.run_dir)}, overwrite=True)
+            save_png(flat, latest, {"step": str(self.step)}, overwrite=True)
         except GanStudioError as e:
             self.note("error", str(e))
             path = None

@@ -28,7 +28,9 @@ from ganstudio.core.data import (
     load_dataset,
     load_images,
     make_grid,
+    preview_sheet,
     scan_folder,
+    sheet_on_white,
     to_uint8_images,
 )
 from ganstudio.core.errors import CheckpointError, ConfigError, DatasetError
@@ -676,6 +678,22 @@ def test_make_grid_places_images_with_padding():
     assert grey.shape == (4, 25, 1)
     with pytest.raises(ValueError):
         make_grid(images.astype(np.float32))
+
+
+def test_preview_sheet_has_transparent_gaps_and_white_ones_on_file():
+    colour = np.full((4, 5, 3), 40, np.uint8)
+    small_grey = np.full((3, 2, 1), 90, np.uint8)
+    sheet = preview_sheet([[colour, small_grey], [colour]], padding=1)
+    assert sheet.shape == (2 * 5 + 1, 2 * 6 + 1, 4)               # cells of the largest image, 4 x 5
+    assert (sheet[1:5, 1:6] == [40, 40, 40, 255]).all()
+    assert (sheet[1:4, 7:9] == [90, 90, 90, 255]).all()            # grey repeated into R, G, B, top left
+    assert (sheet[4, 7:12, 3] == 0).all() and (sheet[1:4, 9:12, 3] == 0).all()   # the rest of its cell
+    assert (sheet[0, :, 3] == 0).all() and (sheet[:, 6, 3] == 0).all() and (sheet[6:10, 7:12, 3] == 0).all()
+    flat = sheet_on_white(sheet)
+    assert flat.shape == (11, 13, 3) and (flat[sheet[..., 3] == 0] == 255).all()
+    assert (flat[1:5, 1:6] == 40).all()
+    with pytest.raises(ValueError):
+        preview_sheet([[colour.astype(np.float32)]])
 
 
 def test_header_only_scan_skips_what_headers_show_and_leaves_decoding_to_the_loader(tmp_path):

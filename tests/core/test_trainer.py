@@ -56,7 +56,11 @@ def test_run_directory_layout_and_events(tmp_path, image_folder):
     kinds = [type(e) for e in events]
     assert kinds[0] is ev.Started and kinds[-1] is ev.Finished
     samples = [e for e in events if isinstance(e, ev.SamplesReady)]
-    assert samples[0].image.dtype.name == "uint8" and samples[0].image.ndim == 3
+    assert samples[0].image.dtype.name == "uint8" and samples[0].image.shape[2] == 4   # gaps transparent
+    from PIL import Image
+    with Image.open(run / "samples" / "latest.png") as saved:       # on file: white gaps
+        assert saved.mode == "RGB" and saved.getpixel((0, 0)) == (255, 255, 255)
+        assert np.array_equal(np.asarray(saved), samples[-1].image[..., :3])
     assert fin.checkpoint == latest_checkpoint(run)
 
 

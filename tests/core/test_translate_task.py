@@ -65,8 +65,9 @@ def test_pix2pix_trains_validates_and_exports(tmp_path, pairs):
     evals = [e for e in events if isinstance(e, ev.EvaluationDone)]
     assert evals and 0 <= evals[-1].metrics["l1"] <= 1 and -1 <= evals[-1].metrics["ssim"] <= 1
     preview = [e for e in events if isinstance(e, ev.SamplesReady)][-1].image
-    # three rows (examples) of input | output | target, 16 px each with 2 px gaps
-    assert preview.dtype == np.uint8 and preview.shape == (3 * 18 + 2, 3 * 18 + 2, 3)
+    # three rows (examples) of input | output | target, 16 px each with 2 px gaps, transparent in the app
+    assert preview.dtype == np.uint8 and preview.shape == (3 * 18 + 2, 3 * 18 + 2, 4)
+    assert (preview[:2, :, 3] == 0).all() and (preview[2:18, 2:18, 3] == 255).all()
     started = next(e for e in events if isinstance(e, ev.Started))
     assert started.dataset_size == 22   # 24 pairs, 2 held out (every 10th)
 

@@ -70,7 +70,7 @@ def test_trains_validates_previews_and_exports(tmp_path: Path) -> None:
     assert np.isfinite(evals[0].metrics["psnr_bicubic"])
     preview = [e for e in events if isinstance(e, ev.SamplesReady)][-1].image
     # 2 crops, each a row of bicubic | model | HR, 32px with 2px gaps
-    assert preview.dtype == np.uint8 and preview.shape == (2 + 2 * 34, 2 + 3 * 34, 3)
+    assert preview.dtype == np.uint8 and preview.shape == (2 + 2 * 34, 2 + 3 * 34, 4)
 
     up = load_any_upscaler(tmp_path / "run")                 # the best checkpoint, EMA weights
     assert (up.arch, up.scale, up.name) == ("compact", 2, "run")

@@ -343,6 +343,27 @@ def test_transparent_pixels_are_shown_on_the_palette_base(qtbot, app_palette):
     assert view.image_shape() == (8, 8, 4)
 
 
+def test_training_previews_show_their_gaps_in_the_palettes_background(qtbot, app_palette):
+    """A live sample grid's gaps are the panel's background, not white lines across a dark panel."""
+    from ganstudio.core.data import preview_sheet
+    from ganstudio.gui.widgets.sample_view import SampleView
+
+    view = SampleView()
+    qtbot.addWidget(view)
+    view.resize(300, 300)
+    view.show()
+    red = np.zeros((10, 10, 3), np.uint8)
+    red[..., 0] = 200
+    app_palette(dark_palette())
+    with qtbot.waitSignal(view.samples_shown, timeout=2000):
+        view.show_samples(5, preview_sheet([[red, red], [red, red]]))
+    shot = view.canvas.grab().toImage()
+    drawn = view.canvas.target_rect()
+    assert shot.pixelColor(drawn.left(), drawn.top()) == QColor(_DARK["Base"])          # a gap
+    centre = shot.pixelColor(drawn.center().x() // 2 + drawn.left() // 2, drawn.center().y() // 2 + drawn.top() // 2)
+    assert centre == QColor(200, 0, 0)                                                 # a sample
+
+
 def test_thumbnails_on_white_are_exactly_the_old_white_thumbnails(tmp_path):
     """On a light palette the thumbnails look as before, when they were composited on white in the job."""
     from ganstudio.core.data import make_grid

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import losses
-from ..data import ENLARGE_WARNING, EpochSampler, enlargement, to_uint8_images
+from ..data import ENLARGE_WARNING, EpochSampler, enlargement, preview_sheet, to_uint8_images
 from ..errors import ConfigError, DatasetError
 from ..tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 from . import metrics
@@ -433,17 +433,10 @@ def _chunk(batch: torch.Tensor) -> int:
     return max(1, EVAL_PIXELS // (batch.shape[-2] * batch.shape[-1]))
 
 
-def _rows_grid(columns: Sequence[np.ndarray], padding: int = 2) -> np.ndarray:
-    """uint8 columns [N, H, W, C] side by side: one row per example (input | output | target...)."""
-    channels = max(c.shape[-1] for c in columns)
-    columns = [np.repeat(c, channels, axis=-1) if c.shape[-1] != channels else c for c in columns]
-    n, h, w, _ = columns[0].shape
-    grid = np.full((n * (h + padding) + padding, len(columns) * (w + padding) + padding, channels), 255, np.uint8)
-    for j, col in enumerate(columns):
-        for i in range(n):
-            top, left = padding + i * (h + padding), padding + j * (w + padding)
-            grid[top:top + h, left:left + w] = col[i]
-    return grid
+def _rows_grid(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """uint8 columns [N, H, W, C] side by side: one row per example (input | output | target...),
+    as a ``preview_sheet``."""
+    return preview_sheet([[col[i] for col in columns] for i in range(len(columns[0]))])
 
 
 def _spread(n: int, k: int) -> list[int]:

@@ -24,7 +24,7 @@ from PIL import Image
 from torch import nn
 
 from ..config import TrainConfig
-from ..data import DEFAULT_MAX_PIXELS, SkippedFile, check_usable, scan_folder
+from ..data import DEFAULT_MAX_PIXELS, SkippedFile, check_usable, preview_sheet, scan_folder
 from ..errors import ConfigError, DatasetError
 from ..tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
 from .community import UPSCALER_FORMAT
@@ -413,7 +413,7 @@ class UpscaleTask(TrainingTask):
         rows = []
         for lr, bic, hr in list(zip(self.val_lr, self.val_bicubic, self.val_hr))[:PREVIEW_CROPS]:
             rows.append([bic, self._upscale_val(lr), hr])
-        return _tile_rows(rows)
+        return preview_sheet(rows, PREVIEW_GAP)
 
     def health(self, step: int, metrics: dict[str, float]) -> list[tuple[str, str]]:
         notes: list[tuple[str, str]] = []
@@ -489,18 +489,3 @@ def _scores(outputs: list[np.ndarray], targets: list[np.ndarray], shave: int) ->
         return float("nan"), float("nan")
     p = [min(psnr(o, t, shave), PSNR_CAP) for o, t in zip(outputs, targets)]
     return float(np.mean(p)), float(np.mean([ssim(o, t, shave) for o, t in zip(outputs, targets)]))
-
-
-def _tile_rows(rows: list[list[np.ndarray]]) -> np.ndarray:
-    """uint8 images laid out in rows with white gaps (crops may differ in size)."""
-    cell_h = max(im.shape[0] for row in rows for im in row)
-    cell_w = max(im.shape[1] for row in rows for im in row)
-    ncols = max(len(r) for r in rows)
-    g = PREVIEW_GAP
-    canvas = np.full((g + len(rows) * (cell_h + g), g + ncols * (cell_w + g), 3), 255, np.uint8)
-    for r, row in enumerate(rows):
-        for c, im in enumerate(row):
-            top, left = g + r * (cell_h + g), g + c * (cell_w + g)
-            canvas[top:top + im.shape[0], left:left + im.shape[1]] = im
-    return canvas
-
