@@ -552,7 +552,7 @@ class TranslatePanel(ImagePanel, QWidget):
                                                  b=colours.get(t.out_channels("AtoB"), "?")))
         facts = [self.tr("Channels: {channels}").format(channels=channels)]
         if info.get("crop_size"):
-            facts.append(self.tr("trained on {size} px crops").format(size=info["crop_size"]))
+            facts.append(self.tr("trained on {size}\u00a0px crops").format(size=info["crop_size"]))
         if model.step is not None:
             facts.append(self.tr("step {step:,}").format(step=model.step))
         lines.append(", ".join(facts))
@@ -1036,7 +1036,7 @@ def _domain_names(translator: Translator) -> tuple[str, str]:
 
 
 def _count(n: int) -> str:
-    """'850 k', '7.8 M' parameters."""
+    """'850 k', '7.8 M' parameters (a no-break space: the number never wraps away from its unit)."""
     if n >= 1_000_000:
-        return QCoreApplication.translate("TranslatePanel", "{0:.1f} M").format(n / 1e6)
-    return QCoreApplication.translate("TranslatePanel", "{0:.0f} k").format(n / 1e3)
+        return QCoreApplication.translate("TranslatePanel", "{0:.1f}\u00a0M").format(n / 1e6)
+    return QCoreApplication.translate("TranslatePanel", "{0:.0f}\u00a0k").format(n / 1e3)

@@ -315,3 +315,9 @@ def test_the_open_model_is_saved_as_one_small_file(qtbot, make_panel, tmp_path, 
     image = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
     assert np.array_equal(translate_array(load_translator(written, device="cpu", precision="fp32"), image),
                           translate_array(load_translator(model, device="cpu", precision="fp32"), image))
+
+
+def test_parameter_counts_keep_their_unit_on_the_same_line():
+    from ganstudio.gui.translate_panel import _count
+
+    assert _count(2_600_000) == "2.6\u00a0M" and _count(850_000) == "850\u00a0k"   # no-break spaces
