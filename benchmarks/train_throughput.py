@@ -10,6 +10,11 @@ plain script with the images decoded once into memory, channels_last and bf16 au
 has it): the issue's 3.64x for the seed model was that combination on this machine then, so its
 ratio today shows how much of a shortfall is the machine's and how far GAN Studio goes past it.
 
+GAN Studio's side runs in a process of its own, one per round, as it does in the app and the CLI: the
+trainer asks the C library to keep freed memory for reuse (``device.keep_freed_memory``), a
+process-wide setting that must not reach the plain script, which keeps the defaults a user's script
+has.
+
     python benchmarks/train_throughput.py                # both presets, ~3 minutes
     python benchmarks/train_throughput.py --preset dcgan-64 --seconds 20 --rounds 2
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -107,6 +113,17 @@ def reference_loop(folder: Path, preset: str, batch: int, seconds: float, thread
 
 def ganstudio_trainer(folder: Path, preset: str, batch: int, seconds: float, threads: int, precision: str,
                       run_root: Path) -> float:
+    """``trainer_here`` in a child process (see the module docstring); returns its img/s."""
+    args = [sys.executable, str(Path(__file__).resolve()), "--child", preset, str(batch), str(seconds), str(threads),
+            precision, str(folder), str(run_root)]
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"GAN Studio's side failed:\n{proc.stderr[-2000:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def trainer_here(folder: Path, preset: str, batch: int, seconds: float, threads: int, precision: str,
+                 run_root: Path) -> float:
     """The trainer with its defaults (EMA, previews, checkpoints on); returns steady-state img/s."""
     samples: list[tuple[float, int]] = []
 
@@ -124,6 +141,12 @@ def ganstudio_trainer(folder: Path, preset: str, batch: int, seconds: float, thr
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        preset, batch, seconds, threads, precision, folder, run_root = argv[1:8]
+        torch.set_num_threads(int(threads))
+        print(trainer_here(Path(folder), preset, int(batch), float(seconds), int(threads), precision, Path(run_root)))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", action="append", help="preset(s) to measure (default: dcgan-64 and seed-dcgan-16)")
     ap.add_argument("--batch", type=int, default=64)

@@ -33,7 +33,8 @@ from .checkpoint import (BEST_NAME, Checkpoint, capture_rng, latest_checkpoint, 
                          load_module_state, load_optimizer_state, pack_state, prune_checkpoints, read_checkpoint,
                          read_newest, restore_rng, step_checkpoint_path, write_checkpoint)
 from .config import TrainConfig, from_dict, to_dict
-from .device import default_threads, describe_device, resolve_device, resolve_precision, set_threads
+from .device import (default_threads, describe_device, keep_freed_memory, resolve_device, resolve_precision,
+                     set_threads)
 from .errors import (CheckpointError, ConfigError, GanStudioError, TrainingDiverged, is_disk_full,
                      write_failure_reason)
 from .events import (CheckpointSaved, EvaluationDone, Event, Finished, HealthNote, Observer, Paused, Resumed,
@@ -455,6 +456,7 @@ class _Run:
         if device.type == "cpu":
             # processes that share this machine's cores share the default thread count too
             set_threads(cfg.threads or max(1, default_threads() // self.dist.local_world))
+            keep_freed_memory()          # no page faults on the same megabytes every step
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         torch.manual_seed(cfg.seed)

@@ -1,4 +1,7 @@
 import os
+import platform
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -35,3 +38,30 @@ def test_device_and_precision_choices():
     expected = torch.bfloat16 if device.cpu_has_fast_bf16() else None
     assert device.resolve_precision("auto", torch.device("cpu")) == expected
     assert "thread" in device.describe_device(torch.device("cpu"))
+
+
+_KEPT_SCRIPT = """
+import os, sys
+import numpy as np
+if sys.argv[1] == "keep":
+    from ganstudio.core.device import keep_freed_memory
+    assert keep_freed_memory()
+def resident() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+before = resident()
+block = np.ones(40 << 20, np.uint8)     # above glibc's largest automatic mmap threshold (32 MB)
+del block
+print((resident() - before) >> 20)      # MB of the freed block still held for the next one
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="the allocator setting is for glibc")
+def test_freed_memory_is_kept_for_reuse_instead_of_returned_and_faulted_in_again():
+    def kept_mb(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _KEPT_SCRIPT, mode], capture_output=True, text=True, check=True)
+        return int(out.stdout.strip().splitlines()[-1])
+
+    assert kept_mb("default") < 8          # glibc returns the block's pages to the system at once
+    assert kept_mb("keep") >= 36           # kept: the next step's block reuses them, no page faults

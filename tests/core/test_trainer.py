@@ -44,6 +44,15 @@ def test_each_model_and_loss_trains_with_finite_losses(tmp_path, image_folder, p
     assert fin.checkpoint is not None and fin.checkpoint.exists()
 
 
+def test_cpu_training_keeps_freed_memory_for_the_next_step(tmp_path, image_folder, monkeypatch):
+    from ganstudio.core import trainer as trainer_module
+
+    calls = []
+    monkeypatch.setattr(trainer_module, "keep_freed_memory", lambda: calls.append(1) or True)
+    fin = train(small_config(steps=2), GanOptions(str(image_folder), "seed-dcgan-16"), tmp_path / "run")
+    assert fin.reason == "completed" and calls == [1]
+
+
 def test_run_directory_layout_and_events(tmp_path, image_folder):
     events, obs = collect()
     run = tmp_path / "run"
