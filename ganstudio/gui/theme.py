@@ -25,7 +25,7 @@ import re
 
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QIconEngine, QImage, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QProxyStyle, QStyle, QWidget
+from PySide6.QtWidgets import QProxyStyle, QStyle, QStyleOptionToolButton, QWidget
 
 #: WCAG 2 AA contrast for body text (and what the warning and error colours keep at the least)
 TEXT_CONTRAST = 4.5
@@ -229,13 +229,37 @@ def _monochrome_colour(pixmap: QPixmap) -> tuple[bool, QColor]:
     return bool(grey.mean() >= _MONOCHROME_SHARE), QColor(*(int(round(c)) for c in mean))
 
 
+#: a checkable QToolButton with this property set to True is one segment of a choice ("Side by
+#: side" | "Split"): when checked, ``PaletteIconStyle`` fills it with the palette's Highlight
+SEGMENT_PROPERTY = "ganstudioSegment"
+
+
+def mark_segment(button: QWidget) -> None:
+    """Show ``button``'s checked state in the palette's Highlight colour (see ``SEGMENT_PROPERTY``):
+    the styles' own checked look is a slightly darker button, which on a dark palette is not seen."""
+    button.setProperty(SEGMENT_PROPERTY, True)
+
+
 class PaletteIconStyle(QProxyStyle):
     """The application's own style, with every standard icon a ``palette_icon``: Qt's buttons and
-    dialogs then follow a dark palette too (their icons are drawn in black otherwise)."""
+    dialogs then follow a dark palette too (their icons are drawn in black otherwise). Checked
+    segment buttons (``mark_segment``) are drawn in the palette's Highlight colours."""
 
     def standardIcon(self, standard_icon: QStyle.StandardPixmap, option=None,  # noqa: N802 (Qt override)
                      widget: QWidget | None = None) -> QIcon:
         return palette_icon(super().standardIcon(standard_icon, option, widget))
+
+    def drawComplexControl(self, control: QStyle.ComplexControl, option, painter: QPainter,  # noqa: N802
+                           widget: QWidget | None = None) -> None:
+        if (control == QStyle.ComplexControl.CC_ToolButton and widget is not None
+                and widget.property(SEGMENT_PROPERTY) and option.state & QStyle.StateFlag.State_On):
+            option = QStyleOptionToolButton(option)
+            palette = QPalette(option.palette)
+            for role, source in ((QPalette.ColorRole.Button, QPalette.ColorRole.Highlight),
+                                 (QPalette.ColorRole.ButtonText, QPalette.ColorRole.HighlightedText)):
+                palette.setColor(role, palette.color(source))
+            option.palette = palette
+        super().drawComplexControl(control, option, painter, widget)
 
 
 #: native styles left unwrapped: their dialog buttons have no icons, they follow the system's dark
@@ -253,6 +277,6 @@ def install(app) -> None:
     app.setStyle(PaletteIconStyle(name) if name else PaletteIconStyle())
 
 
-__all__ = ["GRAPHIC_CONTRAST", "TEXT_CONTRAST", "PaletteIconStyle", "contrast_ratio", "install", "is_dark",
-           "luminance", "mix", "palette_icon", "readable", "status_colour", "status_hex",
+__all__ = ["GRAPHIC_CONTRAST", "SEGMENT_PROPERTY", "TEXT_CONTRAST", "PaletteIconStyle", "contrast_ratio", "install",
+           "is_dark", "luminance", "mark_segment", "mix", "palette_icon", "readable", "status_colour", "status_hex",
            "status_span", "themed_html"]

@@ -42,6 +42,7 @@ from ..core.translate.inference import (ENSEMBLE_SHIFTS, Translator, export_tran
 from ..core.translate.models import count_parameters
 from ..core.upscale.batch import IMAGE_SUFFIXES
 from ..core.upscale.imageio import LoadedImage, read_image
+from . import theme
 from .actions import panel_action
 from .jobs import JobContext
 from .image_panel import MAX_RECENT_MODELS, BatchTexts, ImagePanel, list_inputs
@@ -189,8 +190,10 @@ class TranslatePanel(ImagePanel, QWidget):
         view_label = QLabel(self.tr("View:"))
         view_label.setToolTip(self.tr("How input and output are compared."))
         action_row.addWidget(view_label)
-        action_row.addWidget(self._button(self._side_action, "sideBySideMode", expanding=False))
-        action_row.addWidget(self._button(self._split_action, "splitMode", expanding=False))
+        for act, name in ((self._side_action, "sideBySideMode"), (self._split_action, "splitMode")):
+            segment = self._button(act, name, expanding=False)
+            theme.mark_segment(segment)      # which view is on shows on a dark palette too
+            action_row.addWidget(segment)
         action_row.addSpacing(8)
         action_row.addWidget(self._button(self._export_action, "export", expanding=False))
         right = QWidget()

@@ -294,6 +294,36 @@ def test_the_style_gives_qt_its_standard_icons_as_palette_icons(qtbot, dark):
         assert contrast_ratio(ink, button) >= GRAPHIC_CONTRAST, which
 
 
+def test_the_checked_segment_of_a_choice_is_drawn_in_the_highlight(qtbot, app_palette):
+    """"Side by side" | "Split": Fusion draws a checked button a shade darker, which a dark palette
+    hides; a segment (``mark_segment``) takes the palette's Highlight when checked, the plain look not."""
+    from PySide6.QtWidgets import QToolButton
+
+    from ganstudio.gui.theme import mark_segment
+
+    style = PaletteIconStyle("fusion")
+    app_palette(dark_palette())
+    highlight = QColor(_DARK["Highlight"])
+
+    def body(checked: bool, segment: bool) -> QColor:
+        button = QToolButton()
+        qtbot.addWidget(button)
+        button.setStyle(style)
+        button.setText("Split")
+        button.setCheckable(True)
+        button.setChecked(checked)
+        if segment:
+            mark_segment(button)
+        button.resize(80, 24)
+        return button.grab().toImage().pixelColor(6, 12)      # left of the text, inside the frame
+
+    def tint(colour: QColor) -> int:        # the blue Highlight shows as blue over red; grey buttons as 0
+        return colour.blue() - colour.red()
+
+    assert tint(highlight) > 150 and tint(body(True, True)) > 100          # the style shades it a little
+    assert abs(tint(body(False, True))) < 20 and abs(tint(body(True, False))) < 20
+
+
 def test_install_wraps_the_application_style_once(qapp):
     class FakeApp:
         def __init__(self):

@@ -321,3 +321,14 @@ def test_parameter_counts_keep_their_unit_on_the_same_line():
     from ganstudio.gui.translate_panel import _count
 
     assert _count(2_600_000) == "2.6\u00a0M" and _count(850_000) == "850\u00a0k"   # no-break spaces
+
+
+def test_view_buttons_show_which_view_is_on_as_segments(make_panel):
+    from PySide6.QtWidgets import QToolButton
+
+    from ganstudio.gui.theme import SEGMENT_PROPERTY
+
+    panel = make_panel()
+    buttons = [panel.findChild(QToolButton, name) for name in ("sideBySideMode", "splitMode")]
+    assert all(b.property(SEGMENT_PROPERTY) is True for b in buttons)   # checked: the Highlight colours
+    assert buttons[0].isChecked() and not buttons[1].isChecked()
