@@ -229,6 +229,23 @@ def _monochrome_colour(pixmap: QPixmap) -> tuple[bool, QColor]:
     return bool(grey.mean() >= _MONOCHROME_SHARE), QColor(*(int(round(c)) for c in mean))
 
 
+#: contrast asked of the outline colour itself (the frame Fusion draws with it blends into the box)
+_INDICATOR_CONTRAST = 4.5
+#: indicators that Fusion outlines in a darker shade of the window colour
+_FRAMED_INDICATORS = (QStyle.PrimitiveElement.PE_IndicatorCheckBox, QStyle.PrimitiveElement.PE_IndicatorRadioButton)
+
+
+def _indicator_window(window: QColor) -> QColor:
+    """A lighter window colour whose Fusion outline (the colour darkened by 140%) stands out from
+    ``window`` by ``_INDICATOR_CONTRAST``: the drawn frame, antialiased and partly translucent,
+    then keeps at least ``GRAPHIC_CONTRAST``."""
+    for step in range(1, _ADJUST_STEPS + 1):
+        candidate = mix(window, QColor("white"), step / _ADJUST_STEPS)
+        if contrast_ratio(candidate.darker(140), window) >= _INDICATOR_CONTRAST:
+            return candidate
+    return QColor("white")
+
+
 #: a checkable QToolButton with this property set to True is one segment of a choice ("Side by
 #: side" | "Split"): when checked, ``PaletteIconStyle`` fills it with the palette's Highlight
 SEGMENT_PROPERTY = "ganstudioSegment"
@@ -248,6 +265,19 @@ class PaletteIconStyle(QProxyStyle):
     def standardIcon(self, standard_icon: QStyle.StandardPixmap, option=None,  # noqa: N802 (Qt override)
                      widget: QWidget | None = None) -> QIcon:
         return palette_icon(super().standardIcon(standard_icon, option, widget))
+
+    def drawPrimitive(self, element: QStyle.PrimitiveElement, option, painter: QPainter,  # noqa: N802
+                      widget: QWidget | None = None) -> None:
+        if element in _FRAMED_INDICATORS and is_dark(option.palette.color(QPalette.ColorRole.Window)):
+            # Fusion outlines check boxes and radio buttons in the window colour darkened, which on a
+            # dark window is darker still: the box vanishes. Its outline is drawn from a window colour
+            # that gives a frame of at least GRAPHIC_CONTRAST against the real one.
+            option = type(option)(option)
+            palette = QPalette(option.palette)
+            window = palette.color(QPalette.ColorRole.Window)
+            palette.setColor(QPalette.ColorRole.Window, _indicator_window(window))
+            option.palette = palette
+        super().drawPrimitive(element, option, painter, widget)
 
     def drawComplexControl(self, control: QStyle.ComplexControl, option, painter: QPainter,  # noqa: N802
                            widget: QWidget | None = None) -> None:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QTextCharFormat
-from PySide6.QtWidgets import QApplication, QStyle
+from PySide6.QtWidgets import QApplication, QStyle, QStyleFactory, QStyleOptionButton
 
 from ganstudio.gui import theme
 from ganstudio.gui.theme import (GRAPHIC_CONTRAST, TEXT_CONTRAST, PaletteIconStyle, contrast_ratio, is_dark,
@@ -322,6 +322,33 @@ def test_the_checked_segment_of_a_choice_is_drawn_in_the_highlight(qtbot, app_pa
 
     assert tint(highlight) > 150 and tint(body(True, True)) > 100          # the style shades it a little
     assert abs(tint(body(False, True))) < 20 and abs(tint(body(True, False))) < 20
+
+
+@pytest.mark.parametrize("kind", ["checkbox", "radio"])
+def test_check_boxes_and_radio_buttons_are_outlined_visibly_on_a_dark_palette(qtbot, app_palette, kind):
+    """Fusion outlines them in a darker shade of the window colour, invisible on a dark window."""
+    from PySide6.QtWidgets import QCheckBox, QRadioButton
+
+    app_palette(dark_palette())
+    window = QColor(_DARK["Window"])
+
+    def frame_contrast(style) -> float:
+        box = (QCheckBox if kind == "checkbox" else QRadioButton)("Best quality")
+        qtbot.addWidget(box)
+        box.setStyle(style)
+        box.resize(160, 24)
+        image = box.grab().toImage()
+        option = QStyleOptionButton()
+        option.initFrom(box)
+        indicator = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator if kind == "checkbox"
+                                               else QStyle.SubElement.SE_RadioButtonIndicator, option, box)
+        assert 8 <= indicator.width() <= 24 and indicator.right() < 30       # the box alone, not the text
+        return max(contrast_ratio(image.pixelColor(x, y), window)
+                   for x in range(indicator.left(), indicator.right() + 1)
+                   for y in range(indicator.top(), indicator.bottom() + 1))
+
+    assert frame_contrast(QStyleFactory.create("fusion")) < GRAPHIC_CONTRAST    # the problem, plain Fusion
+    assert frame_contrast(PaletteIconStyle("fusion")) >= GRAPHIC_CONTRAST
 
 
 def test_install_wraps_the_application_style_once(qapp):
