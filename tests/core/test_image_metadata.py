@@ -1,6 +1,7 @@
 """A source image's metadata (text, comments, XMP, resolution) carried into upscaled and translated PNGs."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -256,3 +257,17 @@ def test_out_of_range_colour_chunks_are_not_carried(tmp_path: Path) -> None:
     meta = read_image(tmp_path / "in.png").metadata
     assert (meta.gamma, meta.chromaticity, meta.srgb_intent) == (None, None, None)
     assert SourceMetadata(gamma=0.5, srgb_intent=0).without_colour() == SourceMetadata()
+
+
+def test_pngs_are_written_at_the_faster_compression_level() -> None:
+    from ganstudio.core import export
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:256, 0:256]
+    image = np.clip(128 + 60 * np.sin(x / 9) * np.cos(y / 13) + rng.normal(0, 6, (256, 256)), 0, 255)
+    image = np.repeat(image[..., None], 3, axis=2).astype(np.uint8)
+    default = export.encode_png(image, {"step": "1"})
+    assert default == export.encode_png(image, {"step": "1"}, compress_level=export.PNG_COMPRESS_LEVEL)
+    assert default != export.encode_png(image, {"step": "1"}, compress_level=6)      # not zlib's default
+    with Image.open(io.BytesIO(default)) as im:
+        assert np.array_equal(np.asarray(im), image)                                  # lossless all the same
