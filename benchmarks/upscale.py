@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -97,7 +98,7 @@ def bench_speed(side: int, rounds: int) -> dict:
     t_ref, t_ours = min(r for r, _ in pairs), min(o for _, o in pairs)
     dtype = resolve_precision("auto", torch.device("cpu"))
     return {"model": label, "side": side, "ref_mps": out_mp / t_ref, "ours_mps": out_mp / t_ours,
-            "ratio": ratios[len(ratios) // 2], "ratios": ratios,
+            "ratio": statistics.median(ratios), "ratios": ratios,
             "precision": "bf16" if dtype == torch.bfloat16 else "fp32"}
 
 

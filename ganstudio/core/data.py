@@ -1471,21 +1471,20 @@ def make_grid(
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3) or images.shape[0] == 0:
         raise ValueError(f"Expected uint8 images [N, H, W, C] with N >= 1 and C 1 or 3, got {images.dtype} "
                          f"{list(images.shape)}.")
-    count, height, width, channels = images.shape
+    count, channels = images.shape[0], images.shape[-1]
     per_row = nrow if nrow is not None else math.ceil(math.sqrt(count))
     if per_row < 1 or padding < 0:
         raise ValueError(f"nrow must be >= 1 and padding >= 0, got {nrow} and {padding}.")
-    per_row = min(per_row, count)
-    rows = math.ceil(count / per_row)
-    grid = np.full(
-        (rows * (height + padding) + padding, per_row * (width + padding) + padding, channels),
-        pad_value, dtype=np.uint8,
-    )
-    for i in range(count):
-        top = padding + (i // per_row) * (height + padding)
-        left = padding + (i % per_row) * (width + padding)
-        grid[top:top + height, left:left + width] = images[i]
+    size, places = _sheet_layout(in_rows(images, per_row), padding)
+    grid = np.full((*size, channels), pad_value, dtype=np.uint8)
+    for im, top, left in places:
+        grid[top:top + im.shape[0], left:left + im.shape[1]] = im
     return grid
+
+
+def in_rows(images: Sequence[np.ndarray], per_row: int) -> list[Sequence[np.ndarray]]:
+    """``images`` cut into rows of ``per_row`` (the last one may be shorter)."""
+    return [images[i:i + per_row] for i in range(0, len(images), per_row)]
 
 
 def preview_sheet(rows: Sequence[Sequence[np.ndarray]], padding: int = 2) -> np.ndarray:
@@ -1498,26 +1497,36 @@ def preview_sheet(rows: Sequence[Sequence[np.ndarray]], padding: int = 2) -> np.
         raise ValueError("Expected at least one uint8 [H, W, C] image with C 1 or 3.")
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}.")
-    cell_h, cell_w = max(im.shape[0] for im in images), max(im.shape[1] for im in images)
-    columns = max(len(row) for row in rows)
-    sheet = np.zeros((padding + len(rows) * (cell_h + padding), padding + columns * (cell_w + padding), 4), np.uint8)
+    size, places = _sheet_layout(rows, padding)
+    sheet = np.zeros((*size, 4), np.uint8)
     sheet[..., :3] = 255
-    for r, row in enumerate(rows):
-        for c, im in enumerate(row):
-            top, left = padding + r * (cell_h + padding), padding + c * (cell_w + padding)
-            sheet[top:top + im.shape[0], left:left + im.shape[1], :3] = im    # grey repeats into R, G, B
-            sheet[top:top + im.shape[0], left:left + im.shape[1], 3] = 255
+    for im, top, left in places:
+        sheet[top:top + im.shape[0], left:left + im.shape[1], :3] = im    # grey repeats into R, G, B
+        sheet[top:top + im.shape[0], left:left + im.shape[1], 3] = 255
     return sheet
 
 
-def sheet_on_white(sheet: np.ndarray) -> np.ndarray:
-    """A ``preview_sheet`` as the RGB image saved to files: its gaps white."""
-    return np.ascontiguousarray(sheet[..., :3])
+def _sheet_layout(rows: Sequence[Sequence[np.ndarray]],
+                  padding: int) -> tuple[tuple[int, int], list[tuple[np.ndarray, int, int]]]:
+    """The (height, width) of a sheet of ``rows`` of images in cells of the largest image's size,
+    ``padding`` pixels apart and around, and each image with its (top, left) in it."""
+    cell_h = max(im.shape[0] for row in rows for im in row)
+    cell_w = max(im.shape[1] for row in rows for im in row)
+    columns = max(len(row) for row in rows)
+    size = (padding + len(rows) * (cell_h + padding), padding + columns * (cell_w + padding))
+    return size, [(im, padding + r * (cell_h + padding), padding + c * (cell_w + padding))
+                  for r, row in enumerate(rows) for c, im in enumerate(row)]
+
+
+def sheet_on_white(image: np.ndarray) -> np.ndarray:
+    """A ``preview_sheet`` as the RGB image saved to files, its gaps white; any other preview (RGB or
+    grey) as it is."""
+    return np.ascontiguousarray(image[..., :3]) if image.ndim == 3 and image.shape[2] == 4 else image
 
 
 __all__ = [
     "BACKGROUNDS", "CACHE_FORMAT_VERSION", "CACHE_MODES", "COLOR_MODES", "Cancelled", "DEFAULT_MAX_PIXELS",
     "EpochSampler", "FIT_MODES", "IMAGE_EXTENSIONS", "ImageDataset", "Preprocess", "ScanReport",
-    "SkippedFile", "check_usable", "default_cache_dir", "load_dataset", "load_images", "make_grid", "preview_sheet",
-    "read_cifar10_batch", "read_idx_images", "scan_folder", "sheet_on_white", "to_uint8_images",
+    "SkippedFile", "check_usable", "default_cache_dir", "in_rows", "load_dataset", "load_images", "make_grid",
+    "preview_sheet", "read_cifar10_batch", "read_idx_images", "scan_folder", "sheet_on_white", "to_uint8_images",
 ]

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from . import fastconv, losses
-from .data import (ENLARGE_WARNING, KIND_NAMES, EpochSampler, Preprocess, ScanReport, enlargement, load_dataset, preview_sheet,
-                   to_uint8_images)
+from .data import (ENLARGE_WARNING, KIND_NAMES, EpochSampler, Preprocess, ScanReport, enlargement, in_rows, load_dataset,
+                   preview_sheet, to_uint8_images)
 from .errors import ConfigError
 from .models import build_gan, get_preset, latent_shape, preset_fitting
 from .tasks import TaskContext, TrainingTask, register_task, wrap_for_ranks
@@ -231,7 +231,7 @@ class GanTask(TrainingTask):
         self.G.train()
         images = to_uint8_images(out)
         self._last_preview_spread = float(out.std(dim=0).mean())
-        return preview_sheet([images[i:i + PREVIEW_COLUMNS] for i in range(0, len(images), PREVIEW_COLUMNS)])
+        return preview_sheet(in_rows(images, PREVIEW_COLUMNS))
 
     def _enlargement_note(self) -> list[tuple[str, str]]:
         found = preset_enlargement(self.dataset.report, self.options.preset)

@@ -702,7 +702,7 @@ class _Run:
         """Draw the preview grid into samples/latest.png and, when ``keep``, samples/step-N.png too
         (the clock-driven refreshes between step-based previews are not kept)."""
         image = self.task.preview()
-        flat = sheet_on_white(image) if image.ndim == 3 and image.shape[2] == 4 else image
+        flat = sheet_on_white(image)
         latest = self.samples_dir / "latest.png"
         path = self.samples_dir / f"step-{self.step:08d}.png" if keep else latest
         try:

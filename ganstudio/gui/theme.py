@@ -25,7 +25,7 @@ import re
 
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QIconEngine, QImage, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QProxyStyle, QStyle, QStyleOptionToolButton, QWidget
+from PySide6.QtWidgets import QProxyStyle, QStyle, QWidget
 
 #: WCAG 2 AA contrast for body text (and what the warning and error colours keep at the least)
 TEXT_CONTRAST = 4.5
@@ -246,6 +246,16 @@ def _indicator_window(window: QColor) -> QColor:
     return QColor("white")
 
 
+def _recoloured(option, colours: dict[QPalette.ColorRole, QColor]):
+    """A copy of the style ``option`` whose palette has ``colours`` in their roles."""
+    option = type(option)(option)
+    palette = QPalette(option.palette)
+    for role, colour in colours.items():
+        palette.setColor(role, colour)
+    option.palette = palette
+    return option
+
+
 #: a checkable QToolButton with this property set to True is one segment of a choice ("Side by
 #: side" | "Split"): when checked, ``PaletteIconStyle`` fills it with the palette's Highlight
 SEGMENT_PROPERTY = "ganstudioSegment"
@@ -272,23 +282,18 @@ class PaletteIconStyle(QProxyStyle):
             # Fusion outlines check boxes and radio buttons in the window colour darkened, which on a
             # dark window is darker still: the box vanishes. Its outline is drawn from a window colour
             # that gives a frame of at least GRAPHIC_CONTRAST against the real one.
-            option = type(option)(option)
-            palette = QPalette(option.palette)
-            window = palette.color(QPalette.ColorRole.Window)
-            palette.setColor(QPalette.ColorRole.Window, _indicator_window(window))
-            option.palette = palette
+            window = option.palette.color(QPalette.ColorRole.Window)
+            option = _recoloured(option, {QPalette.ColorRole.Window: _indicator_window(window)})
         super().drawPrimitive(element, option, painter, widget)
 
     def drawComplexControl(self, control: QStyle.ComplexControl, option, painter: QPainter,  # noqa: N802
                            widget: QWidget | None = None) -> None:
         if (control == QStyle.ComplexControl.CC_ToolButton and widget is not None
                 and widget.property(SEGMENT_PROPERTY) and option.state & QStyle.StateFlag.State_On):
-            option = QStyleOptionToolButton(option)
-            palette = QPalette(option.palette)
-            for role, source in ((QPalette.ColorRole.Button, QPalette.ColorRole.Highlight),
-                                 (QPalette.ColorRole.ButtonText, QPalette.ColorRole.HighlightedText)):
-                palette.setColor(role, palette.color(source))
-            option.palette = palette
+            palette = option.palette
+            option = _recoloured(option, {
+                QPalette.ColorRole.Button: palette.color(QPalette.ColorRole.Highlight),
+                QPalette.ColorRole.ButtonText: palette.color(QPalette.ColorRole.HighlightedText)})
         super().drawComplexControl(control, option, painter, widget)
 
 

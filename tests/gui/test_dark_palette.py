@@ -380,11 +380,16 @@ def test_install_wraps_the_application_style_once(qapp):
 
 
 # -- images on the palette's paper ---------------------------------------------------------------
-def test_transparent_pixels_are_shown_on_the_palette_base(qtbot, app_palette):
-    view = ImageView()
+def shown(qtbot, view, side: int):
+    """``view`` on screen, ``side`` pixels square, closed after the test."""
     qtbot.addWidget(view)
-    view.resize(40, 40)
+    view.resize(side, side)
     view.show()
+    return view
+
+
+def test_transparent_pixels_are_shown_on_the_palette_base(qtbot, app_palette):
+    view = shown(qtbot, ImageView(), 40)
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[2:6, 2:6] = (255, 0, 0, 255)
     view.set_image(rgba)
@@ -405,10 +410,7 @@ def test_training_previews_show_their_gaps_in_the_palettes_background(qtbot, app
     from ganstudio.core.data import preview_sheet
     from ganstudio.gui.widgets.sample_view import SampleView
 
-    view = SampleView()
-    qtbot.addWidget(view)
-    view.resize(300, 300)
-    view.show()
+    view = shown(qtbot, SampleView(), 300)
     red = np.zeros((10, 10, 3), np.uint8)
     red[..., 0] = 200
     app_palette(dark_palette())
