@@ -144,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
         preset, batch, seconds, threads, precision, folder, run_root = argv[1:8]
-        torch.set_num_threads(int(threads))
         print(trainer_here(Path(folder), preset, int(batch), float(seconds), int(threads), precision, Path(run_root)))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

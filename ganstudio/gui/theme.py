@@ -22,6 +22,7 @@ On a light palette every colour and icon is exactly what it was before this modu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QIconEngine, QImage, QPainter, QPalette, QPixmap
@@ -86,9 +87,14 @@ def readable(colour: QColor, background: QColor, minimum: float = TEXT_CONTRAST)
     if contrast_ratio(colour, background) >= minimum:
         return colour
     target = QColor(255, 255, 255) if is_dark(background) else QColor(0, 0, 0)
+    return _first_mix(colour, target, lambda c: contrast_ratio(c, background) >= minimum)
+
+
+def _first_mix(colour: QColor, target: QColor, good: Callable[[QColor], bool]) -> QColor:
+    """The least step (of ``_ADJUST_STEPS``) of ``colour`` towards ``target`` that is ``good``; else ``target``."""
     for step in range(1, _ADJUST_STEPS + 1):
         candidate = mix(colour, target, step / _ADJUST_STEPS)
-        if contrast_ratio(candidate, background) >= minimum:
+        if good(candidate):
             return candidate
     return target
 
@@ -239,11 +245,8 @@ def _indicator_window(window: QColor) -> QColor:
     """A lighter window colour whose Fusion outline (the colour darkened by 140%) stands out from
     ``window`` by ``_INDICATOR_CONTRAST``: the drawn frame, antialiased and partly translucent,
     then keeps at least ``GRAPHIC_CONTRAST``."""
-    for step in range(1, _ADJUST_STEPS + 1):
-        candidate = mix(window, QColor("white"), step / _ADJUST_STEPS)
-        if contrast_ratio(candidate.darker(140), window) >= _INDICATOR_CONTRAST:
-            return candidate
-    return QColor("white")
+    return _first_mix(window, QColor("white"),
+                      lambda c: contrast_ratio(c.darker(140), window) >= _INDICATOR_CONTRAST)
 
 
 def _recoloured(option, colours: dict[QPalette.ColorRole, QColor]):
@@ -278,11 +281,11 @@ class PaletteIconStyle(QProxyStyle):
 
     def drawPrimitive(self, element: QStyle.PrimitiveElement, option, painter: QPainter,  # noqa: N802
                       widget: QWidget | None = None) -> None:
-        if element in _FRAMED_INDICATORS and is_dark(option.palette.color(QPalette.ColorRole.Window)):
+        window = option.palette.color(QPalette.ColorRole.Window)
+        if element in _FRAMED_INDICATORS and is_dark(window):
             # Fusion outlines check boxes and radio buttons in the window colour darkened, which on a
             # dark window is darker still: the box vanishes. Its outline is drawn from a window colour
             # that gives a frame of at least GRAPHIC_CONTRAST against the real one.
-            window = option.palette.color(QPalette.ColorRole.Window)
             option = _recoloured(option, {QPalette.ColorRole.Window: _indicator_window(window)})
         super().drawPrimitive(element, option, painter, widget)
 
