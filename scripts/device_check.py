@@ -274,7 +274,8 @@ def check_sr_quality(c: Checks, data: Path, minutes: float) -> list[Row]:
     from PIL import Image
 
     from ganstudio.core.trainer import train
-    from ganstudio.core.upscale.community import load_any_upscaler, load_run_upscaler
+    from ganstudio.core.device import describe_device
+    from ganstudio.core.upscale.community import load_any_upscaler, load_run_upscaler, save_upscaler
     from ganstudio.core.upscale.metrics import evaluate_crops
     from ganstudio.core.upscale.task import UpscaleOptions, default_train_config
     from train_bundled_upscalers import RECIPE_CONFIG, RECIPES
@@ -305,8 +306,9 @@ def check_sr_quality(c: Checks, data: Path, minutes: float) -> list[Row]:
         rows.append(Row(f"sr-x2: {label}, {minutes:g} min", f"{res.psnr_gain:+.2f}",
                         f"dB over bicubic, SSIM {res.ssim:.4f}, {fin.step} steps, {_speed(run_dir)}; "
                         f"target +2.5"))
-        shutil.copy(sorted((run_dir / "checkpoints").glob("*.safetensors"))[-1],
-                    c.work / f"sr-x2-{label.replace(' ', '-')}.safetensors")
+        # the network at its best validation, as a model file the app opens (a few MB: it comes back)
+        save_upscaler(model.module, c.work / f"sr-x2-{label.replace(' ', '-')}.safetensors",
+                      {"title": f"x2 {label}, {fin.step} steps on {describe_device(c.device)}"})
     return rows
 
 
