@@ -5,7 +5,7 @@ never been run there. A session that is lent a GPU gets a few minutes of it, so 
 all of it in one go and keeps going past a failed check (each row says PASS, FAIL with the reason,
 or a figure):
 
-    .venv/bin/python scripts/device_check.py pack .devdata     # here, once: ~25 MB of photos to carry
+    .venv/bin/python scripts/device_check.py pack .devdata     # here, once: ~32 MiB of photos to carry
     python3 scripts/device_check.py run --sr-data .devdata      # there (CUDA); --quick: a smoke run
     .venv/bin/python scripts/device_check.py run --device cpu --quick   # the same checks on the CPU
 
@@ -22,9 +22,9 @@ What ``run`` checks, on ``--device`` (auto: CUDA, then MPS, then the CPU):
   8-bit levels, and the same tiled as whole within one level; output megapixels per second on a
   1024x1024 image (x4); peak device memory of a 4096x4096 image upscaled x2.
 - sr-x2 (with ``--sr-data``, made by ``pack``): larger x2 networks trained for ``--sr-minutes``
-  each on the 40 training photos, in batches of 64 patches of 96 px (the CPU recipe: 32 of 64), measured like the bundled models (gain over bicubic on the
-  held-out crops: issue 4's x2 target is +2.5 dB, which the CPU could not reach; see
-  resources/models/UPSCALERS.md).
+  each on the 40 training photos, in batches of 64 patches of 96 px (the CPU recipe: 32 of 64),
+  measured like the bundled models (gain over bicubic on the held-out crops: issue 4's x2 target
+  is +2.5 dB, which the CPU could not reach; see resources/models/UPSCALERS.md).
 
 On this project's lent machine (an H200 with PyTorch in its own Python, no network), after
 ``pack``: the device tool's ``run`` with ``carry`` [".devdata"], ``timeout_s`` 580 and
@@ -128,7 +128,9 @@ def _finite_run(fin: Any, label: str, steps: int) -> Row:
 
 def _speed(run_dir: Path) -> str:
     import json
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+    from ganstudio.core.trainer import METRICS_NAME
+    records = [json.loads(line) for line in (run_dir / METRICS_NAME).read_text().splitlines()]
     speeds = [r["img_per_s"] for r in records[len(records) // 2:] if "img_per_s" in r]
     return f"{np.median(speeds):.0f} img/s" if speeds else "no speed recorded"
 
@@ -228,8 +230,8 @@ def check_upscale(c: Checks) -> list[Row]:
 
     rows = []
     picture = _test_picture(256, 320)
-    for name in ("bundled-x2", "bundled-x4"):
-        model = load_any_upscaler(name)
+    models = {name: load_any_upscaler(name) for name in ("bundled-x2", "bundled-x4")}
+    for name, model in models.items():
         reference = upscale_array(model, picture, tile=0, device="cpu", precision="fp32")
         fp32 = upscale_array(model, picture, tile=0, device=c.device, precision="fp32")
         auto = upscale_array(model, picture, tile=0, device=c.device, precision="auto")
@@ -242,7 +244,7 @@ def check_upscale(c: Checks) -> list[Row]:
                         f"max {dauto} levels from CPU fp32"))
         rows.append(Row(f"upscale {name}: tiled = whole", "PASS" if dtile <= 1 else "FAIL", f"max {dtile} levels"))
 
-    model = load_any_upscaler("bundled-x4")
+    model = models["bundled-x4"]
     side = 256 if c.quick else 1024
     image = _test_picture(side, side)
     upscale_array(model, image, device=c.device)       # warm-up: kernels chosen, memory pooled
@@ -261,7 +263,7 @@ def check_upscale(c: Checks) -> list[Row]:
     if c.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(c.device)
     t0 = time.perf_counter()
-    out = upscale_array(load_any_upscaler("bundled-x2"), _test_picture(big, big), device=c.device)
+    out = upscale_array(models["bundled-x2"], _test_picture(big, big), device=c.device)
     took = time.perf_counter() - t0
     peak = (f"peak device memory {torch.cuda.max_memory_allocated(c.device) / 2 ** 30:.2f} GiB"
             if c.device.type == "cuda" else "peak device memory not measured off CUDA")
@@ -273,8 +275,8 @@ def check_upscale(c: Checks) -> list[Row]:
 def check_sr_quality(c: Checks, data: Path, minutes: float, batch: int, patch: int) -> list[Row]:
     from PIL import Image
 
-    from ganstudio.core.trainer import train
     from ganstudio.core.device import describe_device
+    from ganstudio.core.trainer import train
     from ganstudio.core.upscale.community import load_any_upscaler, load_run_upscaler, save_upscaler
     from ganstudio.core.upscale.metrics import evaluate_crops
     from ganstudio.core.upscale.task import UpscaleOptions, default_train_config
@@ -321,19 +323,21 @@ def pack(out: Path) -> int:
     from ganstudio.core.upscale.metrics import (BUNDLED_HOLDOUT, PROTOCOL_CROP, PROTOCOL_CROPS_PER_IMAGE,
                                                 protocol_crops, protocol_hr, split_holdout)
     from ganstudio.core.upscale.task import load_hr_image
+    from crossval_upscaler import PHOTO_SUFFIXES
     from train_bundled_upscalers import DEFAULT_DATA, DEFAULT_EXTRA, MAX_SIDE, PRESCALE, extra_photos
 
-    photos = sorted(p for p in DEFAULT_DATA.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+    photos = sorted(p for p in DEFAULT_DATA.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
     train_photos, held = split_holdout(photos, BUNDLED_HOLDOUT)
+    extra = extra_photos(DEFAULT_EXTRA)
     (out / "train").mkdir(parents=True, exist_ok=True)
     (out / "heldout").mkdir(parents=True, exist_ok=True)
-    for p in train_photos + extra_photos(DEFAULT_EXTRA):
+    for p in train_photos + extra:
         Image.fromarray(load_hr_image(p, MAX_SIDE, PRESCALE)).save(out / "train" / f"{p.stem}.webp", lossless=True)
     crops = protocol_crops([protocol_hr(p) for p in held], 2, PROTOCOL_CROP, PROTOCOL_CROPS_PER_IMAGE)
     for i, hr in enumerate(crops):
         Image.fromarray(hr).save(out / "heldout" / f"crop{i:02d}.png")
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(f"{len(train_photos)} + {len(extra_photos(DEFAULT_EXTRA))} training photos and {len(crops)} held-out "
+    print(f"{len(train_photos)} + {len(extra)} training photos and {len(crops)} held-out "
           f"crops in {out} ({size / 2 ** 20:.1f} MiB)")
     return 0
 
